@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Builds llama.cpp + native/ into build/Release/akachat.node with cmake-js.
+//   --cuda        build the CUDA backend too (needs nvcc and cuBLAS)
+//   --if-missing  do nothing when the addon is already built (used by npm test / npm start)
+// Environment: AKACHAT_LLAMA_CPP_DIR (another llama.cpp checkout), AKACHAT_CUDA=1 (same as
+// --cuda), AKACHAT_BUILD_JOBS (parallel jobs, default: CPU count).
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fetchLlama } from './fetch-llama.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const args = new Set(process.argv.slice(2));
+const cuda = args.has('--cuda') || process.env.AKACHAT_CUDA === '1';
+const addon = join(root, 'build', 'Release', 'akachat.node');
+
+if (args.has('--if-missing') && existsSync(addon)) process.exit(0);
+
+try {
+  const llamaDir = fetchLlama();
+  const jobs = process.env.AKACHAT_BUILD_JOBS ?? String(availableParallelism());
+  const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+  const cmakeArgs = [
+    cmakeJs, 'build', '--parallel', jobs,
+    `--CDLLAMA_CPP_DIR=${llamaDir}`,
+    `--CDGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
+  ];
+  if (process.env.CMAKE_CUDA_ARCHITECTURES) cmakeArgs.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.CMAKE_CUDA_ARCHITECTURES}`);
+  console.error(`akachat: building the native addon (${cuda ? 'CPU + CUDA' : 'CPU'}), ${jobs} jobs; the first build takes several minutes`);
+  execFileSync(process.execPath, cmakeArgs, { cwd: root, stdio: 'inherit' });
+} catch (err) {
+  console.error(`build-native: ${err.message}`);
+  process.exit(1);
+}
