@@ -1,1 +1,99 @@
-// placeholder
+// Registers the addon's classes and functions, initialises llama.cpp's backends once, installs
+// the log hook, and frees every live context and model when the environment shuts down so a
+// process with a model loaded exits cleanly.
+#include <ggml-backend.h>
+#include <llama.h>
+#include <napi.h>
+
+#include "common.h"
+#include "context.h"
+#include "gguf.h"
+#include "model.h"
+#include "quantize.h"
+
+namespace akachat {
+
+namespace {
+
+Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("llama", llama_print_system_info());
+  out.Set("supportsGpuOffload", llama_supports_gpu_offload());
+  out.Set("supportsMmap", llama_supports_mmap());
+  Napi::Array devices = Napi::Array::New(env);
+  for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    size_t free = 0, total = 0;
+    ggml_backend_dev_memory(dev, &free, &total);
+    const auto type = ggml_backend_dev_type(dev);
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", ggml_backend_dev_name(dev));
+    d.Set("description", ggml_backend_dev_description(dev));
+    d.Set("type", type == GGML_BACKEND_DEVICE_TYPE_CPU ? "cpu"
+                  : type == GGML_BACKEND_DEVICE_TYPE_GPU ? "gpu"
+                  : type == GGML_BACKEND_DEVICE_TYPE_IGPU ? "igpu" : "accel");
+    d.Set("memoryFree", Napi::Number::New(env, static_cast<double>(free)));
+    d.Set("memoryTotal", Napi::Number::New(env, static_cast<double>(total)));
+    devices.Set(static_cast<uint32_t>(i), d);
+  }
+  out.Set("devices", devices);
+  return out;
+}
+
+void Cleanup(void* arg) {
+  auto* data = static_cast<AddonData*>(arg);
+  // Contexts first (they stop their threads), then models.
+  while (!data->contexts.empty()) {
+    AddonContext* ctx = *data->contexts.begin();
+    ctx->release();
+    data->contexts.erase(ctx);
+  }
+  while (!data->models.empty()) {
+    AddonModel* model = *data->models.begin();
+    model->release();
+    data->models.erase(model);
+  }
+  releaseLogger();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static bool backendReady = false;
+  if (!backendReady) {
+    installLogHook();
+    llama_backend_init();
+    ggml_backend_load_all();
+    backendReady = true;
+  }
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);  // freed by node-addon-api after the cleanup hook
+  Napi::Function token = AbortToken::Init(env);
+  Napi::Function model = AddonModel::Init(env);
+  Napi::Function context = AddonContext::Init(env);
+  data->abortTokenCtor = Napi::Persistent(token);
+  data->modelCtor = Napi::Persistent(model);
+  data->contextCtor = Napi::Persistent(context);
+  napi_add_env_cleanup_hook(env, Cleanup, data);
+
+  exports.Set("AbortToken", token);
+  exports.Set("Model", model);
+  exports.Set("Context", context);
+  exports.Set("readGguf", Napi::Function::New(env, ReadGguf, "readGguf"));
+  exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
+  exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+  exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
+#ifdef AKACHAT_CUDA
+  exports.Set("cuda", Napi::Boolean::New(env, true));
+#else
+  exports.Set("cuda", Napi::Boolean::New(env, false));
+#endif
+  return exports;
+}
+
+}  // namespace akachat
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return akachat::Init(env, exports); }
+
+NODE_API_MODULE(akachat, InitAddon)

@@ -1,0 +1,63 @@
+// AddonContext: one llama_context (KV cache) over an AddonModel, with sequence 0 used for
+// generation. It remembers the tokens in its KV cache so the next generation reuses the
+// longest common prefix. A generation runs on its own std::thread (never on the libuv pool)
+// and streams text to JS through a thread-safe function; at most one job runs at a time.
+#pragma once
+
+#include <llama-cpp.h>
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "common.h"
+
+namespace akachat {
+
+class AddonModel;
+struct GenerationJob;
+
+class AddonContext : public Napi::ObjectWrap<AddonContext> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit AddonContext(const Napi::CallbackInfo& info);
+  ~AddonContext() override;
+
+  // Aborts a running job, waits for its thread and frees the llama_context. Idempotent.
+  void release();
+
+  llama_context* ctx() const { return ctx_.get(); }
+  AddonModel* model() const { return model_; }
+
+ private:
+  friend class CreateContextWorker;
+  friend class EmbedWorker;
+  friend struct GenerationJob;
+  Napi::Value Create(const Napi::CallbackInfo& info);
+  Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value Embed(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value ClearCache(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  void requireReady(Napi::Env env) const;
+  void runGeneration(const std::shared_ptr<GenerationJob>& job);
+  void finishJob();
+
+  AddonModel* model_ = nullptr;
+  Napi::ObjectReference modelRef_;  // the model outlives its contexts
+  llama_context_ptr ctx_;
+  bool creating_ = false;
+  bool embeddings_ = false;
+  uint32_t batchSize_ = 512;
+  uint32_t seqMax_ = 1;
+  // Tokens currently in the KV cache for sequence 0. Touched only by the thread that owns
+  // the running job (busy_ set) or by the JS thread when idle.
+  std::vector<llama_token> cached_;
+  std::atomic<bool> busy_{false};
+  AbortFlag jobAbort_;  // polled by llama's abort callback between graph nodes
+  std::thread thread_;
+};
+
+}  // namespace akachat

@@ -1,0 +1,133 @@
+// readGguf(path) -> Promise<{ version, tensorCount, metadata }>: a GGUF's key/value metadata
+// without loading any weights. Arrays longer than kMaxArray come back as a summary
+// { type: 'array', elementType, length } so a 150k-token vocabulary is not copied to JS.
+#include <gguf.h>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common.h"
+#include "gguf.h"  // this file's declaration (after llama.cpp's <gguf.h>)
+
+namespace akachat {
+
+namespace {
+
+constexpr size_t kMaxArray = 1024;
+
+struct GgufValue;
+using GgufScalar = std::variant<std::monostate, double, bool, std::string>;
+struct GgufValue {
+  GgufScalar scalar;
+  bool isArray = false;
+  std::string elementType;
+  size_t length = 0;
+  std::vector<GgufScalar> items;  // empty when the array was summarised
+};
+
+GgufScalar scalarAt(const gguf_context* ctx, int64_t key, gguf_type type, const void* data, size_t i) {
+  switch (type) {
+    case GGUF_TYPE_UINT8: return static_cast<double>(static_cast<const uint8_t*>(data)[i]);
+    case GGUF_TYPE_INT8: return static_cast<double>(static_cast<const int8_t*>(data)[i]);
+    case GGUF_TYPE_UINT16: return static_cast<double>(static_cast<const uint16_t*>(data)[i]);
+    case GGUF_TYPE_INT16: return static_cast<double>(static_cast<const int16_t*>(data)[i]);
+    case GGUF_TYPE_UINT32: return static_cast<double>(static_cast<const uint32_t*>(data)[i]);
+    case GGUF_TYPE_INT32: return static_cast<double>(static_cast<const int32_t*>(data)[i]);
+    case GGUF_TYPE_FLOAT32: return static_cast<double>(static_cast<const float*>(data)[i]);
+    case GGUF_TYPE_UINT64: return static_cast<double>(static_cast<const uint64_t*>(data)[i]);
+    case GGUF_TYPE_INT64: return static_cast<double>(static_cast<const int64_t*>(data)[i]);
+    case GGUF_TYPE_FLOAT64: return static_cast<const double*>(data)[i];
+    case GGUF_TYPE_BOOL: return static_cast<const int8_t*>(data)[i] != 0;
+    case GGUF_TYPE_STRING: return std::string(gguf_get_arr_str(ctx, key, i));
+    default: return std::monostate{};
+  }
+}
+
+class ReadGgufWorker : public PromiseWorker {
+ public:
+  ReadGgufWorker(Napi::Env env, std::string path) : PromiseWorker(env, "akachat.readGguf"), path_(std::move(path)) {
+    code_ = "MODEL_LOAD_FAILED";
+  }
+
+ protected:
+  void Run() override {
+    gguf_init_params params{/*no_alloc=*/true, /*ctx=*/nullptr};
+    gguf_context* ctx = gguf_init_from_file(path_.c_str(), params);
+    if (ctx == nullptr) {
+      FailWithLog("Failed to read GGUF metadata from " + path_);
+      return;
+    }
+    struct Guard { gguf_context* c; ~Guard() { gguf_free(c); } } guard{ctx};
+    version_ = gguf_get_version(ctx);
+    tensorCount_ = gguf_get_n_tensors(ctx);
+    const int64_t n = gguf_get_n_kv(ctx);
+    for (int64_t i = 0; i < n; i++) {
+      GgufValue value;
+      const gguf_type type = gguf_get_kv_type(ctx, i);
+      if (type == GGUF_TYPE_ARRAY) {
+        const gguf_type elem = gguf_get_arr_type(ctx, i);
+        value.isArray = true;
+        value.elementType = gguf_type_name(elem);
+        value.length = gguf_get_arr_n(ctx, i);
+        if (value.length <= kMaxArray && elem != GGUF_TYPE_ARRAY) {
+          const void* data = elem == GGUF_TYPE_STRING ? nullptr : gguf_get_arr_data(ctx, i);
+          for (size_t j = 0; j < value.length; j++) value.items.push_back(scalarAt(ctx, i, elem, data, j));
+        }
+      } else if (type == GGUF_TYPE_STRING) {
+        value.scalar = std::string(gguf_get_val_str(ctx, i));
+      } else {
+        value.scalar = scalarAt(ctx, i, type, gguf_get_val_data(ctx, i), 0);
+      }
+      entries_.emplace_back(gguf_get_key(ctx, i), std::move(value));
+    }
+  }
+
+  static Napi::Value ToJs(Napi::Env env, const GgufScalar& s) {
+    if (std::holds_alternative<double>(s)) return Napi::Number::New(env, std::get<double>(s));
+    if (std::holds_alternative<bool>(s)) return Napi::Boolean::New(env, std::get<bool>(s));
+    if (std::holds_alternative<std::string>(s)) return Napi::String::New(env, std::get<std::string>(s));
+    return env.Null();
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("version", version_);
+    out.Set("tensorCount", Napi::Number::New(env, static_cast<double>(tensorCount_)));
+    Napi::Object metadata = Napi::Object::New(env);
+    for (const auto& [key, value] : entries_) {
+      if (!value.isArray) {
+        metadata.Set(key, ToJs(env, value.scalar));
+      } else if (value.items.size() == value.length) {
+        Napi::Array arr = Napi::Array::New(env, value.length);
+        for (size_t j = 0; j < value.items.size(); j++) arr.Set(static_cast<uint32_t>(j), ToJs(env, value.items[j]));
+        metadata.Set(key, arr);
+      } else {
+        Napi::Object summary = Napi::Object::New(env);
+        summary.Set("type", "array");
+        summary.Set("elementType", value.elementType);
+        summary.Set("length", Napi::Number::New(env, static_cast<double>(value.length)));
+        metadata.Set(key, summary);
+      }
+    }
+    out.Set("metadata", metadata);
+    return out;
+  }
+
+ private:
+  std::string path_;
+  uint32_t version_ = 0;
+  int64_t tensorCount_ = 0;
+  std::vector<std::pair<std::string, GgufValue>> entries_;
+};
+
+}  // namespace
+
+Napi::Value ReadGguf(const Napi::CallbackInfo& info) {
+  auto* worker = new ReadGgufWorker(info.Env(), StringArg(info, 0, "path"));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace akachat

@@ -1,0 +1,350 @@
+#include "model.h"
+
+#include <chat.h>
+#include <fit.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "context.h"
+
+namespace akachat {
+
+namespace {
+
+// Model loading: copies the options into plain fields, loads on the pool thread, reports
+// progress through a thread-safe function and stops when the abort flag is set.
+class LoadModelWorker : public PromiseWorker {
+ public:
+  LoadModelWorker(Napi::Env env, AddonModel* target, Napi::Object self, std::string path, Napi::Object opts,
+                  Napi::Value onProgress, AbortFlag abort)
+      : PromiseWorker(env, "akachat.loadModel"), target_(target), path_(std::move(path)), abort_(std::move(abort)) {
+    code_ = "MODEL_LOAD_FAILED";
+    self_ = Napi::Persistent(self);
+    params_ = llama_model_default_params();
+    gpuLayers_ = static_cast<int>(NumberOpt(opts, "gpuLayers", -2));  // -2 = auto, -1 = all
+    // useMmap: true (map the file), false (read it), undefined (llama.cpp decides).
+    Napi::Value mmap = opts.Get("useMmap");
+    if (mmap.IsBoolean()) params_.load_mode = mmap.As<Napi::Boolean>().Value() ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+    params_.check_tensors = BoolOpt(opts, "checkTensors", false);
+    params_.vocab_only = BoolOpt(opts, "vocabOnly", false);
+    if (onProgress.IsFunction()) {
+      progress_ = Napi::ThreadSafeFunction::New(env, onProgress.As<Napi::Function>(), "akachat.loadProgress", 0, 1);
+    }
+  }
+  ~LoadModelWorker() override {
+    if (progress_) progress_.Release();
+  }
+
+ protected:
+  void Run() override {
+    if (abort_->load()) {
+      code_ = "ABORTED";
+      SetError("Model loading was aborted");
+      return;
+    }
+    bool hasGpu = false;
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+      auto type = ggml_backend_dev_type(ggml_backend_dev_get(i));
+      if (type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU) hasGpu = true;
+    }
+    if (!hasGpu) {
+      params_.n_gpu_layers = 0;
+    } else if (gpuLayers_ == -2) {
+      // 'auto': let llama.cpp's fitter choose the layers that fit in free device memory.
+      llama_context_params cparams = llama_context_default_params();
+      std::vector<float> split(llama_max_devices(), 0.0f);
+      std::vector<llama_model_tensor_buft_override> overrides(llama_max_tensor_buft_overrides());
+      std::vector<size_t> margins(llama_max_devices(), size_t(1) << 30);
+      common_fit_params(path_.c_str(), &params_, &cparams, split.data(), overrides.data(), margins.data(), 4096,
+                        nullptr, GGML_LOG_LEVEL_ERROR);
+      installLogHook();  // the fitter swaps the global logger while it runs
+      params_.tensor_split = nullptr;
+      params_.tensor_buft_overrides = nullptr;
+    } else {
+      params_.n_gpu_layers = gpuLayers_;
+    }
+    params_.progress_callback = [](float progress, void* data) -> bool {
+      auto* self = static_cast<LoadModelWorker*>(data);
+      if (self->abort_->load()) return false;
+      if (self->progress_ && (progress - self->lastProgress_ >= 0.01f || progress >= 1.0f)) {
+        self->lastProgress_ = progress;
+        auto* value = new float(progress);
+        if (self->progress_.NonBlockingCall(value, [](Napi::Env env, Napi::Function fn, float* p) {
+              if (env != nullptr) fn.Call({Napi::Number::New(env, *p)});
+              delete p;
+            }) != napi_ok) {
+          delete value;
+        }
+      }
+      return true;
+    };
+    params_.progress_callback_user_data = this;
+    llama_model* model = llama_model_load_from_file(path_.c_str(), params_);
+    if (model == nullptr) {
+      if (abort_->load()) {
+        code_ = "ABORTED";
+        SetError("Model loading was aborted");
+      } else {
+        FailWithLog("Failed to load model " + path_);
+      }
+      return;
+    }
+    loaded_.reset(model);
+  }
+
+  Napi::Value Resolve(Napi::Env env) override {
+    target_->loading_ = false;
+    target_->setModel(loaded_.release());
+    return env.Undefined();
+  }
+
+  void OnError(const Napi::Error& error) override {
+    target_->loading_ = false;
+    PromiseWorker::OnError(error);
+  }
+
+ private:
+  AddonModel* target_;
+  Napi::ObjectReference self_;  // keeps the JS wrapper alive while loading
+  std::string path_;
+  AbortFlag abort_;
+  llama_model_params params_;
+  int gpuLayers_;
+  Napi::ThreadSafeFunction progress_;
+  float lastProgress_ = -1.0f;
+  llama_model_ptr loaded_;
+};
+
+std::string metaValue(const llama_model* model, int32_t i) {
+  int32_t n = llama_model_meta_val_str_by_index(model, i, nullptr, 0);
+  if (n < 0) return "";
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  llama_model_meta_val_str_by_index(model, i, out.data(), out.size());
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string metaKey(const llama_model* model, int32_t i) {
+  int32_t n = llama_model_meta_key_by_index(model, i, nullptr, 0);
+  if (n < 0) return "";
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  llama_model_meta_key_by_index(model, i, out.data(), out.size());
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+}  // namespace
+
+Napi::Function AddonModel::Init(Napi::Env env) {
+  return DefineClass(env, "Model", {
+    InstanceMethod<&AddonModel::Load>("load"),
+    InstanceMethod<&AddonModel::Info>("info"),
+    InstanceMethod<&AddonModel::Metadata>("metadata"),
+    InstanceMethod<&AddonModel::Tokenize>("tokenize"),
+    InstanceMethod<&AddonModel::Detokenize>("detokenize"),
+    InstanceMethod<&AddonModel::ApplyChatTemplate>("applyChatTemplate"),
+    InstanceMethod<&AddonModel::Dispose>("dispose"),
+  });
+}
+
+AddonModel::AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonModel>(info) {
+  info.Env().GetInstanceData<AddonData>()->models.insert(this);
+}
+
+AddonModel::~AddonModel() {
+  release();
+  if (AddonData* data = Env().GetInstanceData<AddonData>()) data->models.erase(this);
+}
+
+void AddonModel::release() {
+  // Contexts detach themselves while being released.
+  while (!contexts_.empty()) (*contexts_.begin())->release();
+  model_.reset();
+}
+
+void AddonModel::requireLoaded(Napi::Env env) const {
+  if (!model_) ThrowError(env, loading_ ? "Model is still loading" : "Model has been disposed", "DISPOSED");
+}
+
+// load(path, options, onProgress?, abortToken?) -> Promise<void>
+Napi::Value AddonModel::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (model_ || loading_) ThrowError(env, "Model is already loaded", "INVALID_STATE");
+  std::string path = StringArg(info, 0, "path");
+  Napi::Object opts = ObjectArg(info, 1, "options");
+  auto* worker = new LoadModelWorker(env, this, info.This().As<Napi::Object>(), path, opts,
+                                     info.Length() > 2 ? info[2] : env.Undefined(),
+                                     AbortToken::FromValue(info.Length() > 3 ? info[3] : env.Undefined()));
+  loading_ = true;
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireLoaded(env);
+  const llama_model* m = model_.get();
+  const llama_vocab* v = vocab();
+  Napi::Object out = Napi::Object::New(env);
+  char desc[256];
+  llama_model_desc(m, desc, sizeof desc);
+  out.Set("description", desc);
+  out.Set("sizeBytes", Napi::Number::New(env, static_cast<double>(llama_model_size(m))));
+  out.Set("parameters", Napi::Number::New(env, static_cast<double>(llama_model_n_params(m))));
+  out.Set("trainContextSize", llama_model_n_ctx_train(m));
+  out.Set("embeddingSize", llama_model_n_embd(m));
+  out.Set("layers", llama_model_n_layer(m));
+  out.Set("vocabSize", llama_vocab_n_tokens(v));
+  out.Set("hasEncoder", llama_model_has_encoder(m));
+  out.Set("hasDecoder", llama_model_has_decoder(m));
+  out.Set("isRecurrent", llama_model_is_recurrent(m) || llama_model_is_hybrid(m));
+  const char* tmpl = llama_model_chat_template(m, nullptr);
+  out.Set("chatTemplate", tmpl ? Napi::Value(Napi::String::New(env, tmpl)) : env.Null());
+  llama_token bos = llama_vocab_bos(v);
+  llama_token eos = llama_vocab_eos(v);
+  out.Set("bosToken", bos);
+  out.Set("eosToken", eos);
+  out.Set("bosText", bos >= 0 ? tokenText(bos, true) : "");
+  out.Set("eosText", eos >= 0 ? tokenText(eos, true) : "");
+  out.Set("addBos", llama_vocab_get_add_bos(v));
+  return out;
+}
+
+std::string AddonModel::tokenText(llama_token token, bool special) const {
+  char buf[256];
+  int32_t n = llama_token_to_piece(vocab(), token, buf, sizeof buf, 0, special);
+  if (n >= 0) return std::string(buf, static_cast<size_t>(n));
+  std::string big(static_cast<size_t>(-n), '\0');
+  n = llama_token_to_piece(vocab(), token, big.data(), static_cast<int32_t>(big.size()), 0, special);
+  return n >= 0 ? big.substr(0, static_cast<size_t>(n)) : std::string();
+}
+
+Napi::Value AddonModel::Metadata(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireLoaded(env);
+  Napi::Object out = Napi::Object::New(env);
+  int32_t count = llama_model_meta_count(model_.get());
+  for (int32_t i = 0; i < count; i++) out.Set(metaKey(model_.get(), i), metaValue(model_.get(), i));
+  return out;
+}
+
+// tokenize(text, addSpecial, parseSpecial) -> Int32Array
+Napi::Value AddonModel::Tokenize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireLoaded(env);
+  std::string text = StringArg(info, 0, "text");
+  bool addSpecial = info.Length() > 1 && info[1].ToBoolean().Value();
+  bool parseSpecial = info.Length() > 2 && info[2].ToBoolean().Value();
+  if (text.size() > static_cast<size_t>(INT32_MAX / 2)) ThrowError(env, "Text is too long to tokenize", "INVALID_ARGUMENT");
+  int32_t capacity = static_cast<int32_t>(text.size()) + 8;
+  std::vector<llama_token> tokens(static_cast<size_t>(capacity));
+  int32_t n = llama_tokenize(vocab(), text.data(), static_cast<int32_t>(text.size()), tokens.data(), capacity,
+                             addSpecial, parseSpecial);
+  if (n < 0) {
+    tokens.resize(static_cast<size_t>(-n));
+    n = llama_tokenize(vocab(), text.data(), static_cast<int32_t>(text.size()), tokens.data(), -n, addSpecial,
+                       parseSpecial);
+    if (n < 0) ThrowError(env, "Tokenization failed", "NATIVE_ERROR");
+  }
+  Napi::Int32Array out = Napi::Int32Array::New(env, static_cast<size_t>(n));
+  std::memcpy(out.Data(), tokens.data(), sizeof(llama_token) * static_cast<size_t>(n));
+  return out;
+}
+
+// detokenize(tokens: Int32Array, removeSpecial, unparseSpecial) -> string
+Napi::Value AddonModel::Detokenize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireLoaded(env);
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    ThrowError(env, "Expected an Int32Array for tokens", "INVALID_ARGUMENT");
+  }
+  Napi::Int32Array tokens = info[0].As<Napi::Int32Array>();
+  bool removeSpecial = info.Length() > 1 && info[1].ToBoolean().Value();
+  bool unparseSpecial = info.Length() > 2 && info[2].ToBoolean().Value();
+  int32_t nVocab = llama_vocab_n_tokens(vocab());
+  for (size_t i = 0; i < tokens.ElementLength(); i++) {
+    if (tokens[i] < 0 || tokens[i] >= nVocab) {
+      ThrowError(env, "Token " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                          " is outside the vocabulary (0.." + std::to_string(nVocab - 1) + ")",
+                 "INVALID_ARGUMENT");
+    }
+  }
+  std::string out(tokens.ElementLength() * 8 + 16, '\0');
+  int32_t n = llama_detokenize(vocab(), tokens.Data(), static_cast<int32_t>(tokens.ElementLength()), out.data(),
+                               static_cast<int32_t>(out.size()), removeSpecial, unparseSpecial);
+  if (n < 0) {
+    out.resize(static_cast<size_t>(-n));
+    n = llama_detokenize(vocab(), tokens.Data(), static_cast<int32_t>(tokens.ElementLength()), out.data(),
+                         static_cast<int32_t>(out.size()), removeSpecial, unparseSpecial);
+    if (n < 0) ThrowError(env, "Detokenization failed", "NATIVE_ERROR");
+  }
+  out.resize(static_cast<size_t>(n));
+  return Napi::String::New(env, out);
+}
+
+// applyChatTemplate(messages: {role, content}[], template: string, addGenerationPrompt) -> string
+// `template` is '' (the model's own), a Jinja source, or a llama.cpp built-in name.
+Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireLoaded(env);
+  if (info.Length() < 1 || !info[0].IsArray()) ThrowError(env, "Expected an array for messages", "INVALID_ARGUMENT");
+  Napi::Array array = info[0].As<Napi::Array>();
+  std::string override = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  bool addAssistant = info.Length() > 2 ? info[2].ToBoolean().Value() : true;
+  std::vector<common_chat_msg> messages;
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsObject()) ThrowError(env, "Expected an object for messages[" + std::to_string(i) + "]", "INVALID_ARGUMENT");
+    common_chat_msg msg;
+    msg.role = StringOpt(item.As<Napi::Object>(), "role", "");
+    msg.content = StringOpt(item.As<Napi::Object>(), "content", "");
+    messages.push_back(std::move(msg));
+  }
+
+  // Named built-ins other than chatml go through llama.cpp's non-Jinja formatter.
+  std::vector<const char*> builtins(64);
+  int32_t nBuiltins = llama_chat_builtin_templates(builtins.data(), builtins.size());
+  builtins.resize(static_cast<size_t>(std::max<int32_t>(0, std::min<int32_t>(nBuiltins, 64))));
+  bool isBuiltin = override != "chatml" && std::any_of(builtins.begin(), builtins.end(),
+                                                         [&](const char* b) { return override == b; });
+  try {
+    if (isBuiltin) {
+      std::vector<llama_chat_message> raw;
+      for (const auto& m : messages) raw.push_back({m.role.c_str(), m.content.c_str()});
+      std::string buf(4096, '\0');
+      int32_t n = llama_chat_apply_template(override.c_str(), raw.data(), raw.size(), addAssistant, buf.data(),
+                                            static_cast<int32_t>(buf.size()));
+      if (n > static_cast<int32_t>(buf.size())) {
+        buf.resize(static_cast<size_t>(n));
+        n = llama_chat_apply_template(override.c_str(), raw.data(), raw.size(), addAssistant, buf.data(), n);
+      }
+      if (n < 0) ThrowError(env, "Chat template \"" + override + "\" could not be applied", "TEMPLATE_ERROR");
+      buf.resize(static_cast<size_t>(n));
+      return Napi::String::New(env, buf);
+    }
+    clearRecentErrors();
+    common_chat_templates_ptr templates = common_chat_templates_init(model_.get(), override);
+    common_chat_templates_inputs inputs;
+    inputs.messages = std::move(messages);
+    inputs.add_generation_prompt = addAssistant;
+    inputs.use_jinja = true;
+    common_chat_params params = common_chat_templates_apply(templates.get(), inputs);
+    return Napi::String::New(env, params.prompt);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string reason = recentErrors();
+    ThrowError(env, std::string("Chat template failed: ") + e.what() + (reason.empty() ? "" : " (" + reason + ")"),
+               "TEMPLATE_ERROR");
+  }
+}
+
+Napi::Value AddonModel::Dispose(const Napi::CallbackInfo& info) {
+  release();
+  return info.Env().Undefined();
+}
+
+}  // namespace akachat
