@@ -1,0 +1,139 @@
+/**
+ * The whole surface of the native addon (`native/`), typed in one place. Only `src/engine/`
+ * loads the addon; everything else goes through the classes built on these types.
+ */
+
+export interface NativeAbortToken {
+  abort(): void;
+  readonly aborted: boolean;
+}
+
+export interface NativeModelLoadOptions {
+  /** -2 = auto (fit to free device memory), -1 = all layers, n = that many. */
+  gpuLayers: number;
+  useMmap?: boolean;
+  checkTensors?: boolean;
+  vocabOnly?: boolean;
+}
+
+export interface NativeModelInfo {
+  description: string;
+  sizeBytes: number;
+  parameters: number;
+  trainContextSize: number;
+  embeddingSize: number;
+  layers: number;
+  vocabSize: number;
+  hasEncoder: boolean;
+  hasDecoder: boolean;
+  isRecurrent: boolean;
+  chatTemplate: string | null;
+  bosToken: number;
+  eosToken: number;
+  bosText: string;
+  eosText: string;
+  addBos: boolean;
+}
+
+export interface NativeModel {
+  load(path: string, options: NativeModelLoadOptions, onProgress?: (progress: number) => void, abort?: NativeAbortToken): Promise<void>;
+  info(): NativeModelInfo;
+  metadata(): Record<string, string>;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): string;
+  applyChatTemplate(messages: { role: string; content: string }[], template: string, addGenerationPrompt: boolean): string;
+  dispose(): void;
+}
+
+export interface NativeContextOptions {
+  contextSize: number;
+  batchSize: number;
+  microBatchSize?: number;
+  threads?: number;
+  batchThreads?: number;
+  embeddings?: boolean;
+  sequences?: number;
+  /** llama_pooling_type number, or -2 for the model's own (mean when it has none). */
+  pooling?: number;
+  flashAttention?: 'auto' | 'on' | 'off';
+}
+
+export interface NativeSamplingOptions {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  repeatLastN?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** < 0: random */
+  seed?: number;
+  /** < 0: until end of generation or a full context */
+  maxTokens?: number;
+  stop?: string[];
+}
+
+export type NativeStopReason = 'eos' | 'maxTokens' | 'stop' | 'abort' | 'contextFull';
+
+export interface NativeGenerationResult {
+  stopReason: NativeStopReason;
+  promptTokens: number;
+  reusedTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+}
+
+export interface NativeContextInfo {
+  contextSize: number;
+  batchSize: number;
+  sequences: number;
+  embeddings: boolean;
+  pooling: number;
+  /** -1 while a job runs */
+  cachedTokens: number;
+}
+
+export interface NativeContext {
+  create(options: NativeContextOptions): Promise<void>;
+  generate(prompt: Int32Array, options: NativeSamplingOptions, onText: (text: string) => void, abort?: NativeAbortToken): Promise<NativeGenerationResult>;
+  embed(tokens: Int32Array[], abort?: NativeAbortToken): Promise<Float32Array[]>;
+  info(): NativeContextInfo;
+  clearCache(): void;
+  dispose(): void;
+}
+
+export type GgufValue = string | number | boolean | null | GgufValue[] | { type: 'array'; elementType: string; length: number };
+
+export interface NativeGgufFile {
+  version: number;
+  tensorCount: number;
+  metadata: Record<string, GgufValue>;
+}
+
+export interface NativeDevice {
+  name: string;
+  description: string;
+  type: 'cpu' | 'gpu' | 'igpu' | 'accel';
+  memoryFree: number;
+  memoryTotal: number;
+}
+
+export interface NativeSystemInfo {
+  llama: string;
+  supportsGpuOffload: boolean;
+  supportsMmap: boolean;
+  devices: NativeDevice[];
+}
+
+export interface NativeAddon {
+  AbortToken: new () => NativeAbortToken;
+  Model: new () => NativeModel;
+  Context: new (model: NativeModel) => NativeContext;
+  readGguf(path: string): Promise<NativeGgufFile>;
+  quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
+  systemInfo(): NativeSystemInfo;
+  setLogger(fn: ((level: number, line: string) => void) | null, minLevel?: number): void;
+  cuda: boolean;
+}

@@ -1,0 +1,240 @@
+import { availableParallelism } from 'node:os';
+import { AbortError, DisposedError, abortReason } from '../errors.js';
+import { expectInteger, expectNumber, expectString, invalid } from '../validate.js';
+import { loadAddon } from './addon.js';
+import type { NativeContext, NativeModel, NativeSamplingOptions } from './addon-types.js';
+import { Generation } from './generation.js';
+import type { Model } from './model.js';
+import { callSite, fromNative, nativeCall } from './native-errors.js';
+
+export interface ContextOptions {
+  /** Tokens the KV cache holds. Default: the smaller of 4096 and the model's trained context. */
+  contextSize?: number;
+  /** Tokens decoded per llama_decode call while processing a prompt. Default 512. */
+  batchSize?: number;
+  /** CPU threads. Default: all available cores. */
+  threads?: number;
+  /** Flash attention: `'auto'` (default), `'on'`, `'off'`. */
+  flashAttention?: 'auto' | 'on' | 'off';
+}
+
+export interface EmbeddingContextOptions extends ContextOptions {
+  /** Pooling: `'model'` (the model's own; mean when it has none, default), `'mean'`, `'cls'`, `'last'`. */
+  pooling?: 'model' | 'mean' | 'cls' | 'last';
+  /** Texts decoded together in one batch. Default 8. */
+  sequences?: number;
+}
+
+export interface GenerateOptions {
+  /** Maximum tokens to generate; default: until end of generation or a full context. */
+  maxTokens?: number;
+  /** 0 = greedy. Default 0.8. */
+  temperature?: number;
+  /** Default 40; 0 = off. */
+  topK?: number;
+  /** Default 0.95; 1 = off. */
+  topP?: number;
+  /** Default 0.05; 0 = off. */
+  minP?: number;
+  /** Repetition penalty; default 1 (off). */
+  repeatPenalty?: number;
+  /** Tokens the penalties look back over. Default 64. */
+  repeatLastN?: number;
+  /** Default 0 (off). */
+  presencePenalty?: number;
+  /** Default 0 (off). */
+  frequencyPenalty?: number;
+  /** Sampling seed; default random. The same seed gives the same text. */
+  seed?: number;
+  /** Stop strings: generation ends before the first of them (matched across tokens). */
+  stop?: string | readonly string[];
+  /** Stops generation within one token; the generation rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+const poolingNumbers = { model: -2, mean: 1, cls: 2, last: 3 } as const;
+
+function contextParams(model: Model, options: ContextOptions) {
+  const contextSize = options.contextSize ?? Math.min(4096, model.info.trainContextSize || 4096);
+  expectInteger(contextSize, 'contextSize', 1);
+  const batchSize = expectInteger(options.batchSize ?? Math.min(512, contextSize), 'batchSize', 1);
+  const threads = expectInteger(options.threads ?? Math.max(1, availableParallelism()), 'threads', 1, 1024);
+  const flashAttention = options.flashAttention ?? 'auto';
+  if (!['auto', 'on', 'off'].includes(flashAttention)) throw invalid("'auto', 'on' or 'off'", 'flashAttention', flashAttention);
+  return { contextSize, batchSize, threads, flashAttention };
+}
+
+/** Base of both context kinds: lifetime, one job at a time. */
+abstract class ContextBase implements AsyncDisposable {
+  protected readonly native: NativeContext;
+  readonly model: Model;
+  #disposed = false;
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #disposeListeners: (() => void)[] = [];
+
+  protected constructor(model: Model, native: NativeContext) {
+    this.model = model;
+    this.native = native;
+  }
+
+  protected check(): NativeContext {
+    if (this.#disposed) throw new DisposedError(this.constructor.name);
+    return this.native;
+  }
+
+  /** Runs jobs one after another (the native context takes one at a time). */
+  protected exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(job, job);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** The context size, batch size and the number of tokens now in the KV cache. */
+  get info() {
+    return nativeCall(() => this.check().info());
+  }
+
+  /** @internal */
+  onDispose(listener: () => void): void {
+    this.#disposeListeners.push(listener);
+  }
+
+  /** Aborts any running job and frees the KV cache. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.native.dispose();
+    for (const listener of this.#disposeListeners) listener();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+}
+
+/**
+ * A generation context. It remembers the tokens in its KV cache: the next generation reuses
+ * the longest common prefix and decodes only the rest, so a long fixed persona is processed once.
+ */
+export class Context extends ContextBase {
+  /** @internal */
+  static async create(model: Model, nativeModel: NativeModel, options: ContextOptions): Promise<Context> {
+    const site = callSite();
+    const params = contextParams(model, options);
+    const addon = loadAddon();
+    const native = new addon.Context(nativeModel);
+    try {
+      await native.create({ ...params, embeddings: false });
+    } catch (err) {
+      throw fromNative(err, site);
+    }
+    return new Context(model, native);
+  }
+
+  /**
+   * Generates from a prompt (text, tokenized with special tokens parsed, or tokens). Iterate
+   * the returned Generation for text chunks, or await `generation.result`.
+   */
+  generate(prompt: string | Int32Array, options: GenerateOptions = {}): Generation {
+    const native = this.check();
+    const tokens = typeof prompt === 'string'
+      ? this.model.tokenize(prompt, { addSpecial: true, parseSpecial: true })
+      : prompt instanceof Int32Array ? prompt : (() => { throw invalid('a string or an Int32Array', 'prompt', prompt); })();
+    const sampling = samplingOptions(options);
+    const signal = options.signal;
+    if (signal?.aborted) throw new AbortError(abortReason(signal));
+    const token = new (loadAddon().AbortToken)();
+    const site = callSite();
+    return new Generation(token, (onText) => this.exclusive(async () => {
+      if (this.disposed) throw new DisposedError('Context');
+      try {
+        return await native.generate(tokens, sampling, onText, token);
+      } catch (err) {
+        throw fromNative(err, site);
+      }
+    }), signal);
+  }
+
+  /** Tokens in the KV cache now (reusable by the next generation). */
+  get cachedTokens(): number {
+    return this.info.cachedTokens;
+  }
+
+  /** Forgets the KV cache (the next generation decodes its whole prompt). */
+  clearCache(): void {
+    nativeCall(() => this.check().clearCache());
+  }
+}
+
+/** An embedding context: pooled, L2-normalised vectors for a batch of texts. */
+export class EmbeddingContext extends ContextBase {
+  /** @internal */
+  static async create(model: Model, nativeModel: NativeModel, options: EmbeddingContextOptions): Promise<EmbeddingContext> {
+    const site = callSite();
+    const base = contextParams(model, { contextSize: options.contextSize ?? Math.min(2048, model.info.trainContextSize || 2048), ...options });
+    const pooling = options.pooling ?? 'model';
+    if (!(pooling in poolingNumbers)) throw invalid("'model', 'mean', 'cls' or 'last'", 'pooling', pooling);
+    const sequences = expectInteger(options.sequences ?? 8, 'sequences', 1, 256);
+    const addon = loadAddon();
+    const native = new addon.Context(nativeModel);
+    try {
+      await native.create({ ...base, batchSize: options.batchSize ?? base.contextSize, embeddings: true, pooling: poolingNumbers[pooling], sequences });
+    } catch (err) {
+      throw fromNative(err, site);
+    }
+    return new EmbeddingContext(model, native);
+  }
+
+  /** Vector length. */
+  get dimensions(): number {
+    return this.model.info.embeddingSize;
+  }
+
+  /** Embeds each text (tokenized with the model's special tokens, e.g. CLS/SEP for BERT). */
+  async embed(texts: readonly string[], { signal }: { signal?: AbortSignal } = {}): Promise<Float32Array[]> {
+    if (!Array.isArray(texts)) throw invalid('an array of strings', 'texts', texts);
+    texts.forEach((t, i) => expectString(t, `texts[${i}]`));
+    if (texts.length === 0) return [];
+    const native = this.check();
+    const tokens = texts.map((t) => this.model.tokenize(t, { addSpecial: true, parseSpecial: false }));
+    if (signal?.aborted) throw new AbortError(abortReason(signal));
+    const site = callSite();
+    const token = new (loadAddon().AbortToken)();
+    const onAbort = () => token.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.exclusive(async () => {
+        if (this.disposed) throw new DisposedError('EmbeddingContext');
+        return native.embed(tokens, token);
+      });
+    } catch (err) {
+      throw fromNative(err, site);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+function samplingOptions(o: GenerateOptions): NativeSamplingOptions {
+  const stop = o.stop === undefined ? [] : typeof o.stop === 'string' ? [o.stop] : o.stop;
+  if (!Array.isArray(stop)) throw invalid('a string or an array of strings', 'stop', o.stop);
+  stop.forEach((s, i) => expectString(s, `stop[${i}]`));
+  const opt = <T>(v: T | undefined, check: (v: T) => unknown) => (v === undefined ? undefined : (check(v), v));
+  return {
+    maxTokens: opt(o.maxTokens, (v) => expectInteger(v, 'maxTokens', 0)) ?? -1,
+    temperature: opt(o.temperature, (v) => expectNumber(v, 'temperature', 0, 100)),
+    topK: opt(o.topK, (v) => expectInteger(v, 'topK', 0)),
+    topP: opt(o.topP, (v) => expectNumber(v, 'topP', 0, 1)),
+    minP: opt(o.minP, (v) => expectNumber(v, 'minP', 0, 1)),
+    repeatPenalty: opt(o.repeatPenalty, (v) => expectNumber(v, 'repeatPenalty', 0.0001, 100)),
+    repeatLastN: opt(o.repeatLastN, (v) => expectInteger(v, 'repeatLastN', -1)),
+    presencePenalty: opt(o.presencePenalty, (v) => expectNumber(v, 'presencePenalty', -100, 100)),
+    frequencyPenalty: opt(o.frequencyPenalty, (v) => expectNumber(v, 'frequencyPenalty', -100, 100)),
+    seed: opt(o.seed, (v) => expectInteger(v, 'seed', 0, 0xfffffffe)) ?? -1,
+    stop: stop.filter((s) => s.length > 0),
+  };
+}

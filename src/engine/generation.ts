@@ -1,0 +1,97 @@
+import { AbortError, abortReason } from '../errors.js';
+import type { NativeAbortToken, NativeGenerationResult, NativeStopReason } from './addon-types.js';
+
+export type StopReason = NativeStopReason;
+
+export interface GenerationResult {
+  /** The whole generated text (stop string excluded). */
+  text: string;
+  /** Why generation ended: end-of-generation token, `maxTokens`, a stop string, abort, or a full context. */
+  stopReason: StopReason;
+  /** Tokens in the prompt. */
+  promptTokens: number;
+  /** Prompt tokens taken from the KV cache instead of being decoded again. */
+  reusedTokens: number;
+  generatedTokens: number;
+  /** Time spent decoding the (non-reused) prompt, in milliseconds. */
+  prefillMs: number;
+  /** Time spent generating, in milliseconds. */
+  decodeMs: number;
+}
+
+/**
+ * A running generation: an `AsyncIterable<string>` of text chunks (consumable once; `break`
+ * cancels it) plus `result`, which settles when the native thread is done. Aborting through
+ * the caller's AbortSignal makes both the iteration and `result` reject with an AbortError.
+ */
+export class Generation implements AsyncIterable<string> {
+  readonly #token: NativeAbortToken;
+  readonly #queue: string[] = [];
+  #text = '';
+  #wake: (() => void) | undefined;
+  #done = false;
+  #error: unknown;
+  #iterated = false;
+  readonly result: Promise<GenerationResult>;
+
+  /** @internal */
+  constructor(token: NativeAbortToken, start: (onText: (text: string) => void) => Promise<NativeGenerationResult>, signal?: AbortSignal) {
+    this.#token = token;
+    const onAbort = () => token.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.result = start((text) => {
+      this.#text += text;
+      this.#queue.push(text);
+      this.#notify();
+    }).then(
+      (native) => {
+        if (native.stopReason === 'abort' && signal?.aborted) {
+          throw Object.assign(new AbortError(abortReason(signal)), { partialText: this.#text });
+        }
+        return { text: this.#text, ...native };
+      },
+    ).finally(() => signal?.removeEventListener('abort', onAbort));
+    this.result.then(
+      () => { this.#done = true; this.#notify(); },
+      (err) => { this.#done = true; this.#error = err; this.#notify(); },
+    );
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Stops the generation within one token; `result` resolves with stopReason `'abort'`. */
+  abort(): void {
+    this.#token.abort();
+  }
+
+  /** Consumes the whole generation and returns its result. */
+  async text(): Promise<string> {
+    return (await this.result).text;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<string> {
+    if (this.#iterated) throw new Error('A Generation can be iterated only once');
+    this.#iterated = true;
+    return {
+      next: async (): Promise<IteratorResult<string>> => {
+        for (;;) {
+          if (this.#queue.length > 0) return { value: this.#queue.shift()!, done: false };
+          if (this.#done) {
+            if (this.#error) throw this.#error;
+            return { value: undefined, done: true };
+          }
+          await new Promise<void>((resolve) => { this.#wake = resolve; });
+        }
+      },
+      return: async (): Promise<IteratorResult<string>> => {
+        this.#token.abort();
+        await this.result.catch(() => {});
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}

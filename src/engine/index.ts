@@ -1,0 +1,14 @@
+export { loadAddon, addonCandidates } from './addon.js';
+export type { GgufValue, NativeDevice } from './addon-types.js';
+export { Context, EmbeddingContext } from './context.js';
+export type { ContextOptions, EmbeddingContextOptions, GenerateOptions } from './context.js';
+export { Generation } from './generation.js';
+export type { GenerationResult, StopReason } from './generation.js';
+export { readGgufMetadata } from './gguf.js';
+export type { GgufMetadata } from './gguf.js';
+export { setLogger, systemInfo } from './llama.js';
+export type { LogLevel, Logger, SystemInfo } from './llama.js';
+export { Model } from './model.js';
+export type { ChatMessage, ModelInfo, ModelLoadOptions } from './model.js';
+export { ggufFileTypes, quantize } from './quantize.js';
+export type { GgufFileType, QuantizeOptions } from './quantize.js';

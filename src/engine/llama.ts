@@ -1,0 +1,42 @@
+import { loadAddon } from './addon.js';
+import type { NativeDevice } from './addon-types.js';
+
+/** Log levels of llama.cpp's log, lowest first. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const levelNumbers: Record<LogLevel, number> = { debug: 1, info: 2, warn: 3, error: 4 };
+const levelNames: Record<number, LogLevel> = { 1: 'debug', 2: 'info', 3: 'warn', 4: 'error' };
+
+export type Logger = (level: LogLevel, line: string) => void;
+
+/**
+ * Forwards llama.cpp's log to `logger` for lines at or above `level` (default `'warn'`).
+ * Silent by default: nothing is ever printed unless a logger is set. `null` turns it off.
+ */
+export function setLogger(logger: Logger | null, level: LogLevel = 'warn'): void {
+  const addon = loadAddon();
+  if (logger === null) {
+    addon.setLogger(null);
+    return;
+  }
+  addon.setLogger((n, line) => logger(levelNames[n] ?? 'info', line), levelNumbers[level]);
+}
+
+export interface SystemInfo {
+  /** llama.cpp's feature line (CPU features such as AVX2, the backends compiled in). */
+  llama: string;
+  /** CPU feature names that are on, parsed from `llama`. */
+  cpuFeatures: string[];
+  supportsGpuOffload: boolean;
+  supportsMmap: boolean;
+  /** True when the addon was built with CUDA. */
+  cuda: boolean;
+  devices: NativeDevice[];
+}
+
+/** What the compiled-in llama.cpp can use on this machine. */
+export function systemInfo(): SystemInfo {
+  const addon = loadAddon();
+  const info = addon.systemInfo();
+  const cpuFeatures = [...info.llama.matchAll(/([A-Z0-9_]+) = 1/g)].map((m) => m[1]);
+  return { ...info, cpuFeatures, cuda: addon.cuda };
+}
