@@ -41,6 +41,8 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+void KeepAddonData(Napi::Env, AddonData*) {}
+
 void Cleanup(void* arg) {
   auto* data = static_cast<AddonData*>(arg);
   // Contexts first (they stop their threads), then models.
@@ -67,8 +69,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     ggml_backend_load_all();
     backendReady = true;
   }
+  // Never freed: wrapper finalizers may run after environment teardown and still look here.
+  // One small struct per environment.
   auto* data = new AddonData();
-  env.SetInstanceData<AddonData>(data);  // freed by node-addon-api after the cleanup hook
+  env.SetInstanceData<AddonData, &KeepAddonData>(data);
   Napi::Function token = AbortToken::Init(env);
   Napi::Function model = AddonModel::Init(env);
   Napi::Function context = AddonContext::Init(env);

@@ -50,6 +50,7 @@ struct GenerationJob {
   std::vector<llama_token> prompt;
   SamplerOptions sampling;
   int32_t maxTokens = -1;
+  bool ignoreEos = false;
   std::vector<std::string> stops;
   AbortFlag abort;
 
@@ -447,6 +448,7 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
   job->prompt.assign(prompt.Data(), prompt.Data() + prompt.ElementLength());
   job->sampling = SamplerOptions::FromObject(opts);
   job->maxTokens = static_cast<int32_t>(NumberOpt(opts, "maxTokens", -1));
+  job->ignoreEos = BoolOpt(opts, "ignoreEos", false);
   Napi::Value stops = opts.Get("stop");
   if (stops.IsArray()) {
     Napi::Array arr = stops.As<Napi::Array>();
@@ -548,9 +550,10 @@ void AddonContext::runGeneration(const std::shared_ptr<GenerationJob>& job) {
         while (maxTokens < 0 || job->generatedTokens < maxTokens) {
           if (job->abort->load()) { job->stopReason = "abort"; break; }
           const llama_token token = llama_sampler_sample(sampler.get(), ctx, -1);
-          if (llama_vocab_is_eog(vocab, token)) { job->stopReason = "eos"; break; }
+          const bool eog = llama_vocab_is_eog(vocab, token);
+          if (eog && !job->ignoreEos) { job->stopReason = "eos"; break; }
           job->generatedTokens++;
-          held += model_->tokenText(token, false);
+          if (!eog) held += model_->tokenText(token, false);
 
           // Stop strings may span tokens: search the held text.
           size_t stopAt = std::string::npos;

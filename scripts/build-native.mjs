@@ -2,6 +2,7 @@
 // Builds llama.cpp + native/ into build/Release/akachat.node with cmake-js.
 //   --cuda        build the CUDA backend too (needs nvcc and cuBLAS)
 //   --if-missing  do nothing when the addon is already built (used by npm test / npm start)
+//   --target T    build only target T (e.g. llama-bench, for bench/)
 // Environment: AKACHAT_LLAMA_CPP_DIR (another llama.cpp checkout), AKACHAT_CUDA=1 (same as
 // --cuda), AKACHAT_BUILD_JOBS (parallel jobs, default: CPU count).
 import { execFileSync } from 'node:child_process';
@@ -12,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { fetchLlama } from './fetch-llama.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const target = argv.includes('--target') ? argv[argv.indexOf('--target') + 1] : undefined;
 const cuda = args.has('--cuda') || process.env.AKACHAT_CUDA === '1';
 const addon = join(root, 'build', 'Release', 'akachat.node');
 
@@ -27,6 +30,7 @@ try {
     `--CDLLAMA_CPP_DIR=${llamaDir}`,
     `--CDGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
   ];
+  if (target) cmakeArgs.push('--target', target);
   if (process.env.CMAKE_CUDA_ARCHITECTURES) cmakeArgs.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.CMAKE_CUDA_ARCHITECTURES}`);
   console.error(`akachat: building the native addon (${cuda ? 'CPU + CUDA' : 'CPU'}), ${jobs} jobs; the first build takes several minutes`);
   execFileSync(process.execPath, cmakeArgs, { cwd: root, stdio: 'inherit' });

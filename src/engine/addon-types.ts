@@ -71,6 +71,7 @@ export interface NativeSamplingOptions {
   seed?: number;
   /** < 0: until end of generation or a full context */
   maxTokens?: number;
+  ignoreEos?: boolean;
   stop?: string[];
 }
 

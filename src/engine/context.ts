@@ -46,6 +46,8 @@ export interface GenerateOptions {
   frequencyPenalty?: number;
   /** Sampling seed; default random. The same seed gives the same text. */
   seed?: number;
+  /** Keep generating past end-of-generation tokens (benchmarks). Default false. */
+  ignoreEos?: boolean;
   /** Stop strings: generation ends before the first of them (matched across tokens). */
   stop?: string | readonly string[];
   /** Stops generation within one token; the generation rejects with an AbortError. */
@@ -235,6 +237,7 @@ function samplingOptions(o: GenerateOptions): NativeSamplingOptions {
     presencePenalty: opt(o.presencePenalty, (v) => expectNumber(v, 'presencePenalty', -100, 100)),
     frequencyPenalty: opt(o.frequencyPenalty, (v) => expectNumber(v, 'frequencyPenalty', -100, 100)),
     seed: opt(o.seed, (v) => expectInteger(v, 'seed', 0, 0xfffffffe)) ?? -1,
+    ignoreEos: o.ignoreEos === true,
     stop: stop.filter((s) => s.length > 0),
   };
 }

@@ -61,13 +61,23 @@ export class Model implements AsyncDisposable {
     const token = new addon.AbortToken();
     const onAbort = () => token.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // Progress arrives from the loading thread and may trail the promise: forward only
+    // increasing values, stop at completion, and always end with 1.
+    let lastProgress = -1;
+    const forward = (value: number) => {
+      if (value <= lastProgress || !options.onProgress) return;
+      lastProgress = value;
+      options.onProgress(value);
+    };
     try {
       await native.load(path, {
         gpuLayers: gpuLayers === 'auto' ? -2 : gpuLayers === 'max' ? -1 : gpuLayers,
         useMmap: options.useMmap,
         checkTensors: options.checkTensors ?? false,
         vocabOnly: options.vocabOnly ?? false,
-      }, options.onProgress, token);
+      }, options.onProgress && forward, token);
+      forward(1);
+      lastProgress = Infinity;
     } catch (err) {
       if (options.signal?.aborted) throw new AbortError(abortReason(options.signal), { cause: err });
       throw fromNative(err, site);

@@ -1,0 +1,124 @@
+/**
+ * Engine speed against llama.cpp's own llama-bench, built from the same vendored tree with
+ * the same flags (`cmake-js build --target llama-bench`), in one run:
+ *   pp512: prompt processing of 512 tokens, tokens/s
+ *   tg128: generation of 128 tokens one at a time, tokens/s
+ * on (a) stories260K (per-token overhead dominates) and (b) a generated random-weight Llama of
+ * a few hundred million parameters (Q4_K_M through akachat's quantize). akachat's times are
+ * wall-clock times seen from JavaScript (generate() call to result), so they include the
+ * binding's thread start, streaming and promise overheads. Target: >= 0.97x on every row.
+ *
+ * Usage: npm run bench:engine [-- --reps 5 --threads N --skip-big --gpu]
+ * Writes bench/results/engine-<cpu|cuda>-<host>.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Model, quantize, systemInfo } from '../src/engine/index.js';
+import { writeRandomLlama } from '../test/support/gguf-writer.js';
+import { describeMachine } from './machine.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({
+  options: {
+    reps: { type: 'string', default: '5' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    'skip-big': { type: 'boolean', default: false },
+    gpu: { type: 'boolean', default: false },
+    'big-model': { type: 'string' },
+  },
+});
+const reps = Number(args.reps);
+const threads = Number(args.threads);
+const gpuLayers = args.gpu ? 99 : 0;
+
+function llamaBenchPath(): string {
+  const bin = join(root, 'build', 'llama-bench', 'llama-bench');
+  const alt = join(root, 'build', 'bin', 'llama-bench');
+  if (!existsSync(bin) && !existsSync(alt)) {
+    console.error('building llama-bench from the vendored llama.cpp (same flags as the addon)...');
+    execFileSync(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--target', 'llama-bench'], { stdio: 'inherit' });
+  }
+  return existsSync(bin) ? bin : alt;
+}
+
+interface Row { model: string; test: string; llamaBench: number; akachat: number; ratio: number }
+
+function runLlamaBench(bin: string, model: string): { pp512: number; tg128: number } {
+  const out = execFileSync(bin, ['-m', model, '-p', '512', '-n', '128', '-t', String(threads), '-r', String(reps), '-ngl', String(gpuLayers), '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 << 20 });
+  const rows = JSON.parse(out) as { n_prompt: number; n_gen: number; avg_ts: number }[];
+  return { pp512: rows.find((r) => r.n_prompt === 512 && r.n_gen === 0)!.avg_ts, tg128: rows.find((r) => r.n_gen === 128 && r.n_prompt === 0)!.avg_ts };
+}
+
+async function runAkachat(path: string): Promise<{ pp512: number; tg128: number }> {
+  const model = await Model.load(path, { gpuLayers });
+  const ctx = await model.createContext({ contextSize: 1024, batchSize: 512, threads });
+  const vocab = model.info.vocabSize;
+  let seed = 42;
+  const randomToken = () => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed % vocab; };
+  const prompt = Int32Array.from({ length: 512 }, (_, i) => (i === 0 && model.info.addBos ? model.info.bosToken : randomToken()));
+  const bos = Int32Array.of(model.info.addBos ? model.info.bosToken : randomToken());
+
+  const timed = async (tokens: Int32Array, maxTokens: number) => {
+    ctx.clearCache();
+    const start = performance.now();
+    const result = await ctx.generate(tokens, { maxTokens, temperature: 0, ignoreEos: true }).result;
+    return { seconds: (performance.now() - start) / 1000, result };
+  };
+  // Warm-up, as llama-bench does.
+  await timed(prompt, 0);
+  await timed(bos, 8);
+  let pp = 0, tg = 0;
+  for (let r = 0; r < reps; r++) {
+    const p = await timed(prompt, 0);
+    pp += 512 / p.seconds;
+    // One prompt token + 127 generated tokens decoded = 128 decodes, as in llama-bench's tg128.
+    const g = await timed(bos, 128);
+    if (g.result.generatedTokens !== 128) throw new Error(`expected 128 generated tokens, got ${g.result.generatedTokens}`);
+    tg += 128 / g.seconds;
+  }
+  model.dispose();
+  return { pp512: pp / reps, tg128: tg / reps };
+}
+
+async function bigModel(): Promise<string> {
+  if (args['big-model']) return args['big-model'];
+  const dir = join(root, 'bench', '.tmp');
+  const q4 = join(dir, 'random-llama-270m-q4_k_m.gguf');
+  if (existsSync(q4)) return q4;
+  const f16 = join(dir, 'random-llama-270m-f16.gguf');
+  console.error('generating a random-weight 270M-parameter Llama (F16) and quantizing it to Q4_K_M...');
+  const { parameters } = await writeRandomLlama(f16, { embedding: 1024, layers: 16, heads: 16, headsKv: 8, feedForward: 2816, vocab: 32000, type: 'f16' });
+  console.error(`  ${Math.round(parameters / 1e6)}M parameters`);
+  await quantize(f16, q4, 'Q4_K_M');
+  return q4;
+}
+
+const models: [string, string][] = [];
+const stories = process.env.AKACHAT_TEST_MODELS ? join(process.env.AKACHAT_TEST_MODELS, 'stories260K.gguf') : join(root, '..', 'shared', 'models', 'stories260K.gguf');
+if (existsSync(stories)) models.push(['stories260K (F32)', stories]);
+else console.error(`stories260K not found at ${stories}; set AKACHAT_TEST_MODELS`);
+if (!args['skip-big']) models.push(['random Llama 270M (Q4_K_M)', await bigModel()]);
+
+const bin = llamaBenchPath();
+const rows: Row[] = [];
+for (const [name, path] of models) {
+  const reference = runLlamaBench(bin, path);
+  const ours = await runAkachat(path);
+  for (const test of ['pp512', 'tg128'] as const) {
+    rows.push({ model: name, test, llamaBench: reference[test], akachat: ours[test], ratio: ours[test] / reference[test] });
+  }
+}
+
+console.log(`\nthreads=${threads} reps=${reps} gpuLayers=${gpuLayers}`);
+console.log('| model | test | llama-bench t/s | akachat t/s | ratio |\n| --- | --- | ---: | ---: | ---: |');
+for (const r of rows) console.log(`| ${r.model} | ${r.test} | ${r.llamaBench.toFixed(1)} | ${r.akachat.toFixed(1)} | ${r.ratio.toFixed(3)}x |`);
+const machine = describeMachine();
+const file = join(root, 'bench', 'results', `engine-${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-${machine.host}.json`);
+await mkdir(dirname(file), { recursive: true });
+await writeFile(file, JSON.stringify({ date: new Date().toISOString(), machine, threads, reps, gpuLayers, rows }, null, 2) + '\n');
+console.log(`\nwritten ${file}`);

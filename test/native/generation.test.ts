@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AbortError } from '../../src/errors.js';
+import { Model, type Context } from '../../src/engine/index.js';
+import { addonBuilt, sharedModel } from '../support/models.js';
+
+const stories = addonBuilt ? sharedModel('stories') : undefined;
+const PROMPT = 'Once upon a time';
+
+describe.skipIf(!stories)('generation with stories260K', () => {
+  let model: Model;
+  let ctx: Context;
+  beforeAll(async () => {
+    model = await Model.load(stories!);
+    ctx = await model.createContext({ contextSize: 1024 });
+  });
+  afterAll(() => model?.dispose());
+
+  it('greedy decoding gives the same coherent English continuation on every run', async () => {
+    const runs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ctx.clearCache();
+      runs.push((await ctx.generate(PROMPT, { temperature: 0, maxTokens: 60 }).result).text);
+    }
+    const fresh = await model.createContext({ contextSize: 1024 });
+    runs.push(await fresh.generate(PROMPT, { temperature: 0, maxTokens: 60 }).text());
+    fresh.dispose();
+    expect(new Set(runs).size).toBe(1);
+    const words = runs[0].trim().split(/\s+/);
+    expect(words.length).toBeGreaterThan(25);
+    // English prose: printable ASCII, mostly alphabetic words, sentences ending in a period.
+    expect(runs[0]).toMatch(/^[\x20-\x7E\n]+$/);
+    expect(words.filter((w) => /^[A-Za-z',.!?"]+$/.test(w)).length / words.length).toBeGreaterThan(0.9);
+    expect(runs[0]).toMatch(/\./);
+  });
+
+  it('the same seed gives the same sampled text, other seeds differ', async () => {
+    const sample = (seed: number) => ctx.generate(PROMPT, { temperature: 1, seed, maxTokens: 40 }).text();
+    const a1 = await sample(42);
+    const a2 = await sample(42);
+    const others = await Promise.all([7, 8, 9].map(sample));
+    expect(a1).toBe(a2);
+    expect(others.some((t) => t !== a1)).toBe(true);
+  });
+
+  it('honours maxTokens and reports stats', async () => {
+    const result = await ctx.generate(PROMPT, { temperature: 0, maxTokens: 7 }).result;
+    expect(result.stopReason).toBe('maxTokens');
+    expect(result.generatedTokens).toBe(7);
+    expect(result.promptTokens).toBe(model.tokenize(PROMPT).length);
+    expect(result.decodeMs).toBeGreaterThan(0);
+  });
+
+  it('stops at stop strings, also when they span tokens, and never emits them', async () => {
+    const full = await ctx.generate(PROMPT, { temperature: 0, maxTokens: 60 }).text();
+    // Pick a two-word stop string from the greedy continuation: it spans several tokens.
+    const words = full.trim().split(/\s+/);
+    const stop = `${words[3]} ${words[4]}`;
+    const expected = full.slice(0, full.indexOf(stop));
+    const gen = ctx.generate(PROMPT, { temperature: 0, maxTokens: 60, stop: ['NEVER-THERE', stop] });
+    let streamed = '';
+    for await (const chunk of gen) streamed += chunk;
+    const result = await gen.result;
+    expect(result.stopReason).toBe('stop');
+    expect(streamed).toBe(expected);
+    expect(result.text).toBe(expected);
+    expect(streamed).not.toContain(stop);
+  });
+
+  it('break in for-await cancels the generation', async () => {
+    const gen = ctx.generate(PROMPT, { temperature: 0 });
+    let chunks = 0;
+    for await (const _ of gen) if (++chunks === 3) break;
+    const result = await gen.result;
+    expect(result.stopReason).toBe('abort');
+    expect(result.generatedTokens).toBeLessThan(200);
+  });
+
+  it('an AbortSignal stops generation mid-way with an AbortError', async () => {
+    const controller = new AbortController();
+    const gen = ctx.generate(PROMPT, { temperature: 0, signal: controller.signal });
+    let received = '';
+    const consume = (async () => { for await (const chunk of gen) { received += chunk; if (received.length > 20) controller.abort(); } })();
+    await expect(consume).rejects.toBeInstanceOf(AbortError);
+    await expect(gen.result).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(received.length).toBeGreaterThan(20);
+    // The context is usable afterwards.
+    expect((await ctx.generate(PROMPT, { temperature: 0, maxTokens: 3 }).result).generatedTokens).toBe(3);
+  });
+
+  it('keeps the event loop ticking while it generates', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const started = performance.now();
+    const result = await ctx.generate(PROMPT, { temperature: 0.8, seed: 1, maxTokens: 900 }).result;
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    expect(result.generatedTokens).toBeGreaterThan(100);
+    // A blocked loop would give ~0 ticks; allow timer coarseness.
+    expect(ticks).toBeGreaterThan(Math.min(5, elapsed / 10));
+  });
+
+  it('a second call sharing the prefix reuses tokens and gives the same text as a cold call', async () => {
+    const persona = 'Once upon a time, there was a little girl named Lily. She loved to play outside.';
+    const cold = await (async () => { ctx.clearCache(); return ctx.generate(`${persona} One day`, { temperature: 0, maxTokens: 30 }).result; })();
+    expect(cold.reusedTokens).toBe(0);
+    await ctx.generate(`${persona} The sun`, { temperature: 0, maxTokens: 5 }).result;
+    const warm = await ctx.generate(`${persona} One day`, { temperature: 0, maxTokens: 30 }).result;
+    const personaTokens = model.tokenize(persona).length;
+    expect(warm.reusedTokens).toBeGreaterThanOrEqual(personaTokens - 1);
+    expect(warm.text).toBe(cold.text);
+  });
+
+  it('a prompt that cannot fit gives a clear error naming the sizes', async () => {
+    const small = await model.createContext({ contextSize: 64 });
+    const long = 'Once upon a time there was a girl. '.repeat(40);
+    await expect(small.generate(long).result).rejects.toThrow(/prompt has \d+ tokens but the context holds \d+/);
+    expect((await small.generate(PROMPT, { maxTokens: 3 }).result).generatedTokens).toBeLessThanOrEqual(3);
+    small.dispose();
+  });
+
+  it('queues concurrent generations on one context', async () => {
+    const [a, b] = await Promise.all([
+      ctx.generate(PROMPT, { temperature: 0, maxTokens: 10 }).text(),
+      ctx.generate(PROMPT, { temperature: 0, maxTokens: 10 }).text(),
+    ]);
+    expect(a).toBe(b);
+  });
+});
