@@ -1,0 +1,224 @@
+/**
+ * Keeps local models resident: one by default (VRAM is scarce), so a call for another model
+ * unloads the least recently used one first. Each resident model has one generation context
+ * whose prompt-prefix reuse makes repeated calls of the same prompt fast. Idle models are
+ * unloaded after `keepAliveMs`. Model references are paths or `hf:` references; `dtype`
+ * quantizes a higher-precision GGUF once into the cache.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { AbortError, InvalidArgumentError, ModelLoadError, abortReason } from '../errors.js';
+import { Context, Model, ggufFileTypes, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
+import { expectInteger } from '../validate.js';
+import { downloadHubModel, isHubReference, type DownloadProgress } from './hub.js';
+
+export interface ModelManagerOptions {
+  /** Models kept loaded at once. Default 1. */
+  maxResident?: number;
+  /** Unload a model after this long unused, in ms; 0 = never. Default 5 minutes. */
+  keepAliveMs?: number;
+  /** Downloads and quantized copies. Default: AKACHAT_CACHE_DIR or ~/.cache/akachat. */
+  cacheDir?: string;
+  /** GPU layers for every load. Default 'auto'. */
+  gpuLayers?: 'auto' | 'max' | number;
+  /** CPU threads for contexts. Default: all cores. */
+  threads?: number;
+  /** Context size when a call does not ask for one. Default 4096 (capped by the model). */
+  contextSize?: number;
+  /** Hub base URL for hf: references (default AKACHAT_HF_ENDPOINT or https://huggingface.co). */
+  hubEndpoint?: string;
+}
+
+export type ModelEvent =
+  | { type: 'download'; model: string; progress: DownloadProgress }
+  | { type: 'quantize'; model: string; to: string }
+  | { type: 'load'; model: string; progress: number }
+  | { type: 'unload'; model: string };
+
+export interface AcquireOptions {
+  /** Minimum context size; a resident model with a smaller context gets a new one. */
+  contextSize?: number;
+  /** `''` (as stored) or a GGUF type such as Q4_K_M / Q8_0 / F16 / BF16. */
+  ggufType?: string;
+  signal?: AbortSignal;
+  onEvent?: (event: ModelEvent) => void;
+}
+
+interface Resident {
+  key: string;
+  path: string;
+  model: Model;
+  context: Context;
+  lastUsed: number;
+  inUse: number;
+  idle?: () => void;
+  timer?: NodeJS.Timeout;
+}
+
+/** A model and its context, held until `release()`. */
+export interface ModelLease {
+  readonly model: Model;
+  readonly context: Context;
+  readonly path: string;
+  release(): void;
+}
+
+// Lower number = lower precision; quantizing only ever goes down.
+const precision: Record<string, number> = { F32: 32, BF16: 16, F16: 16, Q8_0: 8, Q6_K: 6, Q5_K_M: 5, Q5_K_S: 5, Q5_0: 5, Q5_1: 5, Q4_K_M: 4, Q4_K_S: 4, Q4_0: 4, Q4_1: 4, IQ4_NL: 4, IQ4_XS: 4, Q3_K_L: 3, Q3_K_M: 3, Q3_K_S: 3, Q2_K: 2 };
+const typeByNumber = new Map<number, string>(Object.entries(ggufFileTypes).map(([k, v]) => [v, k]));
+
+export class ModelManager {
+  readonly #options: Required<Omit<ModelManagerOptions, 'hubEndpoint' | 'threads'>> & Pick<ModelManagerOptions, 'hubEndpoint' | 'threads'>;
+  readonly #resident = new Map<string, Resident>();
+  #loading: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+
+  constructor(options: ModelManagerOptions = {}) {
+    this.#options = {
+      maxResident: expectInteger(options.maxResident ?? 1, 'maxResident', 1, 64),
+      keepAliveMs: expectInteger(options.keepAliveMs ?? 5 * 60_000, 'keepAliveMs', 0),
+      cacheDir: options.cacheDir ?? process.env.AKACHAT_CACHE_DIR ?? join(homedir(), '.cache', 'akachat'),
+      gpuLayers: options.gpuLayers ?? 'auto',
+      contextSize: expectInteger(options.contextSize ?? 4096, 'contextSize', 1),
+      hubEndpoint: options.hubEndpoint,
+      threads: options.threads,
+    };
+  }
+
+  get cacheDir(): string {
+    return this.#options.cacheDir;
+  }
+
+  /** Paths of the models loaded now, most recently used first. */
+  get loaded(): string[] {
+    return [...this.#resident.values()].sort((a, b) => b.lastUsed - a.lastUsed).map((r) => r.path);
+  }
+
+  /** Turns a reference (path or hf:) into a local GGUF path, downloading or quantizing once. */
+  async resolvePath(ref: string, options: AcquireOptions = {}): Promise<string> {
+    if (typeof ref !== 'string' || ref.trim() === '') throw new InvalidArgumentError(`Expected a GGUF path or hf: reference for model but received ${JSON.stringify(ref)}`);
+    let path: string;
+    if (isHubReference(ref)) {
+      path = await downloadHubModel(ref, {
+        cacheDir: this.#options.cacheDir,
+        endpoint: this.#options.hubEndpoint,
+        signal: options.signal,
+        onProgress: (progress) => options.onEvent?.({ type: 'download', model: ref, progress }),
+      });
+    } else {
+      path = resolve(ref);
+      if (!existsSync(path)) throw new ModelLoadError(`Model file not found: ${path} (model "${ref}")`);
+    }
+    const wanted = options.ggufType?.toUpperCase();
+    if (!wanted) return path;
+    if (!(wanted in ggufFileTypes)) throw new InvalidArgumentError(`Expected a GGUF type (${Object.keys(ggufFileTypes).join(', ')}) for dtype but received ${JSON.stringify(options.ggufType)}`);
+    const meta = await readGgufMetadata(path);
+    const current = meta.fileType === undefined ? undefined : typeByNumber.get(meta.fileType);
+    if (current === wanted) return path;
+    if (current !== undefined && (precision[current] ?? 0) < (precision[wanted] ?? 0)) return path; // never up-convert
+    const out = join(this.#options.cacheDir, 'quantized', `${basename(path, '.gguf')}.${wanted}.gguf`);
+    if (!existsSync(out)) {
+      options.onEvent?.({ type: 'quantize', model: ref, to: wanted });
+      await quantize(path, out, wanted as GgufFileType, { signal: options.signal });
+    }
+    return out;
+  }
+
+  /** Loads (or reuses) a model and a context of at least `contextSize`. Call `release()` when done. */
+  async acquire(ref: string, options: AcquireOptions = {}): Promise<ModelLease> {
+    if (this.#disposed) throw new InvalidArgumentError('ModelManager has been disposed');
+    const path = await this.resolvePath(ref, options);
+    // Loads and evictions happen one at a time.
+    const run = this.#loading.then(() => this.#acquireResident(ref, path, options));
+    this.#loading = run.catch(() => {});
+    const resident = await run;
+    resident.inUse++;
+    clearTimeout(resident.timer);
+    let released = false;
+    return {
+      model: resident.model,
+      context: resident.context,
+      path,
+      release: () => {
+        if (released) return;
+        released = true;
+        resident.inUse--;
+        resident.lastUsed = Date.now();
+        if (resident.inUse === 0) {
+          resident.idle?.();
+          this.#scheduleIdleUnload(resident);
+        }
+      },
+    };
+  }
+
+  async #acquireResident(ref: string, path: string, options: AcquireOptions): Promise<Resident> {
+    if (options.signal?.aborted) throw new AbortError(abortReason(options.signal));
+    const wantedContext = options.contextSize ?? this.#options.contextSize;
+    const existing = this.#resident.get(path);
+    if (existing) {
+      existing.lastUsed = Date.now();
+      if (existing.context.info.contextSize < Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext)) {
+        await this.#whenIdle(existing);
+        existing.context.dispose();
+        existing.context = await existing.model.createContext({ contextSize: wantedContext, threads: this.#options.threads });
+      }
+      return existing;
+    }
+    // Make room first: the least recently used models go.
+    while (this.#resident.size >= this.#options.maxResident) {
+      const lru = [...this.#resident.values()].sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      await this.#unload(lru, options.onEvent);
+    }
+    const model = await Model.load(path, {
+      gpuLayers: this.#options.gpuLayers,
+      signal: options.signal,
+      onProgress: (progress) => options.onEvent?.({ type: 'load', model: ref, progress }),
+    });
+    let context: Context;
+    try {
+      context = await model.createContext({ contextSize: Math.min(wantedContext, model.info.trainContextSize || wantedContext), threads: this.#options.threads });
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+    const resident: Resident = { key: path, path, model, context, lastUsed: Date.now(), inUse: 0 };
+    this.#resident.set(path, resident);
+    return resident;
+  }
+
+  #whenIdle(resident: Resident): Promise<void> {
+    if (resident.inUse === 0) return Promise.resolve();
+    return new Promise((done) => { resident.idle = done; });
+  }
+
+  #scheduleIdleUnload(resident: Resident): void {
+    if (this.#options.keepAliveMs <= 0) return;
+    clearTimeout(resident.timer);
+    resident.timer = setTimeout(() => {
+      if (resident.inUse === 0 && this.#resident.get(resident.key) === resident) void this.#unload(resident);
+    }, this.#options.keepAliveMs);
+    resident.timer.unref();
+  }
+
+  async #unload(resident: Resident, onEvent?: (e: ModelEvent) => void): Promise<void> {
+    this.#resident.delete(resident.key);
+    clearTimeout(resident.timer);
+    await this.#whenIdle(resident);
+    resident.model.dispose();
+    onEvent?.({ type: 'unload', model: resident.path });
+  }
+
+  /** Unloads one model (by path) or all. */
+  async unload(path?: string): Promise<void> {
+    const targets = path ? [this.#resident.get(resolve(path))].filter((r): r is Resident => !!r) : [...this.#resident.values()];
+    for (const r of targets) await this.#unload(r);
+  }
+
+  /** Unloads everything; later calls fail. */
+  async dispose(): Promise<void> {
+    this.#disposed = true;
+    await this.unload();
+  }
+}

@@ -1,0 +1,191 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { toJsonText, writeFileAtomic } from '../data/atomic.js';
+import { InvalidArgumentError } from '../errors.js';
+import { describeValue, expectString, invalid } from '../validate.js';
+
+/**
+ * Environment variables that override `config.json` when read (never written to it):
+ *
+ * | variable | setting |
+ * | --- | --- |
+ * | `OPENAI_API_KEY` | `openai_key` |
+ * | `HF_TOKEN` | `hf_token` (Hugging Face downloads) |
+ * | `AKACHAT_IS_TEST` | `is_test` (`1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`) |
+ *
+ * An empty variable counts as unset.
+ */
+export const SETTINGS_ENVIRONMENT: Readonly<Record<string, string>> = Object.freeze({
+  OPENAI_API_KEY: 'openai_key',
+  HF_TOKEN: 'hf_token',
+  AKACHAT_IS_TEST: 'is_test',
+});
+
+export type SettingsValues = Record<string, unknown>;
+
+export interface SettingsOptions {
+  /** Environment to read overrides from. Default `process.env`. */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * The settings of one data folder, `config.json`: `is_test`, `openai_key`, other provider
+ * keys and any other key (all kept). Values are read from the file on every call (it is
+ * small, and another process may edit it), with environment overrides on top. Secrets are
+ * never logged; use {@link Settings.masked} to show them. Writes are atomic and run one at a time.
+ */
+export class Settings {
+  readonly file: string;
+  readonly #env: Record<string, string | undefined>;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /** @param dataFolder the akachat data folder holding `config.json`. */
+  constructor(dataFolder: string, { env = process.env }: SettingsOptions = {}) {
+    this.file = resolve(dataFolder, 'config.json');
+    this.#env = env;
+  }
+
+  /** Every setting: the file's values with environment overrides applied. */
+  async all(): Promise<SettingsValues> {
+    const values = await this.stored();
+    for (const [variable, key] of Object.entries(SETTINGS_ENVIRONMENT)) {
+      const text = this.#env[variable];
+      if (text === undefined || text === '') continue;
+      setOwn(values, key, key === 'is_test' ? parseFlag(text, variable) : text);
+    }
+    return values;
+  }
+
+  /** Only what `config.json` holds (`{}` when it does not exist), without environment overrides. */
+  async stored(): Promise<SettingsValues> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') return {};
+      throw err;
+    }
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    if (text.trim() === '') return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new InvalidArgumentError(`Expected valid JSON in ${this.file} but received a parse error: ${(err as Error).message}`, { cause: err });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid('a JSON object', this.file, parsed);
+    return parsed as SettingsValues;
+  }
+
+  async get(key: string): Promise<unknown> {
+    const values = await this.all();
+    return Object.hasOwn(values, key) ? values[key] : undefined;
+  }
+
+  /** The setting `is_test` (test mode for `test()` in instructions). Default `false`. */
+  async isTest(): Promise<boolean> {
+    const value = await this.get('is_test');
+    return value === true || value === 1 || value === 'true' || value === '1';
+  }
+
+  /** The OpenAI API key (`openai_key`, or `OPENAI_API_KEY`), or undefined. */
+  async openaiKey(): Promise<string | undefined> {
+    const value = await this.get('openai_key');
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  }
+
+  /** Sets one key in `config.json`. `is_test` must be a boolean; values must be JSON data. */
+  async set(key: string, value: unknown): Promise<void> {
+    await this.update({ [key]: value });
+  }
+
+  /**
+   * Applies several changes to `config.json` at once; a `null` or `undefined` value removes
+   * the key. Environment overrides are not written.
+   */
+  async update(changes: SettingsValues): Promise<void> {
+    if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) throw invalid('an object', 'settings', changes);
+    for (const [key, value] of Object.entries(changes)) {
+      expectString(key, 'setting name', { allowEmpty: false });
+      if (key === 'is_test' && value !== null && value !== undefined && typeof value !== 'boolean') throw invalid('a boolean', key, value);
+      if (value !== undefined && !isJsonData(value)) throw invalid('JSON data', key, value);
+    }
+    await this.#serial(async () => {
+      const values = await this.stored();
+      for (const [key, value] of Object.entries(changes)) {
+        if (value === null || value === undefined) delete values[key];
+        else setOwn(values, key, structuredClone(value));
+      }
+      await writeFileAtomic(this.file, toJsonText(values));
+    });
+  }
+
+  /** Removes one key from `config.json`. */
+  async delete(key: string): Promise<void> {
+    await this.update({ [key]: null });
+  }
+
+  /** Every setting (environment overrides applied) with secrets masked, safe to show or log. */
+  async masked(): Promise<SettingsValues> {
+    return maskSecrets(await this.all()) as SettingsValues;
+  }
+
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(task, task);
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+}
+
+const SECRET_KEY = /(key|token|secret|password)$/i;
+
+/** True for setting names that hold secrets: ending in `key` (`_key` included), `token`, `secret` or `password`. */
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key);
+}
+
+/** Shortest secret shown as `abc...wxyz`; shorter ones are fully hidden (`****`). */
+const MIN_PARTLY_SHOWN_LENGTH = 20;
+
+/**
+ * Masks one secret: long strings keep their first 3 and last 4 characters (`sk-...abcd`),
+ * other non-empty values become `****`; empty strings and null stay, so "not set" shows.
+ */
+export function maskSecret(value: unknown): unknown {
+  if (value === undefined || value === null || value === '') return value;
+  if (typeof value === 'string' && value.length >= MIN_PARTLY_SHOWN_LENGTH) return `${value.slice(0, 3)}...${value.slice(-4)}`;
+  return '****';
+}
+
+/** Copy of `value` with every secret-named key masked, at any depth. */
+export function maskSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(maskSecrets);
+  if (typeof value !== 'object' || value === null) return value;
+  const result: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    setOwn(result, key, isSecretKey(key) ? maskSecret(item) : maskSecrets(item));
+  }
+  return result;
+}
+
+function parseFlag(text: string, variable: string): boolean {
+  const normalized = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(normalized)) return true;
+  if (['0', 'false', 'no', 'off'].includes(normalized)) return false;
+  throw new InvalidArgumentError(`Expected 1, 0, true or false for ${variable} but received ${describeValue(text)}`);
+}
+
+function isJsonData(value: unknown, depth = 0): boolean {
+  if (depth > 64) return false;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((item) => isJsonData(item, depth + 1));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.values(value).every((item) => isJsonData(item, depth + 1));
+  }
+  return false;
+}
+
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
