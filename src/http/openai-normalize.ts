@@ -1,0 +1,471 @@
+/**
+ * Normalises the request bodies of the three HTTP dialects avatar clients speak (OpenAI chat and
+ * text completions, Ollama `/api/chat` and `/api/generate`, llama.cpp `/completion`) into one
+ * {@link GenerationRequest} shape, with errors that name the offending field.
+ *
+ * Tolerant where real clients differ (null for "unset", `stop` as a string, a leading assistant
+ * turn, several system messages, unknown fields ignored), strict where a wrong value would be
+ * silently misread (a string temperature, an image the model cannot see).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { describeValue, expectBoolean, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
+
+export type ChatRole = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+/** Structured output asked for by the client; plain text is the absence of one. */
+export type ResponseFormat =
+  | { type: 'json_object' }
+  | { type: 'json_schema'; schema: Record<string, unknown>; name?: string; strict?: boolean };
+
+/** Generation parameters common to every dialect; absent = the prompt's or model's default. */
+export interface SamplingParams {
+  /** Most tokens to generate; the route clamps it to what fits the context. */
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  seed?: number;
+  /** Non-empty stop strings. */
+  stop?: string[];
+  responseFormat?: ResponseFormat;
+  /** Context size asked for (Ollama `num_ctx`). */
+  contextSize?: number;
+  /** Whether to reuse the cached prompt (llama.cpp `cache_prompt`). */
+  cachePrompt?: boolean;
+}
+
+export interface GenerationRequest extends SamplingParams {
+  messages: ChatMessage[];
+}
+
+export interface NormalizeMessagesOptions {
+  /**
+   * What to do with non-text content (OpenAI `image_url` / `input_audio` / `file` parts, Ollama
+   * `images`): `'reject'` answers with an InvalidArgumentError naming the part, so the user learns
+   * the model cannot see it; `'ignore'` drops it and keeps the text. Default `'reject'`.
+   */
+  nonTextParts?: 'reject' | 'ignore';
+  /**
+   * A conversation whose first turn (after the system message) is the assistant's, as avatar
+   * clients send when the character greets first. `'keep'` leaves it; `'prepend-user'` inserts an
+   * empty user turn before it, for chat templates that insist on user/assistant alternation.
+   * Default `'keep'`.
+   */
+  leadingAssistant?: 'keep' | 'prepend-user';
+  /** Accept an empty array (Ollama: empty `messages` means "load the model"). Default false. */
+  allowEmpty?: boolean;
+}
+
+/**
+ * Normalises chat messages:
+ * - roles: `system` and `developer` (OpenAI's newer name) are system; `user`; `assistant`;
+ *   `tool` and `function` (tool results) become user turns labelled `Tool result (<name>):`,
+ *   because routes without tool support still get histories replayed from tool-using sessions;
+ * - content: a string, or an array of `{type:"text", text}` parts joined with `\n`
+ *   (`refusal` parts count as text); `null` only on assistant turns (tool calls), which are dropped;
+ * - every system message, wherever it is, is merged (blank-line separated, in order) into one
+ *   leading system message: most chat templates refuse a system turn anywhere else;
+ * - consecutive turns of the same role are merged with a blank line between them.
+ *
+ * Throws InvalidArgumentError naming the field (`messages[2].content[1].type`).
+ */
+export function normalizeMessages(value: unknown, options: NormalizeMessagesOptions = {}, field = 'messages'): ChatMessage[] {
+  const { nonTextParts = 'reject', leadingAssistant = 'keep', allowEmpty = false } = options;
+  if (!Array.isArray(value) || (!allowEmpty && value.length === 0)) {
+    throw invalid(allowEmpty ? 'an array of messages' : 'a non-empty array of messages', field, value);
+  }
+  const system: string[] = [];
+  const turns: ChatMessage[] = [];
+  value.forEach((message: unknown, index) => {
+    const path = `${field}[${index}]`;
+    if (!isRecord(message)) throw invalid('an object with role and content', path, message);
+    const role = roleOf(message.role, `${path}.role`);
+    const text = messageText(message, path, message.role === 'assistant', nonTextParts);
+    if (text === undefined) return;
+    if (role === 'system') {
+      if (text !== '') system.push(text);
+      return;
+    }
+    const isToolResult = message.role === 'tool' || message.role === 'function';
+    const toolName = typeof message.name === 'string' && message.name !== '' ? ` (${message.name})` : '';
+    const content = isToolResult ? `Tool result${toolName}:\n${text}` : text;
+    const previous = turns.at(-1);
+    if (previous?.role === role) {
+      previous.content = [previous.content, content].filter((part) => part !== '').join('\n\n');
+    } else {
+      turns.push({ role, content });
+    }
+  });
+  if (leadingAssistant === 'prepend-user' && turns[0]?.role === 'assistant') turns.unshift({ role: 'user', content: '' });
+  return system.length > 0 ? [{ role: 'system', content: system.join('\n\n') }, ...turns] : turns;
+}
+
+function roleOf(role: unknown, name: string): ChatRole {
+  switch (role) {
+    case 'system':
+    case 'developer':
+      return 'system';
+    case 'user':
+    case 'tool':
+    case 'function':
+      return 'user';
+    case 'assistant':
+      return 'assistant';
+    default:
+      throw invalid('"system", "user", "assistant" or "tool"', name, role);
+  }
+}
+
+/** Text of one message; undefined for an assistant turn that only carries tool calls. */
+function messageText(message: Record<string, unknown>, path: string, nullable: boolean, nonTextParts: 'reject' | 'ignore'): string | undefined {
+  const { content, images } = message;
+  if (Array.isArray(images) && images.length > 0 && nonTextParts === 'reject') {
+    throw invalid('no images (this server reads text only)', `${path}.images`, images);
+  }
+  if (content === null || content === undefined) {
+    if (nullable) return undefined;
+    throw invalid('a string or an array of text parts', `${path}.content`, content);
+  }
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) throw invalid('a string or an array of text parts', `${path}.content`, content);
+  const texts: string[] = [];
+  content.forEach((part: unknown, index) => {
+    const partPath = `${path}.content[${index}]`;
+    if (typeof part === 'string') {
+      texts.push(part); // some clients send bare strings
+      return;
+    }
+    if (!isRecord(part)) throw invalid('a content part object', partPath, part);
+    if (part.type === 'text') texts.push(expectString(part.text, `${partPath}.text`));
+    else if (part.type === 'refusal') texts.push(expectString(part.refusal, `${partPath}.refusal`));
+    else if (nonTextParts === 'reject') throw invalid('a part of type "text" (this server reads text only)', `${partPath}.type`, part.type);
+  });
+  return texts.join('\n');
+}
+
+/** OpenAI chat body, normalised. */
+export interface OpenAiChatRequest {
+  /** Requested model name (any string; the route maps unknown names to the default). */
+  model?: string;
+  /** Default false. */
+  stream: boolean;
+  /** `stream_options.include_usage`; default false. */
+  includeUsage: boolean;
+  /**
+   * Non-empty `tools` without `tool_choice: "none"`: a route without tool support answers 400
+   * `<model> does not support tools` so the client falls back.
+   */
+  toolsRequested: boolean;
+  generation: GenerationRequest;
+}
+
+/** Normalises a `POST /v1/chat/completions` body. */
+export function normalizeOpenAiChat(body: unknown, options?: NormalizeMessagesOptions): OpenAiChatRequest {
+  const request = expectBody(body);
+  const tools = request.tools;
+  if (tools !== undefined && tools !== null && !Array.isArray(tools)) throw invalid('an array', 'tools', tools);
+  return {
+    model: optionalString(request.model, 'model'),
+    stream: optional(request.stream, 'stream', expectBoolean) ?? false,
+    includeUsage: streamIncludesUsage(request.stream_options),
+    toolsRequested: Array.isArray(tools) && tools.length > 0 && request.tool_choice !== 'none',
+    generation: { messages: normalizeMessages(request.messages, options), ...openAiSampling(request) },
+  };
+}
+
+/** OpenAI text-completion body (`POST /v1/completions`), normalised. */
+export interface OpenAiCompletionRequest {
+  model?: string;
+  prompt: string;
+  stream: boolean;
+  includeUsage: boolean;
+  sampling: SamplingParams;
+}
+
+/** Normalises a `POST /v1/completions` body; `prompt` is a string or a one-string array. */
+export function normalizeOpenAiCompletion(body: unknown): OpenAiCompletionRequest {
+  const request = expectBody(body);
+  let prompt = request.prompt;
+  if (Array.isArray(prompt) && prompt.length === 1) prompt = prompt[0];
+  return {
+    model: optionalString(request.model, 'model'),
+    prompt: expectString(prompt, 'prompt'),
+    stream: optional(request.stream, 'stream', expectBoolean) ?? false,
+    includeUsage: streamIncludesUsage(request.stream_options),
+    sampling: openAiSampling(request),
+  };
+}
+
+/**
+ * Sampling fields of an OpenAI body (chat or text completion), with the llama.cpp extras
+ * `top_k`, `min_p`, `repeat_penalty`. `max_completion_tokens` wins over `max_tokens`; -1 means
+ * "no limit" (LM Studio convention). Unknown fields are ignored; null counts as absent.
+ */
+export function openAiSampling(body: Record<string, unknown>): SamplingParams {
+  const maxTokens = optional(body.max_completion_tokens, 'max_completion_tokens', expectMaxTokens)
+    ?? optional(body.max_tokens, 'max_tokens', expectMaxTokens);
+  return compact({
+    maxTokens: maxTokens === -1 ? undefined : maxTokens,
+    temperature: optional(body.temperature, 'temperature', (v, n) => expectNumber(v, n, 0, 2)),
+    topP: optional(body.top_p, 'top_p', (v, n) => expectNumber(v, n, 0, 1)),
+    topK: optional(body.top_k, 'top_k', (v, n) => expectInteger(v, n, 0)),
+    minP: optional(body.min_p, 'min_p', (v, n) => expectNumber(v, n, 0, 1)),
+    repeatPenalty: optional(body.repeat_penalty, 'repeat_penalty', (v, n) => expectNumber(v, n, 0)),
+    presencePenalty: optional(body.presence_penalty, 'presence_penalty', (v, n) => expectNumber(v, n, -2, 2)),
+    frequencyPenalty: optional(body.frequency_penalty, 'frequency_penalty', (v, n) => expectNumber(v, n, -2, 2)),
+    seed: optional(body.seed, 'seed', (v, n) => expectInteger(v, n)),
+    stop: optional(body.stop, 'stop', expectStop),
+    responseFormat: optional(body.response_format, 'response_format', expectResponseFormat),
+  });
+}
+
+/** Ollama `/api/chat` body, normalised. */
+export interface OllamaChatRequest {
+  model?: string;
+  /** Default true (Ollama streams unless told not to). */
+  stream: boolean;
+  /** `keep_alive` in milliseconds; Infinity = keep loaded forever, 0 = unload now. */
+  keepAliveMs?: number;
+  /** `messages` may be empty: load the model (or unload it with `keep_alive: 0`) and answer done. */
+  generation: GenerationRequest;
+}
+
+/** Normalises a `POST /api/chat` body. */
+export function normalizeOllamaChat(body: unknown, options: NormalizeMessagesOptions = {}): OllamaChatRequest {
+  const request = expectBody(body);
+  return {
+    model: optionalString(request.model, 'model'),
+    stream: optional(request.stream, 'stream', expectBoolean) ?? true,
+    keepAliveMs: parseKeepAlive(request.keep_alive),
+    generation: {
+      messages: normalizeMessages(request.messages ?? [], { allowEmpty: true, ...options }),
+      ...ollamaSampling(request.options),
+      ...compact({ responseFormat: optional(request.format, 'format', expectOllamaFormat) }),
+    },
+  };
+}
+
+/** Ollama `/api/generate` body, normalised. */
+export interface OllamaGenerateRequest {
+  model?: string;
+  /** '' when absent: an empty prompt loads the model. */
+  prompt: string;
+  system?: string;
+  /** The prompt is already formatted: apply no template. Default false. */
+  raw: boolean;
+  /** Default true. */
+  stream: boolean;
+  keepAliveMs?: number;
+  sampling: SamplingParams;
+}
+
+/** Normalises a `POST /api/generate` body. */
+export function normalizeOllamaGenerate(body: unknown): OllamaGenerateRequest {
+  const request = expectBody(body);
+  return {
+    model: optionalString(request.model, 'model'),
+    prompt: optional(request.prompt, 'prompt', expectString) ?? '',
+    system: optionalString(request.system, 'system'),
+    raw: optional(request.raw, 'raw', expectBoolean) ?? false,
+    stream: optional(request.stream, 'stream', expectBoolean) ?? true,
+    keepAliveMs: parseKeepAlive(request.keep_alive),
+    sampling: {
+      ...ollamaSampling(request.options),
+      ...compact({ responseFormat: optional(request.format, 'format', expectOllamaFormat) }),
+    },
+  };
+}
+
+/**
+ * Ollama `options`: `temperature`, `num_predict` (-1 = no limit, -2 = fill the context: both
+ * mean no `maxTokens`), `top_p`, `top_k`, `min_p`, `stop`, `num_ctx`, `seed` (-1 = random),
+ * `repeat_penalty`, `presence_penalty`, `frequency_penalty`. Errors name `options.<field>`.
+ * Temperature has no upper bound here (Ollama has none).
+ */
+export function ollamaSampling(options: unknown, field = 'options'): SamplingParams {
+  if (options === undefined || options === null) return {};
+  if (!isRecord(options)) throw invalid('an object', field, options);
+  const name = (key: string) => `${field}.${key}`;
+  const maxTokens = optional(options.num_predict, name('num_predict'), (v, n) => expectInteger(v, n, -2));
+  return compact({
+    maxTokens: maxTokens !== undefined && maxTokens < 0 ? undefined : maxTokens,
+    temperature: optional(options.temperature, name('temperature'), (v, n) => expectNumber(v, n, 0)),
+    topP: optional(options.top_p, name('top_p'), (v, n) => expectNumber(v, n, 0, 1)),
+    topK: optional(options.top_k, name('top_k'), (v, n) => expectInteger(v, n, 0)),
+    minP: optional(options.min_p, name('min_p'), (v, n) => expectNumber(v, n, 0, 1)),
+    repeatPenalty: optional(options.repeat_penalty, name('repeat_penalty'), (v, n) => expectNumber(v, n, 0)),
+    presencePenalty: optional(options.presence_penalty, name('presence_penalty'), (v, n) => expectNumber(v, n, -2, 2)),
+    frequencyPenalty: optional(options.frequency_penalty, name('frequency_penalty'), (v, n) => expectNumber(v, n, -2, 2)),
+    seed: randomSeedAsAbsent(optional(options.seed, name('seed'), (v, n) => expectInteger(v, n))),
+    stop: optional(options.stop, name('stop'), expectStop),
+    contextSize: optional(options.num_ctx, name('num_ctx'), (v, n) => expectInteger(v, n, 1)),
+  });
+}
+
+/** llama.cpp `/completion` body, normalised. */
+export interface LlamaCppCompletionRequest {
+  /** Text, or token ids. */
+  prompt: string | number[];
+  /** Default false. */
+  stream: boolean;
+  sampling: SamplingParams;
+}
+
+/**
+ * Normalises a llama.cpp `POST /completion` body: `prompt` (string or token ids), `stream`,
+ * `n_predict` (-1 = no limit; 0 = only evaluate the prompt), `temperature` (>= 0), `stop`,
+ * `cache_prompt`, `top_k`, `top_p`, `min_p`, `repeat_penalty`, `presence_penalty`,
+ * `frequency_penalty`, `seed` (-1 = random), `json_schema`.
+ */
+export function normalizeLlamaCppCompletion(body: unknown): LlamaCppCompletionRequest {
+  const request = expectBody(body);
+  const maxTokens = optional(request.n_predict, 'n_predict', (v, n) => expectInteger(v, n, -1));
+  const jsonSchema = optional(request.json_schema, 'json_schema', (v, n) => expectObject(v, n));
+  return {
+    prompt: expectPrompt(request.prompt),
+    stream: optional(request.stream, 'stream', expectBoolean) ?? false,
+    sampling: compact({
+      maxTokens: maxTokens === -1 ? undefined : maxTokens,
+      temperature: optional(request.temperature, 'temperature', (v, n) => expectNumber(v, n, 0)),
+      topP: optional(request.top_p, 'top_p', (v, n) => expectNumber(v, n, 0, 1)),
+      topK: optional(request.top_k, 'top_k', (v, n) => expectInteger(v, n, 0)),
+      minP: optional(request.min_p, 'min_p', (v, n) => expectNumber(v, n, 0, 1)),
+      repeatPenalty: optional(request.repeat_penalty, 'repeat_penalty', (v, n) => expectNumber(v, n, 0)),
+      presencePenalty: optional(request.presence_penalty, 'presence_penalty', (v, n) => expectNumber(v, n, -2, 2)),
+      frequencyPenalty: optional(request.frequency_penalty, 'frequency_penalty', (v, n) => expectNumber(v, n, -2, 2)),
+      seed: randomSeedAsAbsent(optional(request.seed, 'seed', (v, n) => expectInteger(v, n))),
+      stop: optional(request.stop, 'stop', expectStop),
+      cachePrompt: optional(request.cache_prompt, 'cache_prompt', expectBoolean),
+      responseFormat: jsonSchema ? { type: 'json_schema', schema: jsonSchema } : undefined,
+    }),
+  };
+}
+
+/**
+ * Ollama `keep_alive` in milliseconds: a number of seconds or a Go duration string (`"5m"`,
+ * `"1h30m"`, `"10s"`, `"0"`). Negative = keep loaded forever (Infinity). Absent/null -> undefined.
+ */
+export function parseKeepAlive(value: unknown, field = 'keep_alive'): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const fromSeconds = (seconds: number) => (seconds < 0 ? Infinity : seconds * 1000);
+  if (typeof value === 'number' && Number.isFinite(value)) return fromSeconds(value);
+  if (typeof value === 'string') {
+    const text = value.trim();
+    if (/^-?\d+(\.\d+)?$/.test(text)) return fromSeconds(Number(text));
+    const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+    const duration = /^(-?)((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+)$/.exec(text);
+    if (duration) {
+      let ms = 0;
+      for (const [, amount, unit] of duration[2].matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(amount) * units[unit];
+      return duration[1] === '-' ? Infinity : ms;
+    }
+  }
+  throw invalid('a number of seconds or a duration such as "5m"', field, value);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function expectBody(body: unknown): Record<string, unknown> {
+  if (!isRecord(body)) throw invalid('a JSON object', 'the request body', body);
+  return body;
+}
+
+function expectObject(value: unknown, name: string): Record<string, unknown> {
+  if (!isRecord(value)) throw invalid('an object', name, value);
+  return value;
+}
+
+/** Runs `check` unless the value is absent; JSON clients send null for "not set". */
+function optional<T>(value: unknown, name: string, check: (value: unknown, name: string) => T): T | undefined {
+  return value === undefined || value === null ? undefined : check(value, name);
+}
+
+function optionalString(value: unknown, name: string): string | undefined {
+  return optional(value, name, (v, n) => expectString(v, n));
+}
+
+/** Drops undefined fields so spreading the result never overwrites a value with undefined. */
+function compact<T extends object>(params: T): T {
+  return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as T;
+}
+
+function expectMaxTokens(value: unknown, name: string): number {
+  if (value === -1) return -1;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw invalid('an integer >= 1 (or -1 for no limit)', name, value);
+  }
+  return value;
+}
+
+/** A string or an array of strings; empty strings are dropped (they would stop at once). */
+function expectStop(value: unknown, name: string): string[] | undefined {
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list)) throw invalid('a string or an array of strings', name, value);
+  const stops = list.map((item: unknown, index) => expectString(item, `${name}[${index}]`)).filter((s) => s !== '');
+  return stops.length > 0 ? stops : undefined;
+}
+
+function expectResponseFormat(value: unknown, name: string): ResponseFormat | undefined {
+  const format = expectObject(value, name);
+  switch (format.type) {
+    case 'text':
+      return undefined;
+    case 'json_object':
+      return { type: 'json_object' };
+    case 'json_schema': {
+      const spec = expectObject(format.json_schema, `${name}.json_schema`);
+      const schema = optional(spec.schema, `${name}.json_schema.schema`, expectObject) ?? {};
+      return compact({
+        type: 'json_schema' as const,
+        schema,
+        name: optionalString(spec.name, `${name}.json_schema.name`),
+        strict: optional(spec.strict, `${name}.json_schema.strict`, expectBoolean),
+      });
+    }
+    default:
+      throw invalid('"text", "json_object" or "json_schema"', `${name}.type`, format.type);
+  }
+}
+
+/** Ollama `format`: `"json"` or a JSON schema object; `""` = plain text. */
+function expectOllamaFormat(value: unknown, name: string): ResponseFormat | undefined {
+  if (value === '') return undefined;
+  if (value === 'json') return { type: 'json_object' };
+  if (isRecord(value)) return { type: 'json_schema', schema: value };
+  throw invalid('"json" or a JSON schema object', name, value);
+}
+
+/** llama.cpp and Ollama use -1 (and llama.cpp 0xFFFFFFFF) for "pick a random seed". */
+function randomSeedAsAbsent(seed: number | undefined): number | undefined {
+  return seed === -1 || seed === 0xffffffff ? undefined : seed;
+}
+
+function expectPrompt(value: unknown): string | number[] {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) {
+    if (value.length === 1 && typeof value[0] === 'string') return value[0];
+    if (value.every((token) => Number.isInteger(token) && (token as number) >= 0)) return value as number[];
+  }
+  throw new InvalidArgumentError(
+    `Expected a string or an array of token ids for prompt but received ${describeValue(value)}` +
+      (Array.isArray(value) && value.some((item) => typeof item === 'string') ? ' (several prompts in one request are not supported)' : ''),
+  );
+}
+
+function streamIncludesUsage(streamOptions: unknown): boolean {
+  const options = optional(streamOptions, 'stream_options', expectObject);
+  return optional(options?.include_usage, 'stream_options.include_usage', expectBoolean) ?? false;
+}
