@@ -1,0 +1,142 @@
+import { join, resolve } from 'node:path';
+import { NotFoundError } from './errors.js';
+import { LocalLlm } from './llm/local.js';
+import { ModelManager, type ModelEvent, type ModelManagerOptions } from './llm/model-manager.js';
+import { OpenAiLlm } from './llm/openai.js';
+import { SpeechLog } from './logs/speech-log.js';
+import { MessageLog } from './messages/log.js';
+import { evaluateInstruction, type InstructionTree, type RagFunction } from './prompt/instruction/index.js';
+import type { Segment } from './prompt/messages.js';
+import { mergeOptions, normalizeOptions, type PromptOptions, type RawOptions } from './prompt/options.js';
+import { Prompt, type PromptRunOptions, type PromptRunResult } from './prompt/prompt.js';
+import type { PromptRuntime } from './prompt/runtime.js';
+import { PromptStore } from './prompt/store.js';
+import { Presets } from './settings/presets.js';
+import { Settings } from './settings/settings.js';
+import { VarStore } from './vars/store.js';
+
+/** Something that answers `rag(dir, query, k)` (the Rag class fits). */
+export interface RagSource {
+  query(dir: string, query: string, k: number, options?: { signal?: AbortSignal }): Promise<string>;
+}
+
+export interface AkachatOptions {
+  /** The data folder (`prompt/`, `vars/`, `log/`, `rag/`, `config.json`, `models.json`). Default: the working directory. */
+  dataDir?: string;
+  /** Local model used when a prompt names none (GGUF path or hf: reference). */
+  defaultModel?: string;
+  /** A ModelManager to share, or options for a new one. */
+  models?: ModelManager | ModelManagerOptions;
+  /** RAG collections for `rag()`; without one, `rag()` says it is not available. */
+  rag?: RagSource;
+  /** Timeout for OpenAI-compatible calls, ms. Default 120000. */
+  openaiTimeoutMs?: number;
+  /** Model downloads, quantization and loads, for progress display. */
+  onModelEvent?: (event: ModelEvent) => void;
+}
+
+/**
+ * One data folder, laid out as the original akachat's, with its stores, the model manager
+ * and the two locations (local llama.cpp, OpenAI-compatible). Every feature of the WebAPI
+ * and the playground is a call here first.
+ */
+export class Akachat implements PromptRuntime, AsyncDisposable {
+  readonly dataDir: string;
+  readonly prompts: PromptStore;
+  readonly vars: VarStore;
+  readonly messages: MessageLog;
+  readonly settings: Settings;
+  readonly presets: Presets;
+  readonly models: ModelManager;
+  readonly speechLog: SpeechLog;
+  rag: RagSource | undefined;
+  defaultModel: string | undefined;
+  readonly #local: LocalLlm;
+  readonly #openai: OpenAiLlm;
+
+  constructor(options: AkachatOptions = {}) {
+    this.dataDir = resolve(options.dataDir ?? process.cwd());
+    this.prompts = new PromptStore(this.dataDir);
+    this.vars = new VarStore(this.dataDir);
+    this.messages = new MessageLog(join(this.dataDir, 'log', 'messages.jsonl'));
+    this.settings = new Settings(this.dataDir);
+    this.presets = new Presets(this.dataDir);
+    this.speechLog = new SpeechLog(this.dataDir);
+    this.models = options.models instanceof ModelManager ? options.models : new ModelManager(options.models);
+    this.rag = options.rag;
+    this.defaultModel = options.defaultModel;
+    this.#local = new LocalLlm(this.models, options.onModelEvent);
+    this.#openai = new OpenAiLlm({ apiKey: () => this.settings.openaiKey(), timeoutMs: options.openaiTimeoutMs });
+  }
+
+  /** Loads a saved prompt (NotFoundError when missing). */
+  async prompt(name: string): Promise<Prompt> {
+    const stored = await this.prompts.load(name);
+    return new Prompt(this, stored.name, stored.instruction, stored.options);
+  }
+
+  /** A prompt that is not saved (the playground's "run" before "save"). */
+  createPrompt(instruction: string, options: RawOptions = {}, name = '(unsaved)'): Prompt {
+    return new Prompt(this, name, instruction, options);
+  }
+
+  /** Loads and runs a saved prompt. */
+  async run(name: string, input = '', options: PromptRunOptions = {}): Promise<PromptRunResult> {
+    return (await this.prompt(name)).run(input, options);
+  }
+
+  // ---- PromptRuntime -------------------------------------------------------------------
+
+  async resolveOptions(options: PromptOptions, overrides?: RawOptions): Promise<PromptOptions> {
+    const over = overrides ? normalizeOptions(overrides, 'overrides') : undefined;
+    const modelName = over?.model || options.model;
+    const preset = modelName && (await this.presets.has(modelName)) ? await this.presets.getOptions(modelName) : undefined;
+    const merged = mergeOptions(options, preset, over);
+    if (!merged.model && (merged.provider ?? 'local') === 'local' && this.defaultModel) merged.model = this.defaultModel;
+    return merged;
+  }
+
+  async evaluate(tree: InstructionTree, call: { input: string; fromWebApi: boolean; depth: number; signal?: AbortSignal }): Promise<Segment[]> {
+    const rag: RagFunction | undefined = this.rag ? (dir, query, k, info) => this.rag!.query(dir, query, k, { signal: info.signal }) : undefined;
+    return evaluateInstruction(tree, {
+      input: call.input,
+      isTest: await this.settings.isTest(),
+      fromWebApi: call.fromWebApi,
+      vars: this.vars,
+      messages: this.messages,
+      rag,
+      llm: async (name, input, overrides, info) => {
+        const nested = await this.prompt(name);
+        const result = await nested.run(input, { overrides, fromWebApi: call.fromWebApi, depth: info.depth, signal: info.signal });
+        return result.text;
+      },
+      depth: call.depth,
+      signal: call.signal,
+    });
+  }
+
+  async bosText(options: PromptOptions, signal?: AbortSignal): Promise<string> {
+    if ((options.provider ?? 'local') !== 'local' || !options.model) return '';
+    const lease = await this.models.acquire(options.model, { ggufType: options.dtype, contextSize: options.inputTokens || undefined, signal });
+    try {
+      return lease.model.info.bosText;
+    } finally {
+      lease.release();
+    }
+  }
+
+  location(provider: 'local' | 'openai'): LocalLlm | OpenAiLlm {
+    return provider === 'openai' ? this.#openai : this.#local;
+  }
+
+  /** Unloads every model. */
+  async dispose(): Promise<void> {
+    await this.models.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
+
+export { NotFoundError };

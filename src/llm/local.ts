@@ -1,0 +1,61 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { ModelEvent, ModelManager } from './model-manager.js';
+import type { LlmRequest } from './request.js';
+import { LlmStream } from './stream.js';
+
+/** Runs requests on in-process llama.cpp models through a ModelManager. */
+export class LocalLlm {
+  readonly manager: ModelManager;
+  readonly #onEvent?: (event: ModelEvent) => void;
+
+  constructor(manager: ModelManager, onEvent?: (event: ModelEvent) => void) {
+    this.manager = manager;
+    this.#onEvent = onEvent;
+  }
+
+  stream(request: LlmRequest): LlmStream {
+    return new LlmStream(async (emit, signal) => {
+      if (!request.model) {
+        throw new InvalidArgumentError('No local model is configured: set "model" in the prompt options (a GGUF path or hf:owner/repo:QUANT), or start akachat with --model');
+      }
+      const lease = await this.manager.acquire(request.model, {
+        contextSize: request.settings.inputTokens,
+        ggufType: request.ggufType,
+        signal,
+        onEvent: this.#onEvent,
+      });
+      try {
+        const { model, context } = lease;
+        const prompt = request.messages
+          ? model.applyChatTemplate(request.messages, { template: request.chatTemplate ?? '' })
+          : request.text ?? '';
+        // Chat templates and `{bos_token}` templates often write BOS themselves: don't add a second one.
+        const bos = model.info.bosText;
+        const tokens = model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true });
+        const s = request.settings;
+        const generation = context.generate(tokens, {
+          maxTokens: s.maxNewTokens,
+          temperature: s.temperature,
+          topP: s.topP,
+          topK: s.topK,
+          minP: s.minP,
+          repeatPenalty: s.repetitionPenalty,
+          seed: s.seed,
+          stop: s.stop,
+          signal,
+        });
+        for await (const text of generation) emit(text);
+        const result = await generation.result;
+        return {
+          text: result.text,
+          stopReason: result.stopReason,
+          usage: { promptTokens: result.promptTokens, completionTokens: result.generatedTokens, reusedTokens: result.reusedTokens },
+          renderedPrompt: prompt,
+          model: lease.path,
+        };
+      } finally {
+        lease.release();
+      }
+    }, request.signal);
+  }
+}

@@ -1,0 +1,82 @@
+import OpenAI from 'openai';
+import { AbortError, InvalidArgumentError, RemoteError, abortReason } from '../errors.js';
+import type { LlmRequest } from './request.js';
+import { LlmStream } from './stream.js';
+
+export interface OpenAiLlmOptions {
+  /** API key; default from settings (`openai_key`) or OPENAI_API_KEY. */
+  apiKey?: string | (() => Promise<string | undefined>);
+  /** Per-request timeout, ms. Default 120000. */
+  timeoutMs?: number;
+  /** Retries on connection errors and 429/5xx. Default 1. */
+  maxRetries?: number;
+}
+
+/** Any OpenAI-compatible service (OpenAI, vLLM, llama-server, Ollama's /v1, akachat itself) through the openai SDK. */
+export class OpenAiLlm {
+  readonly #options: OpenAiLlmOptions;
+
+  constructor(options: OpenAiLlmOptions = {}) {
+    this.#options = options;
+  }
+
+  stream(request: LlmRequest): LlmStream {
+    return new LlmStream(async (emit, signal) => {
+      if (!request.model) throw new InvalidArgumentError('Expected a model name for the openai provider but received ""');
+      const key = typeof this.#options.apiKey === 'function' ? await this.#options.apiKey() : this.#options.apiKey;
+      const client = new OpenAI({
+        apiKey: key || process.env.OPENAI_API_KEY || 'no-key',
+        baseURL: request.endpoint || undefined,
+        timeout: this.#options.timeoutMs ?? 120_000,
+        maxRetries: this.#options.maxRetries ?? 1,
+      });
+      const s = request.settings;
+      const common = {
+        model: request.model,
+        temperature: s.temperature,
+        top_p: s.topP,
+        max_tokens: s.maxNewTokens,
+        ...(s.stop.length ? { stop: s.stop.slice(0, 4) } : {}),
+        ...(s.seed !== undefined ? { seed: s.seed } : {}),
+        stream: true as const,
+        stream_options: { include_usage: true },
+      };
+      let text = '';
+      let stopReason = 'eos';
+      let usage = { promptTokens: 0, completionTokens: 0 };
+      try {
+        if (request.messages) {
+          const stream = await client.chat.completions.create({ ...common, messages: request.messages.map((m) => ({ role: m.role === 'tool' ? 'user' : m.role, content: m.content })) as OpenAI.ChatCompletionMessageParam[] }, { signal });
+          for await (const chunk of stream) {
+            const choice = chunk.choices?.[0];
+            const delta = choice?.delta?.content ?? '';
+            if (delta) { text += delta; emit(delta); }
+            if (choice?.finish_reason) stopReason = mapFinish(choice.finish_reason);
+            if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+          }
+        } else {
+          const stream = await client.completions.create({ ...common, prompt: request.text ?? '' }, { signal });
+          for await (const chunk of stream) {
+            const choice = chunk.choices?.[0];
+            const delta = choice?.text ?? '';
+            if (delta) { text += delta; emit(delta); }
+            if (choice?.finish_reason) stopReason = mapFinish(choice.finish_reason);
+            if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+          }
+        }
+      } catch (err) {
+        if (signal.aborted) throw new AbortError(abortReason(signal), { cause: err });
+        if (err instanceof OpenAI.APIError) {
+          const where = request.endpoint || 'https://api.openai.com/v1';
+          throw new RemoteError(`${where} answered ${err.status ?? 'with an error'}: ${err.message}`, err.status, { cause: err });
+        }
+        throw new RemoteError(`OpenAI-compatible request failed: ${(err as Error).message}`, undefined, { cause: err });
+      }
+      return { text, stopReason, usage, model: request.model };
+    }, request.signal);
+  }
+}
+
+function mapFinish(reason: string): string {
+  return reason === 'length' ? 'maxTokens' : reason === 'stop' ? 'eos' : reason;
+}

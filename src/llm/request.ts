@@ -1,0 +1,20 @@
+import type { ChatMessage } from '../prompt/messages.js';
+import type { GenerationSettings } from '../prompt/options.js';
+
+/** One call to a model, the same for every location. */
+export interface LlmRequest {
+  /** Messages mode: the chat messages (the chat template is applied by the location). */
+  messages?: ChatMessage[];
+  /** Template mode: the whole prompt text. */
+  text?: string;
+  /** Chat template override (local): Jinja source or a built-in name such as `chatml`. */
+  chatTemplate?: string;
+  settings: GenerationSettings;
+  /** Local: GGUF path or hf: reference; openai: model name. */
+  model: string;
+  /** Local precision (GGUF type), '' = as stored. */
+  ggufType?: string;
+  /** openai: base URL. */
+  endpoint?: string;
+  signal?: AbortSignal;
+}

@@ -1,0 +1,89 @@
+import { AbortError, abortReason } from '../errors.js';
+
+export interface LlmUsage {
+  promptTokens: number;
+  completionTokens: number;
+  /** Prompt tokens taken from the KV cache (local models). */
+  reusedTokens?: number;
+}
+
+export interface LlmResult {
+  text: string;
+  stopReason: string;
+  usage: LlmUsage;
+  /** The exact text the model saw (chat template applied, or the filled template). Local models only. */
+  renderedPrompt?: string;
+  /** Model path or remote model name that answered. */
+  model: string;
+  /** Time to the first text chunk, ms. */
+  firstTokenMs?: number;
+}
+
+/**
+ * Text chunks of one LLM call as an `AsyncIterable<string>` (consumable once; `break` aborts
+ * the call) plus `result`. The producer gets an AbortSignal that fires on `break`, on
+ * `abort()` and on the caller's signal.
+ */
+export class LlmStream implements AsyncIterable<string> {
+  readonly result: Promise<LlmResult>;
+  readonly #controller = new AbortController();
+  readonly #queue: string[] = [];
+  #wake: (() => void) | undefined;
+  #settled = false;
+  #error: unknown;
+  #iterated = false;
+
+  constructor(produce: (emit: (text: string) => void, signal: AbortSignal) => Promise<LlmResult>, signal?: AbortSignal) {
+    const onAbort = () => this.#controller.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const started = performance.now();
+    let firstTokenMs: number | undefined;
+    this.result = (async () => {
+      if (this.#controller.signal.aborted) throw new AbortError(abortReason(this.#controller.signal));
+      const result = await produce((text) => {
+        if (!text) return;
+        firstTokenMs ??= performance.now() - started;
+        this.#queue.push(text);
+        this.#notify();
+      }, this.#controller.signal);
+      return { ...result, firstTokenMs: result.firstTokenMs ?? firstTokenMs };
+    })().finally(() => signal?.removeEventListener('abort', onAbort));
+    this.result.then(
+      () => { this.#settled = true; this.#notify(); },
+      (err) => { this.#settled = true; this.#error = err; this.#notify(); },
+    );
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  abort(): void {
+    this.#controller.abort();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<string> {
+    if (this.#iterated) throw new Error('An LlmStream can be iterated only once');
+    this.#iterated = true;
+    return {
+      next: async () => {
+        for (;;) {
+          if (this.#queue.length > 0) return { value: this.#queue.shift()!, done: false };
+          if (this.#settled) {
+            if (this.#error) throw this.#error;
+            return { value: undefined, done: true };
+          }
+          await new Promise<void>((resolve) => { this.#wake = resolve; });
+        }
+      },
+      return: async () => {
+        this.#controller.abort();
+        await this.result.catch(() => {});
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}

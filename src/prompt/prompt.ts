@@ -1,0 +1,157 @@
+import { renderSegmentsAsText, buildMessages, buildTemplateText, type ChatMessage, type Segment } from './messages.js';
+import { generationSettings, mergeOptions, normalizeOptions, toRawOptions, usesChatMessages, type PromptOptions, type RawOptions } from './options.js';
+import { parseInstruction, type InstructionTree } from './instruction/index.js';
+import type { LlmResult, LlmUsage } from '../llm/stream.js';
+import { LlmStream } from '../llm/stream.js';
+import type { PromptRuntime } from './runtime.js';
+
+export interface PromptRunOptions {
+  /** Option overrides for this call (any schema); merged last, on copies. */
+  overrides?: RawOptions;
+  /** Earlier turns placed after the instruction's messages and before the input (messages mode). */
+  history?: readonly ChatMessage[];
+  signal?: AbortSignal;
+  /** The call comes through the WebAPI: `test()` is off. Default false. */
+  fromWebApi?: boolean;
+  /** Do not append to the speech logs. Default false. */
+  noLog?: boolean;
+  /** @internal nesting depth of llm() calls */
+  depth?: number;
+}
+
+export interface PromptRunResult {
+  /** The generated text. */
+  text: string;
+  /** The evaluated instruction as text (messages rendered as `role: content` lines). */
+  instruction: string;
+  /** The evaluated instruction's segments. */
+  segments: Segment[];
+  /** Messages sent (messages mode). */
+  messages?: ChatMessage[];
+  /** Template text sent (template mode). */
+  templateText?: string;
+  /** What the model saw after its chat template (local models). */
+  renderedPrompt?: string;
+  provider: 'local' | 'openai';
+  model: string;
+  usage: LlmUsage;
+  stopReason: string;
+  durationMs: number;
+  firstTokenMs?: number;
+  /** The merged options actually used (raw, later schema). */
+  options: RawOptions;
+}
+
+/** A stream of text chunks plus the full result. `break` aborts the generation. */
+export interface PromptStream extends AsyncIterable<string> {
+  readonly result: Promise<PromptRunResult>;
+  abort(): void;
+}
+
+/**
+ * A named instruction + options. The instruction is parsed once; `run()` evaluates it
+ * (functions reach vars, messages, RAG and other prompts through the runtime), builds what
+ * the model sees, generates, and records the call in the speech logs.
+ */
+export class Prompt {
+  readonly name: string;
+  readonly instruction: string;
+  readonly options: PromptOptions;
+  readonly #tree: InstructionTree;
+  readonly #runtime: PromptRuntime;
+
+  /** @internal use Akachat.prompt() / Akachat.createPrompt() */
+  constructor(runtime: PromptRuntime, name: string, instruction: string, options: PromptOptions | RawOptions) {
+    this.#runtime = runtime;
+    this.name = name;
+    this.instruction = instruction;
+    this.options = 'extra' in options && typeof options.extra === 'object' ? (options as PromptOptions) : normalizeOptions(options, `${name}.json`);
+    this.#tree = parseInstruction(instruction);
+  }
+
+  /** Runs the prompt to completion. */
+  async run(input = '', options: PromptRunOptions = {}): Promise<PromptRunResult> {
+    const stream = this.stream(input, options);
+    for await (const _ of stream) { /* drain */ }
+    return stream.result;
+  }
+
+  /** Runs the prompt, streaming text. */
+  stream(input = '', options: PromptRunOptions = {}): PromptStream {
+    const started = performance.now();
+    let resolveResult!: (r: PromptRunResult) => void;
+    let rejectResult!: (e: unknown) => void;
+    const result = new Promise<PromptRunResult>((res, rej) => { resolveResult = res; rejectResult = rej; });
+    result.catch(() => {});
+    const runtime = this.#runtime;
+    const llmStream = new LlmStream(async (emit, signal) => {
+      try {
+        const merged = await runtime.resolveOptions(this.options, options.overrides);
+        const segments = await runtime.evaluate(this.#tree, {
+          input,
+          fromWebApi: options.fromWebApi ?? false,
+          depth: options.depth ?? 0,
+          signal,
+        });
+        const settings = generationSettings(merged);
+        const chat = usesChatMessages(merged);
+        const messages = chat ? buildMessages(segments, input, options.history ?? []) : undefined;
+        const templateText = chat ? undefined : buildTemplateText(merged.template ?? '', segments, input, await runtime.bosText(merged, signal));
+        const provider = merged.provider ?? 'local';
+        const llm = runtime.location(provider).stream({
+          messages,
+          text: templateText,
+          chatTemplate: merged.chatTemplate,
+          settings,
+          model: merged.model ?? '',
+          ggufType: merged.dtype,
+          endpoint: merged.endpoint,
+          signal,
+        });
+        for await (const text of llm) emit(text);
+        const r = await llm.result;
+        const run: PromptRunResult = {
+          text: r.text,
+          instruction: renderSegmentsAsText(segments),
+          segments,
+          messages,
+          templateText,
+          renderedPrompt: r.renderedPrompt,
+          provider,
+          model: r.model,
+          usage: r.usage,
+          stopReason: r.stopReason,
+          durationMs: performance.now() - started,
+          firstTokenMs: r.firstTokenMs,
+          options: toRawOptions(merged),
+        };
+        if (!options.noLog) {
+          await runtime.speechLog.append({
+            instruction: run.instruction,
+            output: run.text,
+            sent: messages ?? templateText,
+            options: run.options,
+            durationMs: run.durationMs,
+            detail: { prompt: this.name, model: run.model, usage: run.usage, stopReason: run.stopReason },
+          });
+        }
+        resolveResult(run);
+        return r as LlmResult;
+      } catch (err) {
+        rejectResult(err);
+        throw err;
+      }
+    }, options.signal);
+    llmStream.result.catch(() => {});
+    return {
+      result,
+      abort: () => llmStream.abort(),
+      [Symbol.asyncIterator]: () => llmStream[Symbol.asyncIterator](),
+    };
+  }
+
+  /** Options merged over this prompt's without saving (prompt -> overrides). */
+  withOptions(overrides: RawOptions): Prompt {
+    return new Prompt(this.#runtime, this.name, this.instruction, mergeOptions(this.options, normalizeOptions(overrides, 'overrides')));
+  }
+}

@@ -1,0 +1,116 @@
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Akachat } from '../../src/akachat.js';
+import { NotFoundError } from '../../src/errors.js';
+import { addonBuilt, randomModel, sharedModel } from '../support/models.js';
+
+const stories = addonBuilt ? sharedModel('stories') : undefined;
+
+describe.skipIf(!stories)('running prompts on stories260K', () => {
+  let dir: string;
+  let aka: Akachat;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'akachat-run-'));
+    aka = new Akachat({ dataDir: dir, defaultModel: stories, models: { keepAliveMs: 0, contextSize: 1024 } });
+    await aka.vars.set('name', 'Lily');
+  });
+  afterAll(async () => {
+    await aka?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('template mode fills {bos_token}, {instruction} and {input} and logs the call', async () => {
+    await aka.prompts.save('story', 'Once upon a time, there was a girl named {var.name}.', {
+      template: '{bos_token}{instruction} {input}', max_new_tokens: 20, temperature: 0,
+    });
+    const result = await aka.run('story', 'She');
+    expect(result.templateText).toBe('<s>Once upon a time, there was a girl named Lily. She');
+    expect(result.messages).toBeUndefined();
+    expect(result.usage.completionTokens).toBeGreaterThan(0);
+    expect(result.usage.completionTokens).toBeLessThanOrEqual(20);
+    expect(result.text.length).toBeGreaterThan(5);
+    // The BOS text was not doubled: the prompt tokens are the template tokens exactly.
+    const model = (await aka.models.acquire(stories!));
+    expect(result.usage.promptTokens).toBe(model.model.tokenize('Once upon a time, there was a girl named Lily. She').length);
+    model.release();
+    const day = new Date();
+    const stamp = `${day.getFullYear()}-${String(day.getMonth() + 1).padStart(2, '0')}-${String(day.getDate()).padStart(2, '0')}`;
+    const txt = await readFile(join(dir, 'log', 'speech', `${stamp}.txt`), 'utf8');
+    expect(txt).toContain('========\nOnce upon a time, there was a girl named Lily.\n--------\n' + result.text);
+    const log = await readFile(join(dir, 'log', 'speech', `${stamp}.log`), 'utf8');
+    expect(log).toContain(JSON.stringify(result.templateText));
+  });
+
+  it('messages mode applies the chatml override and sends the input once', async () => {
+    await aka.prompts.save('chat', 'You tell stories about {var.name}.', { is_messages: true, chat_template: 'chatml', max_new_tokens: 10, temperature: 0 });
+    const result = await aka.run('chat', 'Tell me one.');
+    expect(result.messages).toEqual([
+      { role: 'system', content: 'You tell stories about Lily.' },
+      { role: 'user', content: 'Tell me one.' },
+    ]);
+    expect(result.renderedPrompt).toBe('<|im_start|>system\nYou tell stories about Lily.<|im_end|>\n<|im_start|>user\nTell me one.<|im_end|>\n<|im_start|>assistant\n');
+    expect(result.renderedPrompt!.split('Tell me one.').length).toBe(2);
+  });
+
+  it('the second run of a prompt reuses its prefix', async () => {
+    await aka.prompts.save('persona', 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends.', {
+      template: '{instruction} {input}', max_new_tokens: 8, temperature: 0,
+    });
+    const first = await aka.run('persona', 'One day');
+    const second = await aka.run('persona', 'The sun');
+    expect(second.usage.reusedTokens).toBeGreaterThan(first.usage.promptTokens - 6);
+  });
+
+  it('streams text chunks whose concatenation is the result', async () => {
+    const prompt = await aka.prompt('story');
+    const stream = prompt.stream('He', { noLog: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk;
+    expect(text).toBe((await stream.result).text);
+  });
+
+  it('overrides merge on copies and never change the stored prompt', async () => {
+    const before = await aka.prompts.load('story');
+    const result = await aka.run('story', 'She', { overrides: { max_new_tokens: 3 }, noLog: true });
+    expect(result.usage.completionTokens).toBeLessThanOrEqual(3);
+    expect(await aka.prompts.load('story')).toEqual(before);
+  });
+
+  it('llm() inserts a sub-prompt\'s generated text', async () => {
+    await aka.prompts.save('sub', 'x', { template: 'Once upon a time', max_new_tokens: 5, temperature: 0 });
+    const sub = await aka.run('sub', '', { noLog: true });
+    await aka.prompts.save('outer', "Story: {llm('sub', 'zz')}", { template: '{instruction}', max_new_tokens: 2, temperature: 0 });
+    const outer = await aka.run('outer', '', { noLog: true });
+    expect(outer.instruction).toBe(`Story: ${sub.text}`);
+  });
+
+  it('a missing prompt is a NotFoundError', async () => {
+    await expect(aka.run('nope', 'x')).rejects.toThrow(NotFoundError);
+  });
+
+  it('two models used alternately keep at most one resident', async () => {
+    const other = join(dir, 'copy-of-stories.gguf');
+    await copyFile(stories!, other);
+    const random = await randomModel();
+    await aka.prompts.save('a', 'Once', { template: '{instruction}', max_new_tokens: 2, model: stories });
+    await aka.prompts.save('b', 'Once', { template: '{instruction}', max_new_tokens: 2, model: random });
+    for (const name of ['a', 'b', 'a', 'b']) {
+      const result = await aka.run(name, '', { noLog: true });
+      expect(aka.models.loaded).toEqual([result.model]);
+    }
+    expect(aka.models.loaded).toHaveLength(1);
+  });
+});
+
+describe('running prompts without a model', () => {
+  it('says how to configure one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'akachat-nomodel-'));
+    await mkdir(dir, { recursive: true });
+    const aka = new Akachat({ dataDir: dir });
+    await aka.prompts.save('p', 'hello', {});
+    await expect(aka.run('p', 'x')).rejects.toThrow(/No local model is configured/);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
