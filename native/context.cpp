@@ -31,6 +31,16 @@ size_t incompleteUtf8Tail(const std::string& s) {
   return 0;
 }
 
+llama_token argmaxToken(llama_context* ctx, int32_t nVocab) {
+  const float* logits = llama_get_logits_ith(ctx, -1);
+  if (logits == nullptr) throw std::runtime_error("The model produced no logits");
+  int32_t best = 0;
+  for (int32_t i = 1; i < nVocab; i++) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return best;
+}
+
 Napi::Int32Array Int32ArrayArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   if (info.Length() <= i || !info[i].IsTypedArray() ||
       info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
@@ -72,11 +82,20 @@ struct GenerationJob {
 
   explicit GenerationJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 
+  // Waking the JS thread for every token steals CPU from the decode threads on small
+  // machines, so text is handed over at most every kFlushInterval (the first chunk at once;
+  // the rest is flushed by the next token or by Finish).
+  static constexpr std::chrono::microseconds kFlushInterval{2000};
+  Clock::time_point lastFlush{};
+
   void emit(std::string text) {
     if (text.empty()) return;
     std::lock_guard<std::mutex> lock(mutex);
     pending += text;
     if (textCallQueued) return;
+    const auto now = Clock::now();
+    if (now - lastFlush < kFlushInterval) return;
+    lastFlush = now;
     textCallQueued = true;
     auto* holder = new std::shared_ptr<GenerationJob>(shared());
     if (tsfn.NonBlockingCall(holder, DeliverText) != napi_ok) {
@@ -537,6 +556,8 @@ void AddonContext::runGeneration(const std::shared_ptr<GenerationJob>& job) {
       if (job->error.empty() && job->abort->load()) {
         job->stopReason = "abort";
       } else if (job->error.empty()) {
+        const bool greedy = job->sampling.isPlainGreedy();
+        const int32_t nVocab = llama_vocab_n_tokens(vocab);
         llama_sampler_ptr sampler(buildSampler(job->sampling, vocab));
         // Repetition penalties also see the end of the prompt.
         const size_t window = static_cast<size_t>(std::max(0, job->sampling.repeatLastN));
@@ -549,7 +570,8 @@ void AddonContext::runGeneration(const std::shared_ptr<GenerationJob>& job) {
         job->stopReason = "maxTokens";
         while (maxTokens < 0 || job->generatedTokens < maxTokens) {
           if (job->abort->load()) { job->stopReason = "abort"; break; }
-          const llama_token token = llama_sampler_sample(sampler.get(), ctx, -1);
+          // Greedy without penalties needs no candidate list: take the argmax of the logits.
+          const llama_token token = greedy ? argmaxToken(ctx, nVocab) : llama_sampler_sample(sampler.get(), ctx, -1);
           const bool eog = llama_vocab_is_eog(vocab, token);
           if (eog && !job->ignoreEos) { job->stopReason = "eos"; break; }
           job->generatedTokens++;

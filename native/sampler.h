@@ -20,6 +20,10 @@ struct SamplerOptions {
   uint32_t seed = LLAMA_DEFAULT_SEED;  // LLAMA_DEFAULT_SEED: random
 
   static SamplerOptions FromObject(const Napi::Object& o);
+  // Greedy with every penalty off: the caller may take the argmax of the logits directly.
+  bool isPlainGreedy() const {
+    return temperature <= 0.0f && repeatPenalty == 1.0f && presencePenalty == 0.0f && frequencyPenalty == 0.0f;
+  }
 };
 
 // Caller owns the returned chain (wrap it in llama_sampler_ptr).
