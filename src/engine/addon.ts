@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,43 +24,55 @@ export function packageRoot(): string {
   }
 }
 
-/** Where the addon may be, in the order they are tried. */
-export function addonCandidates(root = packageRoot()): string[] {
-  const explicit = process.env.AKACHAT_ADDON_PATH;
-  const prebuildDir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  const prebuilt = existsSync(prebuildDir)
-    ? readdirSync(prebuildDir).filter((f) => f.endsWith('.node')).sort((a, b) => Number(b.includes('cuda')) - Number(a.includes('cuda'))).map((f) => join(prebuildDir, f))
-    : [join(prebuildDir, 'akachat.node')];
-  return [
-    ...(explicit ? [explicit] : []),
-    join(root, 'build', 'Release', 'akachat.node'),
-    join(root, 'build', 'Debug', 'akachat.node'),
-    ...prebuilt,
-  ];
+interface NodeGypBuild {
+  path(dir: string): string;
 }
 
 /**
- * Loads the native addon once: `AKACHAT_ADDON_PATH`, then `build/` (a local build), then
- * `prebuilds/<platform>-<arch>/` (packed by prebuildify). One error lists every path tried.
+ * Loads the native addon once: `AKACHAT_ADDON_PATH` when set, else what node-gyp-build finds
+ * (`build/Release`, `build/Debug`, then `prebuilds/<platform>-<arch>/` packed by prebuildify).
+ * When nothing loads, one error lists every place tried and how to build the addon.
  */
 export function loadAddon(): NativeAddon {
   if (loaded) return loaded;
+  const root = packageRoot();
   const tried: string[] = [];
-  for (const candidate of addonCandidates()) {
-    if (!existsSync(candidate)) {
-      tried.push(`${candidate} (not found)`);
-      continue;
-    }
+  const attempt = (path: string): NativeAddon | undefined => {
     try {
-      loaded = require(candidate) as NativeAddon;
-      return loaded;
+      return require(path) as NativeAddon;
     } catch (err) {
-      tried.push(`${candidate} (${(err as Error).message.split('\n')[0]})`);
+      tried.push(`${path} (${(err as Error).message.split('\n')[0]})`);
+      return undefined;
+    }
+  };
+  const explicit = process.env.AKACHAT_ADDON_PATH;
+  if (explicit) loaded = existsSync(explicit) ? attempt(explicit) : (tried.push(`${explicit} (AKACHAT_ADDON_PATH: not found)`), undefined);
+  if (!loaded) {
+    try {
+      loaded = attempt((require('node-gyp-build') as NodeGypBuild).path(root));
+    } catch {
+      tried.push(
+        `${join(root, 'build', 'Release')} (no .node file)`,
+        `${join(root, 'build', 'Debug')} (no .node file)`,
+        `${join(root, 'prebuilds', `${process.platform}-${process.arch}`)} (no prebuilt binary for this platform)`,
+      );
     }
   }
+  if (loaded) return loaded;
   throw new AddonLoadError(
     `The akachat native addon could not be loaded. Tried:\n  ${tried.join('\n  ')}\n` +
       'Build it with `npm run build:native` (CPU) or `npm run build:cuda` (CUDA), which needs cmake and a C++ compiler, ' +
       'or set AKACHAT_ADDON_PATH to a built akachat.node.',
   );
+}
+
+/** True when an addon file exists where loadAddon() looks (without loading it). */
+export function addonAvailable(): boolean {
+  if (process.env.AKACHAT_ADDON_PATH) return existsSync(process.env.AKACHAT_ADDON_PATH);
+  try {
+    (require('node-gyp-build') as NodeGypBuild).path(packageRoot());
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,4 +1,4 @@
-export { loadAddon, addonCandidates } from './addon.js';
+export { loadAddon, addonAvailable } from './addon.js';
 export type { GgufValue, NativeDevice } from './addon-types.js';
 export { Context, EmbeddingContext } from './context.js';
 export type { ContextOptions, EmbeddingContextOptions, GenerateOptions } from './context.js';

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ describe.skipIf(!stories)('running prompts on stories260K', () => {
   let aka: Akachat;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'akachat-run-'));
-    aka = new Akachat({ dataDir: dir, defaultModel: stories, models: { keepAliveMs: 0, contextSize: 1024 } });
+    aka = new Akachat({ dataDir: dir, defaultModel: stories, models: { keepAliveMs: 0, contextSize: 1024, cacheDir: join(dir, 'cache') } });
     await aka.vars.set('name', 'Lily');
   });
   afterAll(async () => {
@@ -84,6 +84,17 @@ describe.skipIf(!stories)('running prompts on stories260K', () => {
     await aka.prompts.save('outer', "Story: {llm('sub', 'zz')}", { template: '{instruction}', max_new_tokens: 2, temperature: 0 });
     const outer = await aka.run('outer', '', { noLog: true });
     expect(outer.instruction).toBe(`Story: ${sub.text}`);
+  });
+
+  it('dtype quantizes a higher-precision GGUF once into the cache and reuses it', async () => {
+    await aka.prompts.save('q8', 'Once', { template: '{instruction}', max_new_tokens: 3, model: stories, dtype: 'int8', temperature: 0 });
+    const first = await aka.run('q8', '', { noLog: true });
+    expect(first.model).toBe(join(aka.models.cacheDir, 'quantized', 'stories260K.Q8_0.gguf'));
+    const { mtimeMs } = await stat(first.model);
+    const second = await aka.run('q8', '', { noLog: true });
+    expect(second.model).toBe(first.model);
+    expect((await stat(first.model)).mtimeMs).toBe(mtimeMs);
+    expect(second.usage.completionTokens).toBe(3);
   });
 
   it('a missing prompt is a NotFoundError', async () => {

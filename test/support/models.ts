@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { addonCandidates } from '../../src/engine/addon.js';
+import { addonAvailable } from '../../src/engine/addon.js';
 import { writeRandomLlama } from './gguf-writer.js';
 
 const folder = process.env.AKACHAT_TEST_MODELS ? resolve(process.env.AKACHAT_TEST_MODELS) : undefined;
@@ -32,7 +32,7 @@ export function sharedModel(name: keyof typeof testModels): string | undefined {
 const warned = new Set<string>();
 
 /** True when the native addon has been built (npm test builds it first). */
-export const addonBuilt = addonCandidates().some((p) => existsSync(p));
+export const addonBuilt = addonAvailable();
 if (!addonBuilt) console.warn('[akachat tests] skipping native tests: the addon is not built (run `npm run build:native`)');
 
 let generated: Promise<string> | undefined;
