@@ -1,0 +1,204 @@
+/**
+ * The original akachat routes, kept for its clients: run a saved prompt and answer in the
+ * envelope `{status: 0, servertime, result, detail}` (or as a plain-text stream), and save a
+ * prompt. `dir` is the original name of the prompt-name field.
+ */
+import type { Context } from 'hono';
+import type { ChatMessage } from '../../prompt/messages.js';
+import { toChatMessage } from '../../prompt/messages.js';
+import type { RawOptions } from '../../prompt/options.js';
+import { invalid } from '../../validate.js';
+import { serverTime } from '../errors.js';
+import { firstChunkReady, type RunResult } from '../generation.js';
+import type { JsonSchema } from '../openapi.js';
+import { isRecord, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
+
+const TAGS = ['akachat'];
+
+/** Body keys that are not option overrides. */
+const CALL_KEYS = new Set(['dir', 'name', 'input', 'messages', 'options', 'stream', 'instruction']);
+
+const TEXT_STREAM_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'text/plain; charset=utf-8',
+  'Cache-Control': 'no-cache',
+  'X-Accel-Buffering': 'no',
+};
+
+const CALL_SCHEMA: JsonSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', description: 'Saved prompt name (sub-folders with /)' },
+    dir: { type: 'string', description: 'The original name of `name`' },
+    input: { type: 'string', default: '' },
+    messages: { type: 'array', description: 'Earlier turns, placed after the instruction\'s messages', items: { type: 'object', properties: { role: { enum: ['system', 'user', 'assistant', 'tool'] }, content: { type: 'string' } } } },
+    options: { type: 'object', description: 'Option overrides (also accepted at the top level: temperature, max_new_tokens, model, ...)' },
+  },
+  additionalProperties: true,
+};
+
+const ENVELOPE_SCHEMA: JsonSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'integer', description: '0 = success; otherwise the HTTP status' },
+    servertime: { type: 'number', description: 'Unix seconds' },
+    result: { type: 'string' },
+    detail: { type: 'object' },
+  },
+};
+
+/** A prompt call's fields, from the body of the run routes. */
+export interface PromptCall {
+  name: string;
+  input: string;
+  history: ChatMessage[];
+  overrides: RawOptions;
+}
+
+/** Reads `{dir|name, input, messages?, options?, ...overrides}`. */
+export function parsePromptCall(body: Record<string, unknown>, { needsName = true } = {}): PromptCall {
+  const name = body.name ?? body.dir;
+  if (needsName && (typeof name !== 'string' || name === '')) throw invalid('a saved prompt name', 'name (or dir)', name);
+  const input = body.input ?? '';
+  if (typeof input !== 'string') throw invalid('a string', 'input', input);
+  const history = parseHistory(body.messages);
+  const overrides: RawOptions = {};
+  if (body.options !== undefined && body.options !== null) {
+    if (!isRecord(body.options)) throw invalid('an options object', 'options', body.options);
+    Object.assign(overrides, body.options);
+  }
+  for (const [key, value] of Object.entries(body)) if (!CALL_KEYS.has(key)) overrides[key] = value;
+  return { name: typeof name === 'string' ? name : '', input, history, overrides };
+}
+
+function parseHistory(value: unknown): ChatMessage[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw invalid('an array of {role, content} messages', 'messages', value);
+  return value.map((message, index) => toChatMessage(message, `messages[${index}]`));
+}
+
+/** The envelope's `detail` for a prompt run: what was sent, how long it took. */
+export function runDetail(result: RunResult, name: string) {
+  const prompt = result.prompt;
+  return {
+    prompt: name,
+    model: result.model,
+    provider: prompt?.provider ?? 'local',
+    messages: prompt?.messages ?? null,
+    template_text: prompt?.templateText ?? null,
+    instruction: prompt?.instruction ?? '',
+    rendered_prompt: prompt?.renderedPrompt ?? null,
+    usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, reused_tokens: result.reusedTokens },
+    duration: result.durationMs / 1000,
+    duration_ms: result.durationMs,
+    first_token_ms: result.firstTokenMs ?? null,
+    stop_reason: result.stopReason,
+    options: prompt?.options ?? {},
+  };
+}
+
+export function envelope(result: string, detail: Record<string, unknown>) {
+  return { status: 0, servertime: serverTime(), result, detail };
+}
+
+export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
+  const infer = (route: string): RouteSpec['handler'] => async (c: Context, signal) => {
+    const call = parsePromptCall(await readJson(c));
+    const prompt = await ctx.akachat.prompt(call.name);
+    const run = await ctx.generations.prompt({ route, prompt, input: call.input, history: call.history, overrides: call.overrides, signal });
+    const result = await run.result;
+    return c.json(envelope(result.text, runDetail(result, call.name)));
+  };
+
+  const stream = (route: string): RouteSpec['handler'] => async (c: Context, signal) => {
+    const call = parsePromptCall(await readJson(c));
+    const prompt = await ctx.akachat.prompt(call.name);
+    const run = await ctx.generations.prompt({ route, prompt, input: call.input, history: call.history, overrides: call.overrides, signal });
+    // A failure after the first chunk cuts the connection: plain text has no way to say "error".
+    return streamResponse(await firstChunkReady(run), TEXT_STREAM_HEADERS);
+  };
+
+  const save: RouteSpec['handler'] = async (c: Context) => {
+    const body = await readJson(c);
+    const name = body.name ?? body.dir;
+    if (typeof name !== 'string' || name === '') throw invalid('a prompt name', 'name', name);
+    const instruction = body.instruction ?? '';
+    if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
+    const options = body.options ?? {};
+    if (!isRecord(options)) throw invalid('an options object', 'options', options);
+    await ctx.akachat.prompts.save(name, instruction, options);
+    return c.json(envelope(name, { name }));
+  };
+
+  const runUnsaved: RouteSpec['handler'] = async (c: Context, signal) => {
+    const body = await readJson(c);
+    const instruction = body.instruction ?? '';
+    if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
+    const call = parsePromptCall(body, { needsName: false });
+    const prompt = ctx.akachat.createPrompt(instruction, call.overrides, call.name || '(unsaved)');
+    const run = await ctx.generations.prompt({ route: 'POST /api/prompt/run', prompt, input: call.input, history: call.history, signal });
+    const result = await run.result;
+    return c.json(envelope(result.text, runDetail(result, prompt.name)));
+  };
+
+  const runRoute = (path: string, summary: string, original: boolean): RouteSpec => ({
+    method: 'POST',
+    path,
+    summary,
+    description: 'Runs a saved prompt through the WebAPI (`test()` text is left out) and answers in the envelope; `detail` holds the messages or template text sent, the evaluated instruction, usage and duration.',
+    tags: TAGS,
+    requestBody: { schema: CALL_SCHEMA, example: original ? { dir: 'default', input: 'こんにちは' } : { name: 'default', input: 'こんにちは', temperature: 0.7 } },
+    responses: { 200: { description: 'Envelope', schema: ENVELOPE_SCHEMA }, 404: { description: 'No such prompt' } },
+    errors: 'akachat',
+    handler: infer(`POST ${path}`),
+  });
+
+  const streamRoute = (path: string, summary: string): RouteSpec => ({
+    method: 'POST',
+    path,
+    summary,
+    description: 'Same body as /api/prompt/infer; the generated text is streamed as text/plain, chunk by chunk.',
+    tags: TAGS,
+    requestBody: { schema: CALL_SCHEMA, example: { name: 'default', input: 'こんにちは' } },
+    responses: { 200: { description: 'The generated text, streamed', contentType: 'text/plain', schema: { type: 'string' } } },
+    errors: 'akachat',
+    handler: stream(`POST ${path}`),
+  });
+
+  const saveRoute = (path: string, summary: string): RouteSpec => ({
+    method: 'POST',
+    path,
+    summary,
+    tags: TAGS,
+    management: true,
+    requestBody: {
+      schema: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, instruction: { type: 'string', default: '' }, options: { type: 'object', default: {} } } },
+      example: { name: 'greeter', instruction: 'You greet the user warmly.', options: { max_new_tokens: 64 } },
+    },
+    responses: { 200: { description: 'Envelope with the name', schema: ENVELOPE_SCHEMA }, 400: { description: 'Unsafe name or invalid options' } },
+    errors: 'akachat',
+    handler: save,
+  });
+
+  return [
+    runRoute('/api/llm/main', 'Run a saved prompt (original route; `dir` = prompt name)', true),
+    runRoute('/api/prompt/infer', 'Run a saved prompt', false),
+    streamRoute('/api/llm/raw', 'Run a saved prompt, streaming plain text (original route)'),
+    streamRoute('/api/prompt/stream', 'Run a saved prompt, streaming plain text'),
+    saveRoute('/api/llm/save', 'Save a prompt (original route)'),
+    saveRoute('/api/prompt/save', 'Save a prompt'),
+    {
+      method: 'POST',
+      path: '/api/prompt/run',
+      summary: 'Run an unsaved prompt (the playground\'s run before save)',
+      tags: TAGS,
+      management: true,
+      requestBody: {
+        schema: { type: 'object', properties: { instruction: { type: 'string' }, input: { type: 'string' }, messages: { type: 'array' }, options: { type: 'object' } } },
+        example: { instruction: 'You are a cat. Answer in one sentence.', input: 'Who are you?', options: { max_new_tokens: 32 } },
+      },
+      responses: { 200: { description: 'Envelope', schema: ENVELOPE_SCHEMA } },
+      errors: 'akachat',
+      handler: runUnsaved,
+    },
+  ];
+}

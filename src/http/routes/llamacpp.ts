@@ -1,0 +1,201 @@
+/**
+ * llama.cpp-server-compatible routes: `/completion` (SSE events `{"content","stop":false}` and a
+ * final `{"content":"","stop":true,...}`, no `[DONE]`), `/tokenize`, `/detokenize`, `/health`.
+ */
+import type { Context } from 'hono';
+import type { Model } from '../../engine/index.js';
+import { invalid } from '../../validate.js';
+import { errorBody, HttpError, statusOf } from '../errors.js';
+import { firstChunkReady, type GenerationRun, type RunResult } from '../generation.js';
+import { normalizeLlamaCppCompletion } from '../openai-normalize.js';
+import { readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
+import { SSE_HEADERS, sseEvent } from '../sse.js';
+
+const TAGS = ['llama.cpp-compatible'];
+
+function stopType(stopReason: string): 'eos' | 'limit' | 'word' {
+  if (stopReason === 'stop') return 'word';
+  if (stopReason === 'maxTokens' || stopReason === 'contextFull') return 'limit';
+  return 'eos';
+}
+
+/** Fields of llama-server's final object: counts, why it stopped and timings. */
+function finalFields(result: RunResult, model: string) {
+  const promptMs = result.firstTokenMs ?? 0;
+  const predictedMs = Math.max(0, result.durationMs - promptMs);
+  return {
+    model,
+    tokens_predicted: result.completionTokens,
+    tokens_evaluated: result.promptTokens,
+    tokens_cached: result.reusedTokens,
+    stop_type: stopType(result.stopReason),
+    stopped_eos: result.stopReason === 'eos',
+    stopped_limit: stopType(result.stopReason) === 'limit',
+    stopped_word: result.stopReason === 'stop',
+    stopping_word: '',
+    truncated: false,
+    timings: {
+      prompt_n: result.promptTokens - result.reusedTokens,
+      prompt_ms: promptMs,
+      predicted_n: result.completionTokens,
+      predicted_ms: predictedMs,
+      predicted_per_second: predictedMs > 0 ? (result.completionTokens * 1000) / predictedMs : 0,
+    },
+  };
+}
+
+async function* completionEvents(chunks: AsyncIterable<string>, run: GenerationRun, model: string): AsyncGenerator<string> {
+  for await (const content of chunks) yield sseEvent({ content, stop: false });
+  const result = await run.result;
+  yield sseEvent({ content: '', stop: true, ...finalFields(result, model) });
+}
+
+function booleanField(body: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const value = body[name];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'boolean') throw invalid('a boolean', name, value);
+  return value;
+}
+
+export function llamaCppRoutes(ctx: RouteContext): RouteSpec[] {
+  /** Runs `use` with the resolved local model held (loading it when needed). */
+  const withModel = async <T>(requested: unknown, signal: AbortSignal, use: (model: Model) => T): Promise<T> => {
+    if (requested !== undefined && requested !== null && typeof requested !== 'string') throw invalid('a string', 'model', requested);
+    const { ref } = await ctx.catalog.localModel(requested ?? undefined);
+    const lease = await ctx.akachat.models.acquire(ref, { signal });
+    try {
+      return use(lease.model);
+    } finally {
+      lease.release();
+    }
+  };
+
+  const completion: RouteSpec['handler'] = async (c, signal) => {
+    const body = await readJson(c);
+    const request = normalizeLlamaCppCompletion(body);
+    const model = typeof body.model === 'string' ? body.model : undefined;
+    // Token ids are turned back into text: the local runner takes text and tokenizes it itself.
+    const text = typeof request.prompt === 'string'
+      ? request.prompt
+      : await withModel(model, signal, (m) => m.detokenize(request.prompt as number[], { special: true }));
+    const run = await ctx.generations.text({ route: 'POST /completion', model, text, sampling: request.sampling, signal });
+    const name = model ?? run.model;
+    if (!request.stream) {
+      const result = await run.result;
+      return c.json({ content: result.text, stop: true, ...finalFields(result, name) });
+    }
+    const chunks = await firstChunkReady(run);
+    return streamResponse(completionEvents(chunks, run, name), SSE_HEADERS, {
+      onError: (error) => sseEvent(errorBody('llamacpp', error, statusOf(error))),
+    });
+  };
+
+  const tokenize: RouteSpec['handler'] = async (c, signal) => {
+    const body = await readJson(c);
+    if (typeof body.content !== 'string') throw invalid('a string', 'content', body.content);
+    const content = body.content;
+    const addSpecial = booleanField(body, 'add_special', false);
+    const parseSpecial = booleanField(body, 'parse_special', true);
+    const withPieces = booleanField(body, 'with_pieces', false);
+    const tokens = await withModel(body.model, signal, (model) => {
+      const ids = Array.from(model.tokenize(content, { addSpecial, parseSpecial }));
+      if (!withPieces) return ids;
+      // Detokenizing one token alone drops its leading space (SentencePiece): take each piece as
+      // what it adds after its predecessor instead, so the pieces join up to the text.
+      return ids.map((id, i) => {
+        if (i === 0) return { id, piece: model.detokenize([id], { special: true }) };
+        const previous = model.detokenize([ids[i - 1]], { special: true });
+        const pair = model.detokenize([ids[i - 1], id], { special: true });
+        return { id, piece: pair.startsWith(previous) ? pair.slice(previous.length) : model.detokenize([id], { special: true }) };
+      });
+    });
+    return c.json({ tokens });
+  };
+
+  const detokenize: RouteSpec['handler'] = async (c, signal) => {
+    const body = await readJson(c);
+    const tokens = body.tokens;
+    if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && (t as number) >= 0)) {
+      throw invalid('an array of token ids', 'tokens', tokens);
+    }
+    const content = await withModel(body.model, signal, (model) => {
+      const vocab = model.info.vocabSize;
+      const bad = (tokens as number[]).findIndex((t) => t >= vocab);
+      if (bad !== -1) throw invalid(`a token id below the vocabulary size ${vocab}`, `tokens[${bad}]`, tokens[bad]);
+      return model.detokenize(tokens as number[], { special: true });
+    });
+    return c.json({ content });
+  };
+
+  const health: RouteSpec['handler'] = (c: Context) => {
+    if (ctx.state.model === 'loading') throw new HttpError(503, 'Loading model', 'loading_model');
+    if (ctx.state.model === 'failed') throw new HttpError(500, `The default model failed to load: ${ctx.state.modelError ?? 'unknown error'}`, 'model_load_failed');
+    return c.json({ status: 'ok' });
+  };
+
+  return [
+    {
+      method: 'POST',
+      path: '/completion',
+      summary: 'Text completion (llama.cpp server): the prompt is completed as is',
+      tags: TAGS,
+      requestBody: {
+        schema: {
+          type: 'object',
+          required: ['prompt'],
+          properties: {
+            prompt: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'integer' } }] },
+            stream: { type: 'boolean', default: false },
+            n_predict: { type: 'integer', minimum: -1 },
+            temperature: { type: 'number' },
+            stop: { type: 'array', items: { type: 'string' } },
+            cache_prompt: { type: 'boolean', description: 'accepted; the prompt prefix is always reused' },
+            top_k: { type: 'integer' },
+            top_p: { type: 'number' },
+            min_p: { type: 'number' },
+            repeat_penalty: { type: 'number' },
+            seed: { type: 'integer' },
+          },
+        },
+        example: { prompt: 'Once upon a time', n_predict: 32, stream: true },
+      },
+      responses: { 200: { description: '{content, stop:true, ...} or SSE {content, stop:false} events and a final {content:"", stop:true, ...}' } },
+      errors: 'llamacpp',
+      handler: completion,
+    },
+    {
+      method: 'POST',
+      path: '/tokenize',
+      summary: 'Tokenize text with the model (llama.cpp server)',
+      tags: TAGS,
+      requestBody: {
+        schema: { type: 'object', required: ['content'], properties: { content: { type: 'string' }, add_special: { type: 'boolean', default: false }, parse_special: { type: 'boolean', default: true }, with_pieces: { type: 'boolean', default: false } } },
+        example: { content: 'Hello world' },
+      },
+      responses: { 200: { description: '{tokens: [id...]} or, with with_pieces, {tokens: [{id, piece}...]}' } },
+      errors: 'llamacpp',
+      handler: tokenize,
+    },
+    {
+      method: 'POST',
+      path: '/detokenize',
+      summary: 'Turn token ids into text (llama.cpp server)',
+      tags: TAGS,
+      requestBody: { schema: { type: 'object', required: ['tokens'], properties: { tokens: { type: 'array', items: { type: 'integer' } } } }, example: { tokens: [1, 15043] } },
+      responses: { 200: { description: '{content}' } },
+      errors: 'llamacpp',
+      handler: detokenize,
+    },
+    {
+      method: 'GET',
+      path: '/health',
+      summary: 'Health (llama.cpp server): {"status":"ok"}, 503 while the default model loads',
+      tags: TAGS,
+      public: true,
+      responses: { 200: { description: '{status:"ok"}' }, 503: { description: 'Loading model' } },
+      errors: 'llamacpp',
+      handler: health,
+    },
+  ];
+}
+

@@ -1,0 +1,317 @@
+/**
+ * JSON routes the playground needs to manage one data folder: prompts, vars, the message log,
+ * settings (secrets always masked) and presets. They are management routes: browser pages from
+ * other origins may not call them unless configured. Names are checked by the stores (no `..`,
+ * absolute paths or control characters); a refused name answers 400.
+ */
+import type { Context } from 'hono';
+import { toChatMessage, type ChatMessage } from '../../prompt/messages.js';
+import { isSecretKey, maskSecret } from '../../settings/settings.js';
+import { invalid } from '../../validate.js';
+import type { JsonSchema } from '../openapi.js';
+import { integerQuery, isRecord, readJson, type RouteContext, type RouteSpec } from '../route.js';
+
+const MESSAGE_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['role', 'content'],
+  properties: { role: { enum: ['system', 'user', 'assistant', 'tool'] }, content: { type: 'string' } },
+};
+
+/** A path parameter, decoded; hono leaves a malformed escape as is, which the stores then refuse. */
+function param(c: Context, name: string): string {
+  return c.req.param(name) ?? '';
+}
+
+function ok(c: Context, extra: Record<string, unknown> = {}) {
+  return c.json({ ok: true, ...extra });
+}
+
+function parseMessages(value: unknown, name: string): ChatMessage[] {
+  if (!Array.isArray(value)) throw invalid('an array of {role, content} messages', name, value);
+  return value.map((message, index) => toChatMessage(message, `${name}[${index}]`));
+}
+
+export function manageRoutes(ctx: RouteContext): RouteSpec[] {
+  const { akachat } = ctx;
+  const common = { errors: 'akachat' as const, management: true };
+
+  const prompts: RouteSpec[] = [
+    {
+      ...common,
+      method: 'GET',
+      path: '/api/prompts',
+      summary: 'List saved prompts',
+      tags: ['prompts'],
+      responses: { 200: { description: '{prompts: [name...]}' } },
+      handler: async (c) => c.json({ prompts: await akachat.prompts.list() }),
+    },
+    {
+      ...common,
+      method: 'GET',
+      path: '/api/prompts/:name{.+}',
+      summary: 'Load a prompt: its instruction and options as stored',
+      tags: ['prompts'],
+      responses: { 200: { description: '{name, instruction, options}' }, 404: { description: 'No such prompt' } },
+      handler: async (c) => {
+        const stored = await akachat.prompts.load(param(c, 'name'));
+        return c.json({ name: stored.name, instruction: stored.instruction, options: stored.rawOptions });
+      },
+    },
+    {
+      ...common,
+      method: 'PUT',
+      path: '/api/prompts/:name{.+}',
+      summary: 'Save a prompt (instruction + options)',
+      tags: ['prompts'],
+      requestBody: { schema: { type: 'object', properties: { instruction: { type: 'string' }, options: { type: 'object' } } }, example: { instruction: 'You are a cheerful avatar.', options: { max_new_tokens: 128 } } },
+      handler: async (c) => {
+        const name = param(c, 'name');
+        const body = await readJson(c);
+        await savePrompt(name, body);
+        return ok(c, { name });
+      },
+    },
+    {
+      ...common,
+      method: 'POST',
+      path: '/api/prompts',
+      summary: 'Save a prompt named in the body',
+      tags: ['prompts'],
+      requestBody: { schema: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, instruction: { type: 'string' }, options: { type: 'object' } } }, example: { name: 'greeter', instruction: 'Greet warmly.', options: {} } },
+      handler: async (c) => {
+        const body = await readJson(c);
+        if (typeof body.name !== 'string' || body.name === '') throw invalid('a prompt name', 'name', body.name);
+        await savePrompt(body.name, body);
+        return ok(c, { name: body.name });
+      },
+    },
+    {
+      ...common,
+      method: 'DELETE',
+      path: '/api/prompts/:name{.+}',
+      summary: 'Delete a prompt (both files)',
+      tags: ['prompts'],
+      handler: async (c) => {
+        await akachat.prompts.delete(param(c, 'name'));
+        return ok(c);
+      },
+    },
+  ];
+
+  async function savePrompt(name: string, body: Record<string, unknown>): Promise<void> {
+    const instruction = body.instruction ?? '';
+    if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
+    const options = body.options ?? {};
+    if (!isRecord(options)) throw invalid('an options object', 'options', options);
+    await akachat.prompts.save(name, instruction, options);
+  }
+
+  const vars: RouteSpec[] = [
+    {
+      ...common,
+      method: 'GET',
+      path: '/api/vars',
+      summary: 'List variables with their values',
+      tags: ['vars'],
+      responses: { 200: { description: '{vars: [{key, value}...]}' } },
+      handler: async (c) => c.json({ vars: (await akachat.vars.entries()).map(([key, value]) => ({ key, value })) }),
+    },
+    {
+      ...common,
+      method: 'GET',
+      path: '/api/vars/:key',
+      summary: 'Read one variable',
+      tags: ['vars'],
+      responses: { 200: { description: '{key, value}' }, 404: { description: 'Not set' } },
+      handler: async (c) => {
+        const key = param(c, 'key');
+        return c.json({ key, value: await akachat.vars.get(key) });
+      },
+    },
+    {
+      ...common,
+      method: 'PUT',
+      path: '/api/vars/:key',
+      summary: 'Set one variable',
+      tags: ['vars'],
+      requestBody: { schema: { type: 'object', required: ['value'], properties: { value: { type: 'string' } } }, example: { value: 'Lily' } },
+      handler: async (c) => {
+        const key = param(c, 'key');
+        const body = await readJson(c);
+        if (typeof body.value !== 'string') throw invalid('a string', 'value', body.value);
+        await akachat.vars.set(key, body.value);
+        return ok(c, { key });
+      },
+    },
+    {
+      ...common,
+      method: 'DELETE',
+      path: '/api/vars/:key',
+      summary: 'Delete one variable',
+      tags: ['vars'],
+      handler: async (c) => {
+        await akachat.vars.delete(param(c, 'key'));
+        return ok(c);
+      },
+    },
+  ];
+
+  const messages: RouteSpec[] = [
+    {
+      ...common,
+      method: 'GET',
+      path: '/api/messages',
+      summary: 'The message log (log/messages.jsonl), oldest first',
+      tags: ['messages'],
+      parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'Only the newest n messages; 0 = all (default)' }],
+      responses: { 200: { description: '{messages, count}' } },
+      handler: async (c) => {
+        const list = await akachat.messages.newest(integerQuery(c, 'limit') ?? 0);
+        return c.json({ messages: list, count: list.length });
+      },
+    },
+    {
+      ...common,
+      method: 'PUT',
+      path: '/api/messages',
+      summary: 'Replace the whole message log',
+      tags: ['messages'],
+      requestBody: { schema: { type: 'object', required: ['messages'], properties: { messages: { type: 'array', items: MESSAGE_SCHEMA } } }, example: { messages: [{ role: 'user', content: 'hi' }] } },
+      handler: async (c) => {
+        const list = parseMessages((await readJson(c)).messages, 'messages');
+        await akachat.messages.replace(list);
+        return ok(c, { count: list.length });
+      },
+    },
+    {
+      ...common,
+      method: 'POST',
+      path: '/api/messages',
+      summary: 'Append messages ({messages:[...]}) or one message ({role, content})',
+      tags: ['messages'],
+      requestBody: { schema: { anyOf: [{ type: 'object', properties: { messages: { type: 'array', items: MESSAGE_SCHEMA } } }, MESSAGE_SCHEMA] }, example: { role: 'user', content: 'こんにちは' } },
+      handler: async (c) => {
+        const body = await readJson(c);
+        const list = 'messages' in body ? parseMessages(body.messages, 'messages') : [toChatMessage(body, 'the message')];
+        await akachat.messages.append(list);
+        return ok(c, { count: await akachat.messages.count() });
+      },
+    },
+    {
+      ...common,
+      method: 'DELETE',
+      path: '/api/messages',
+      summary: 'Clear the message log',
+      tags: ['messages'],
+      handler: async (c) => {
+        await akachat.messages.clear();
+        return ok(c);
+      },
+    },
+    {
+      ...common,
+      method: 'GET',
+      path: '/api/messages/jsonl',
+      summary: 'The message log as raw JSONL text (for a raw editor)',
+      tags: ['messages'],
+      responses: { 200: { description: 'JSONL', contentType: 'text/plain', schema: { type: 'string' } } },
+      handler: async (c) => c.text(await akachat.messages.readText()),
+    },
+    {
+      ...common,
+      method: 'PUT',
+      path: '/api/messages/jsonl',
+      summary: 'Replace the message log with raw JSONL text (every line checked first)',
+      tags: ['messages'],
+      requestBody: { contentType: 'text/plain', schema: { type: 'string' }, example: '{"role":"user","content":"hi"}\n' },
+      handler: async (c) => {
+        await akachat.messages.replaceText(await c.req.text());
+        return ok(c, { count: await akachat.messages.count() });
+      },
+    },
+  ];
+
+  const settings: RouteSpec[] = [
+    {
+      ...common,
+      method: 'GET',
+      path: '/api/settings',
+      summary: 'Settings (config.json with environment overrides), secrets masked',
+      tags: ['settings'],
+      responses: { 200: { description: '{settings}' } },
+      handler: async (c) => c.json({ settings: await akachat.settings.masked() }),
+    },
+    {
+      ...common,
+      method: 'PUT',
+      path: '/api/settings',
+      summary: 'Change settings: the body\'s keys are set, null removes one. A secret sent back in its masked form is left unchanged',
+      tags: ['settings'],
+      requestBody: { schema: { type: 'object', additionalProperties: true }, example: { is_test: true } },
+      responses: { 200: { description: '{settings} after the change, secrets masked' } },
+      handler: async (c) => {
+        const changes = await readJson(c);
+        const current = await akachat.settings.all();
+        for (const key of Object.keys(changes)) {
+          // The playground shows secrets masked; saving its form back must not store the mask.
+          if (isSecretKey(key) && changes[key] !== null && Object.hasOwn(current, key) && changes[key] === maskSecret(current[key])) delete changes[key];
+        }
+        await akachat.settings.update(changes);
+        return c.json({ settings: await akachat.settings.masked() });
+      },
+    },
+  ];
+
+  const presets: RouteSpec[] = [
+    {
+      ...common,
+      method: 'GET',
+      path: '/api/presets',
+      summary: 'Model presets (models.json) in file order',
+      tags: ['presets'],
+      responses: { 200: { description: '{presets: [{name, options}...]}' } },
+      handler: async (c) => c.json({ presets: (await akachat.presets.entries()).map(([name, options]) => ({ name, options })) }),
+    },
+    {
+      ...common,
+      method: 'GET',
+      path: '/api/presets/:name{.+}',
+      summary: 'One preset\'s options',
+      tags: ['presets'],
+      responses: { 200: { description: '{name, options}' }, 404: { description: 'No such preset' } },
+      handler: async (c) => {
+        const name = param(c, 'name');
+        return c.json({ name, options: await akachat.presets.get(name) });
+      },
+    },
+    {
+      ...common,
+      method: 'PUT',
+      path: '/api/presets/:name{.+}',
+      summary: 'Add or replace a preset',
+      tags: ['presets'],
+      requestBody: { schema: { type: 'object', required: ['options'], properties: { options: { type: 'object' } } }, example: { options: { model: 'hf:owner/repo:Q4_K_M', temperature: 0.7 } } },
+      handler: async (c) => {
+        const name = param(c, 'name');
+        const body = await readJson(c);
+        if (!isRecord(body.options)) throw invalid('an options object', 'options', body.options);
+        await akachat.presets.set(name, body.options);
+        return ok(c, { name });
+      },
+    },
+    {
+      ...common,
+      method: 'DELETE',
+      path: '/api/presets/:name{.+}',
+      summary: 'Delete a preset',
+      tags: ['presets'],
+      handler: async (c) => {
+        await akachat.presets.delete(param(c, 'name'));
+        return ok(c);
+      },
+    },
+  ];
+
+  return [...prompts, ...vars, ...messages, ...settings, ...presets];
+}
+

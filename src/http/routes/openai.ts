@@ -1,0 +1,299 @@
+/**
+ * OpenAI-compatible routes (AITuberKit, ChatVRM and forks, AIRI, SillyTavern, the openai SDKs):
+ * chat and text completions, streaming as SSE, the model list and embeddings.
+ */
+import type { Context } from 'hono';
+import { InvalidArgumentError } from '../../errors.js';
+import { invalid } from '../../validate.js';
+import { errorBody, HttpError, statusOf } from '../errors.js';
+import { finishReason, firstChunkReady, type GenerationRun, type RunResult } from '../generation.js';
+import type { JsonSchema } from '../openapi.js';
+import { normalizeOpenAiChat, normalizeOpenAiCompletion } from '../openai-normalize.js';
+import { ReasoningSplitter, splitReasoning, type ReplyPart } from '../reasoning.js';
+import { randomId, readJson, streamResponse, unixSeconds, type RouteContext, type RouteSpec } from '../route.js';
+import { vectorToBase64 } from '../embeddings.js';
+import { SentenceChunker } from '../sentence-chunks.js';
+import { SSE_DONE, SSE_HEADERS, sseEvent } from '../sse.js';
+
+const TAGS = ['OpenAI-compatible'];
+
+/** Most inputs one embeddings request may carry (OpenAI's own limit). */
+const MAX_EMBEDDING_INPUTS = 2048;
+
+const SAMPLING_PROPERTIES: Record<string, JsonSchema> = {
+  model: { type: 'string', description: 'A saved prompt\'s name (runs it), a preset name, a GGUF path or hf: reference; anything else means the default model' },
+  stream: { type: 'boolean', default: false },
+  stream_options: { type: 'object', properties: { include_usage: { type: 'boolean', default: false } } },
+  max_tokens: { type: 'integer', minimum: -1, description: 'Most tokens to generate; -1 = no limit. Generation also ends when the context is full (finish_reason "length")' },
+  max_completion_tokens: { type: 'integer', minimum: -1 },
+  temperature: { type: 'number', minimum: 0, maximum: 2 },
+  top_p: { type: 'number', minimum: 0, maximum: 1 },
+  top_k: { type: 'integer', minimum: 0, description: 'llama.cpp extra' },
+  min_p: { type: 'number', minimum: 0, maximum: 1, description: 'llama.cpp extra' },
+  repeat_penalty: { type: 'number', minimum: 0, description: 'llama.cpp extra' },
+  seed: { type: 'integer' },
+  stop: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+  presence_penalty: { type: 'number', description: 'accepted, not applied yet' },
+  frequency_penalty: { type: 'number', description: 'accepted, not applied yet' },
+};
+
+const CHAT_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['messages'],
+  properties: {
+    messages: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['role', 'content'],
+        properties: {
+          role: { enum: ['system', 'developer', 'user', 'assistant', 'tool'] },
+          content: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'object', properties: { type: { const: 'text' }, text: { type: 'string' } } } }, { type: 'null' }] },
+        },
+      },
+    },
+    ...SAMPLING_PROPERTIES,
+    tools: { type: 'array', description: 'Not supported: a non-empty list answers 400 "<model> does not support tools"' },
+    sentences: { type: 'boolean', default: false, description: 'akachat extension: each content delta ends at a sentence end (for TTS); the deltas still join up to the exact reply' },
+  },
+};
+
+const COMPLETION_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['prompt'],
+  properties: { prompt: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 1 }] }, ...SAMPLING_PROPERTIES },
+};
+
+const EMBEDDINGS_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['input'],
+  properties: {
+    model: { type: 'string', description: 'A preset name, GGUF path or hf: reference; anything else means the default model' },
+    input: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: MAX_EMBEDDING_INPUTS }] },
+    encoding_format: { enum: ['float', 'base64'], default: 'float' },
+  },
+};
+
+const CHAT_EXAMPLE = { model: 'default', messages: [{ role: 'system', content: 'You are a cheerful avatar.' }, { role: 'user', content: 'Hello!' }], stream: true, max_tokens: 64 };
+
+/** `{prompt_tokens, completion_tokens, total_tokens}` plus the tokens taken from the KV cache. */
+export function openAiUsage(result: RunResult) {
+  return {
+    prompt_tokens: result.promptTokens,
+    completion_tokens: result.completionTokens,
+    total_tokens: result.promptTokens + result.completionTokens,
+    prompt_tokens_details: { cached_tokens: result.reusedTokens },
+  };
+}
+
+/** SSE error event for a failure after the stream started (the status line is already sent). */
+function errorEvent(error: unknown): string {
+  return sseEvent(errorBody('openai', error, statusOf(error)));
+}
+
+/**
+ * `POST /v1/chat/completions` (also `/chat/completions` and any path ending in it). Exported for
+ * the app's path-suffix fallback.
+ */
+export function chatCompletionsHandler(ctx: RouteContext): RouteSpec['handler'] {
+  return async (c: Context, signal: AbortSignal) => {
+    const body = await readJson(c);
+    const request = normalizeOpenAiChat(body);
+    const sentences = body.sentences === true;
+    if (request.toolsRequested) {
+      const name = request.model ?? ctx.catalog.defaultModelId() ?? 'this model';
+      throw new HttpError(400, `${name} does not support tools`, 'tools_not_supported');
+    }
+    const run = await ctx.generations.chat({
+      route: `POST ${c.req.path}`,
+      model: request.model,
+      messages: request.generation.messages,
+      sampling: request.generation,
+      signal,
+    });
+    const meta = { id: randomId('chatcmpl'), created: unixSeconds(), model: request.model ?? run.model };
+    if (!request.stream) {
+      const result = await run.result;
+      const { content, reasoning } = splitReasoning(result.text);
+      return c.json({
+        id: meta.id,
+        object: 'chat.completion',
+        created: meta.created,
+        model: meta.model,
+        choices: [{
+          index: 0,
+          message: { role: 'assistant', content, ...(reasoning ? { reasoning_content: reasoning } : {}) },
+          logprobs: null,
+          finish_reason: finishReason(result.stopReason),
+        }],
+        usage: openAiUsage(result),
+      });
+    }
+    const chunks = await firstChunkReady(run);
+    return streamResponse(chatEvents(chunks, run, meta, request.includeUsage, sentences), SSE_HEADERS, { onError: errorEvent });
+  };
+}
+
+async function* chatEvents(
+  chunks: AsyncIterable<string>,
+  run: GenerationRun,
+  meta: { id: string; created: number; model: string },
+  includeUsage: boolean,
+  sentences: boolean,
+): AsyncGenerator<string> {
+  const base = { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model };
+  const usageField = includeUsage ? { usage: null } : {};
+  let opened = false;
+  const delta = (fields: Record<string, string>) => {
+    const body = opened ? fields : { role: 'assistant', ...fields };
+    opened = true;
+    return sseEvent({ ...base, choices: [{ index: 0, delta: body, logprobs: null, finish_reason: null }], ...usageField });
+  };
+  const reasoning = new ReasoningSplitter();
+  const chunker = sentences ? new SentenceChunker() : undefined;
+  const events = (part: ReplyPart, last: boolean): string[] => {
+    const out: string[] = [];
+    if (part.reasoning) out.push(delta({ reasoning_content: part.reasoning }));
+    const content = chunker ? chunker.push(part.content) + (last ? chunker.flush() : '') : part.content;
+    if (content) out.push(delta({ content }));
+    return out;
+  };
+  for await (const text of chunks) yield* events(reasoning.push(text), false);
+  yield* events(reasoning.flush(), true);
+  const result = await run.result;
+  if (!opened) yield delta({ content: '' }); // an empty reply still opens with the role
+  yield sseEvent({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason(result.stopReason) }], ...usageField });
+  if (includeUsage) yield sseEvent({ ...base, choices: [], usage: openAiUsage(result) });
+  yield sseEvent(SSE_DONE);
+}
+
+async function* completionEvents(
+  chunks: AsyncIterable<string>,
+  run: GenerationRun,
+  meta: { id: string; created: number; model: string },
+  includeUsage: boolean,
+): AsyncGenerator<string> {
+  const base = { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model };
+  const usageField = includeUsage ? { usage: null } : {};
+  for await (const text of chunks) {
+    yield sseEvent({ ...base, choices: [{ text, index: 0, logprobs: null, finish_reason: null }], ...usageField });
+  }
+  const result = await run.result;
+  yield sseEvent({ ...base, choices: [{ text: '', index: 0, logprobs: null, finish_reason: finishReason(result.stopReason) }], ...usageField });
+  if (includeUsage) yield sseEvent({ ...base, choices: [], usage: openAiUsage(result) });
+  yield sseEvent(SSE_DONE);
+}
+
+/** The `input` of an embeddings request as a list of strings. */
+export function embeddingInputs(value: unknown, name = 'input'): string[] {
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0) throw invalid('a string or a non-empty array of strings', name, value);
+  if (list.length > MAX_EMBEDDING_INPUTS) throw invalid(`at most ${MAX_EMBEDDING_INPUTS} inputs`, name, value);
+  return list.map((item: unknown, index) => {
+    if (typeof item !== 'string') {
+      throw new InvalidArgumentError(`Expected a string for ${name}[${index}] but received ${Array.isArray(item) || typeof item === 'number' ? 'token ids (send text instead)' : typeof item}`);
+    }
+    return item;
+  });
+}
+
+export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
+  const chat = chatCompletionsHandler(ctx);
+  const chatRoute = (path: string, summary: string): RouteSpec => ({
+    method: 'POST',
+    path,
+    summary,
+    description: 'OpenAI chat completions. Streams SSE (`data: <json>\\n\\n` per event, then `data: [DONE]`) when `stream` is true. Any path ending in `/chat/completions` answers too.',
+    tags: TAGS,
+    requestBody: { schema: CHAT_SCHEMA, example: CHAT_EXAMPLE },
+    responses: {
+      200: { description: 'chat.completion, or chat.completion.chunk events', contentType: 'application/json' },
+      400: { description: 'Invalid body; `tools` given' },
+      503: { description: 'No model configured, or the queue is full (Retry-After)' },
+    },
+    errors: 'openai',
+    handler: chat,
+  });
+
+  const completions: RouteSpec['handler'] = async (c, signal) => {
+    const request = normalizeOpenAiCompletion(await readJson(c));
+    const run = await ctx.generations.text({ route: 'POST /v1/completions', model: request.model, text: request.prompt, sampling: request.sampling, signal });
+    const meta = { id: randomId('cmpl'), created: unixSeconds(), model: request.model ?? run.model };
+    if (!request.stream) {
+      const result = await run.result;
+      return c.json({
+        id: meta.id,
+        object: 'text_completion',
+        created: meta.created,
+        model: meta.model,
+        choices: [{ text: result.text, index: 0, logprobs: null, finish_reason: finishReason(result.stopReason) }],
+        usage: openAiUsage(result),
+      });
+    }
+    const chunks = await firstChunkReady(run);
+    return streamResponse(completionEvents(chunks, run, meta, request.includeUsage), SSE_HEADERS, { onError: errorEvent });
+  };
+
+  const models: RouteSpec['handler'] = async (c) => {
+    const entries = await ctx.catalog.list();
+    return c.json({
+      object: 'list',
+      data: entries.map((entry) => ({ id: entry.id, object: 'model', created: entry.created, owned_by: entry.kind === 'model' ? 'akachat' : `akachat-${entry.kind}` })),
+    });
+  };
+
+  const embeddings: RouteSpec['handler'] = async (c, signal) => {
+    const body = await readJson(c);
+    const format = body.encoding_format ?? 'float';
+    if (format !== 'float' && format !== 'base64') throw invalid('"float" or "base64"', 'encoding_format', format);
+    const model = body.model === undefined || body.model === null ? undefined : body.model;
+    if (model !== undefined && typeof model !== 'string') throw invalid('a string', 'model', model);
+    const inputs = embeddingInputs(body.input);
+    const result = await ctx.embedder.embed(model, inputs, signal);
+    return c.json({
+      object: 'list',
+      data: result.vectors.map((vector, index) => ({ object: 'embedding', index, embedding: format === 'base64' ? vectorToBase64(vector) : Array.from(vector) })),
+      model: model ?? result.model,
+      usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
+    });
+  };
+
+  const modelsRoute = (path: string): RouteSpec => ({
+    method: 'GET',
+    path,
+    summary: 'Models a client can name: the default model, saved prompts and presets',
+    tags: TAGS,
+    responses: { 200: { description: '{object:"list", data:[{id, object:"model", created, owned_by}]}' } },
+    errors: 'openai',
+    handler: models,
+  });
+
+  return [
+    chatRoute('/v1/chat/completions', 'Chat completion (OpenAI)'),
+    chatRoute('/chat/completions', 'Chat completion (OpenAI, base URL without /v1)'),
+    {
+      method: 'POST',
+      path: '/v1/completions',
+      summary: 'Text completion (OpenAI legacy): the prompt is completed as is, without a chat template',
+      tags: TAGS,
+      requestBody: { schema: COMPLETION_SCHEMA, example: { prompt: 'Once upon a time', max_tokens: 32 } },
+      responses: { 200: { description: 'text_completion, or its SSE chunks' } },
+      errors: 'openai',
+      handler: completions,
+    },
+    modelsRoute('/v1/models'),
+    modelsRoute('/models'),
+    {
+      method: 'POST',
+      path: '/v1/embeddings',
+      summary: 'Embeddings from a local GGUF model',
+      tags: TAGS,
+      requestBody: { schema: EMBEDDINGS_SCHEMA, example: { input: ['こんにちは', 'hello'] } },
+      responses: { 200: { description: '{object:"list", data:[{object:"embedding", index, embedding}], model, usage}' } },
+      errors: 'openai',
+      handler: embeddings,
+    },
+  ];
+}
+

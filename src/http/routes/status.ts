@@ -1,0 +1,46 @@
+/**
+ * Server status for people and monitors: health (queue, model state) and the models in play.
+ */
+import { serverTime } from '../errors.js';
+import type { RouteContext, RouteSpec } from '../route.js';
+
+export function statusRoutes(ctx: RouteContext): RouteSpec[] {
+  const { akachat, catalog, queue, state } = ctx;
+  return [
+    {
+      method: 'GET',
+      path: '/api/health',
+      summary: 'Health: default model state, queue, version',
+      tags: ['status'],
+      public: true,
+      errors: 'akachat',
+      responses: { 200: { description: '{status:"ok", servertime, version, model, default_model, loaded, queue}' } },
+      handler: (c) => c.json({
+        status: 'ok',
+        servertime: serverTime(),
+        version: ctx.version,
+        uptime_s: Math.round((Date.now() - state.startedAt) / 1000),
+        model: state.model,
+        ...(state.modelError ? { model_error: state.modelError } : {}),
+        default_model: akachat.defaultModel ?? null,
+        loaded: akachat.models.loaded,
+        queue: { running: queue.running, waiting: queue.waiting, max_waiting: queue.maxWaiting },
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/api/models',
+      summary: 'The default model, the models loaded now, presets and prompts usable as "model"',
+      tags: ['status'],
+      errors: 'akachat',
+      responses: { 200: { description: '{default_model, default_model_id, state, loaded, available}' } },
+      handler: async (c) => c.json({
+        default_model: akachat.defaultModel ?? null,
+        default_model_id: catalog.defaultModelId() ?? null,
+        state: state.model,
+        loaded: akachat.models.loaded,
+        available: await catalog.list(),
+      }),
+    },
+  ];
+}
