@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { NotFoundError } from './errors.js';
+import { engineEmbedderFactory } from './llm/embedder.js';
 import { LocalLlm } from './llm/local.js';
 import { ModelManager, type ModelEvent, type ModelManagerOptions } from './llm/model-manager.js';
 import { OpenAiLlm } from './llm/openai.js';
@@ -11,14 +11,11 @@ import { mergeOptions, normalizeOptions, type PromptOptions, type RawOptions } f
 import { Prompt, type PromptRunOptions, type PromptRunResult } from './prompt/prompt.js';
 import type { PromptRuntime } from './prompt/runtime.js';
 import { PromptStore } from './prompt/store.js';
+import { Rag } from './rag/index.js';
 import { Presets } from './settings/presets.js';
 import { Settings } from './settings/settings.js';
 import { VarStore } from './vars/store.js';
 
-/** Something that answers `rag(dir, query, k)` (the Rag class fits). */
-export interface RagSource {
-  query(dir: string, query: string, k: number, options?: { signal?: AbortSignal }): Promise<string>;
-}
 
 export interface AkachatOptions {
   /** The data folder (`prompt/`, `vars/`, `log/`, `rag/`, `config.json`, `models.json`). Default: the working directory. */
@@ -27,8 +24,10 @@ export interface AkachatOptions {
   defaultModel?: string;
   /** A ModelManager to share, or options for a new one. */
   models?: ModelManager | ModelManagerOptions;
-  /** RAG collections for `rag()`; without one, `rag()` says it is not available. */
-  rag?: RagSource;
+  /** RAG collections (`rag()` in instructions, the RAG routes). Default: a Rag over `rag/` in the data folder whose embedding models run on the engine; `null` turns RAG off. */
+  rag?: Rag | null;
+  /** Embedding model for new RAG collections that name none (GGUF path or hf:); without one they are lexical-only. */
+  defaultEmbeddingModel?: string;
   /** Timeout for OpenAI-compatible calls, ms. Default 120000. */
   openaiTimeoutMs?: number;
   /** Model downloads, quantization and loads, for progress display. */
@@ -49,7 +48,7 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
   readonly presets: Presets;
   readonly models: ModelManager;
   readonly speechLog: SpeechLog;
-  rag: RagSource | undefined;
+  rag: Rag | undefined;
   defaultModel: string | undefined;
   readonly #local: LocalLlm;
   readonly #openai: OpenAiLlm;
@@ -63,7 +62,11 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
     this.presets = new Presets(this.dataDir);
     this.speechLog = new SpeechLog(this.dataDir);
     this.models = options.models instanceof ModelManager ? options.models : new ModelManager(options.models);
-    this.rag = options.rag;
+    this.rag = options.rag === null ? undefined : options.rag ?? new Rag({
+      dataFolder: this.dataDir,
+      embedderFactory: engineEmbedderFactory(this.models),
+      defaultEmbeddingModel: options.defaultEmbeddingModel,
+    });
     this.defaultModel = options.defaultModel;
     this.#local = new LocalLlm(this.models, options.onModelEvent);
     this.#openai = new OpenAiLlm({ apiKey: () => this.settings.openaiKey(), timeoutMs: options.openaiTimeoutMs });
@@ -131,6 +134,7 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
 
   /** Unloads every model. */
   async dispose(): Promise<void> {
+    await this.rag?.dispose();
     await this.models.dispose();
   }
 
@@ -138,5 +142,3 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
     await this.dispose();
   }
 }
-
-export { NotFoundError };

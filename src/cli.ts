@@ -170,6 +170,8 @@ async function serveCommand(args: readonly string[], io: CliIo): Promise<number>
   const akachat = new Akachat({
     dataDir: config.dataDir,
     defaultModel: config.model,
+    // Embedding model for RAG collections that name none; without it they are lexical-only.
+    defaultEmbeddingModel: io.env.AKACHAT_EMBEDDING_MODEL || undefined,
     // The server's model stays loaded: the next request should not pay for loading it again.
     models: { keepAliveMs: 0 },
     onModelEvent: modelProgressPrinter(io),

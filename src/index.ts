@@ -7,7 +7,9 @@ export * from './errors.js';
 export * from './engine/index.js';
 
 export { Akachat } from './akachat.js';
-export type { AkachatOptions, RagSource } from './akachat.js';
+export type { AkachatOptions } from './akachat.js';
+export * from './rag/index.js';
+export { engineEmbedderFactory } from './llm/embedder.js';
 export { Prompt } from './prompt/prompt.js';
 export type { PromptRunOptions, PromptRunResult, PromptStream } from './prompt/prompt.js';
 export { PromptStore } from './prompt/store.js';

@@ -142,7 +142,8 @@ export class Prompt {
         throw err;
       }
     }, options.signal);
-    llmStream.result.catch(() => {});
+    // Also settles `result` when the stream fails before producing (e.g. an already aborted signal).
+    llmStream.result.catch(rejectResult);
     return {
       result,
       abort: () => llmStream.abort(),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RagSource } from '../../src/akachat.js';
+import type { Rag as RagType } from '../../src/rag/index.js';
 import type { RagCollections } from '../../src/http/routes/rag.js';
 import { postJson, startServer, type TestServer } from './helpers.js';
 
@@ -30,7 +30,7 @@ describe('RAG routes over a RAG backend', () => {
   beforeAll(async () => {
     t = await startServer({ serve: { maxUploadBytes: 4096 } });
     rag = new FakeRag();
-    t.akachat.rag = rag as unknown as RagSource;
+    t.akachat.rag = rag as unknown as RagType;
   });
   afterAll(async () => t?.close());
 
@@ -88,7 +88,7 @@ describe('RAG routes over the Rag class (lexical-only collection, no model neede
   beforeAll(async () => {
     t = await startServer();
     const { Rag } = await import('../../src/rag/index.js');
-    t.akachat.rag = new Rag({ dataFolder: t.dataDir }) as unknown as RagSource;
+    t.akachat.rag = new Rag({ dataFolder: t.dataDir }) as unknown as RagType;
   });
   afterAll(async () => t?.close());
 

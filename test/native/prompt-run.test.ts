@@ -125,3 +125,13 @@ describe('running prompts without a model', () => {
     await rm(dir, { recursive: true, force: true });
   });
 });
+
+describe('prompt streams', () => {
+  it('settle with an AbortError when the signal is already aborted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'akachat-abort-'));
+    const aka = new Akachat({ dataDir: dir, rag: null });
+    const stream = aka.createPrompt('hi', {}).stream('x', { signal: AbortSignal.abort() });
+    await expect(stream.result).rejects.toMatchObject({ code: 'ABORTED' });
+    await rm(dir, { recursive: true, force: true });
+  });
+});
