@@ -22,6 +22,7 @@ class FakeRag implements RagCollections {
     this.calls.push({ call: 'addText', args: [dir, name, text, { chunkSize: options.chunkSize }] });
     return { files: 1 };
   }
+  async dispose() {}
 }
 
 describe('RAG routes over a RAG backend', () => {
