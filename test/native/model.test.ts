@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DisposedError, InvalidArgumentError, ModelLoadError } from '../../src/errors.js';
+import { AbortError, DisposedError, InvalidArgumentError, ModelLoadError } from '../../src/errors.js';
 import { Model, quantize, readGgufMetadata, systemInfo } from '../../src/engine/index.js';
 import { writeRandomLlama } from '../support/gguf-writer.js';
 import { addonBuilt, randomModel, sharedModel } from '../support/models.js';
@@ -43,6 +43,14 @@ describe.skipIf(!addonBuilt)('model loading (generated model)', () => {
     running = false;
     expect(ticks).toBeGreaterThan(3);
     model.dispose();
+  });
+
+  it('an AbortSignal stops a model load', async () => {
+    const path = join(tmp, 'big.gguf');
+    const controller = new AbortController();
+    const load = Model.load(path, { useMmap: false, signal: controller.signal, onProgress: (p) => { if (p > 0) controller.abort(); } });
+    await expect(load).rejects.toBeInstanceOf(AbortError);
+    await expect(Model.load(path, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
   });
 
   it('reads GGUF metadata without loading weights', async () => {

@@ -115,6 +115,19 @@ describe.skipIf(!stories)('running prompts on stories260K', () => {
   });
 });
 
+describe.skipIf(!stories)('model manager keep-alive', () => {
+  it('unloads an idle model after keepAliveMs', async () => {
+    const { ModelManager } = await import('../../src/llm/model-manager.js');
+    const manager = new ModelManager({ keepAliveMs: 100 });
+    const lease = await manager.acquire(stories!, { contextSize: 256 });
+    expect(manager.loaded).toHaveLength(1);
+    lease.release();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(manager.loaded).toHaveLength(0);
+    await manager.dispose();
+  });
+});
+
 describe('running prompts without a model', () => {
   it('says how to configure one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'akachat-nomodel-'));
