@@ -85,7 +85,7 @@ struct GenerationJob {
   // Waking the JS thread for every token steals CPU from the decode threads on small
   // machines, so text is handed over at most every kFlushInterval (the first chunk at once;
   // the rest is flushed by the next token or by Finish).
-  static constexpr std::chrono::microseconds kFlushInterval{2000};
+  static constexpr std::chrono::microseconds kFlushInterval{8000};
   Clock::time_point lastFlush{};
 
   void emit(std::string text) {
@@ -199,10 +199,14 @@ class CreateContextWorker : public PromiseWorker {
       return;
     }
     created_.reset(ctx);
+    ggml_threadpool_params pool = ggml_threadpool_params_default(static_cast<int>(llama_n_threads(ctx)));
+    threadpool_.reset(ggml_threadpool_new(&pool));
+    if (threadpool_) llama_attach_threadpool(ctx, threadpool_.get(), nullptr);
   }
 
   Napi::Value Resolve(Napi::Env env) override {
     target_->creating_ = false;
+    target_->threadpool_ = std::move(threadpool_);
     target_->ctx_ = std::move(created_);
     target_->embeddings_ = params_.embeddings;
     target_->batchSize_ = llama_n_batch(target_->ctx_.get());
@@ -221,7 +225,8 @@ class CreateContextWorker : public PromiseWorker {
   llama_model* model_;
   llama_context_params params_;
   bool poolingAuto_ = true;
-  llama_context_ptr created_;
+  std::unique_ptr<ggml_threadpool, AddonContext::ThreadpoolDeleter> threadpool_;
+  llama_context_ptr created_;  // declared last: freed before the pool it uses
 };
 
 // ---- embeddings --------------------------------------------------------------------------------
@@ -372,6 +377,7 @@ void AddonContext::release() {
   if (jobAbort_) jobAbort_->store(true);
   if (thread_.joinable()) thread_.join();
   ctx_.reset();
+  threadpool_.reset();
   cached_.clear();
   if (model_ != nullptr) {
     model_->detach(this);

@@ -4,6 +4,7 @@
 // and streams text to JS through a thread-safe function; at most one job runs at a time.
 #pragma once
 
+#include <ggml-cpu.h>
 #include <llama-cpp.h>
 #include <napi.h>
 
@@ -47,6 +48,12 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
 
   AddonModel* model_ = nullptr;
   Napi::ObjectReference modelRef_;  // the model outlives its contexts
+  // A persistent compute thread pool: without one, ggml sets up a throwaway pool for every
+  // graph, a cost paid on every generated token. Freed after the context that uses it.
+  struct ThreadpoolDeleter {
+    void operator()(ggml_threadpool* pool) const { ggml_threadpool_free(pool); }
+  };
+  std::unique_ptr<ggml_threadpool, ThreadpoolDeleter> threadpool_;
   llama_context_ptr ctx_;
   bool creating_ = false;
   bool embeddings_ = false;
