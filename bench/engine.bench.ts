@@ -9,7 +9,7 @@
  * binding's thread start, streaming and promise overheads. Target: >= 0.97x on every row.
  *
  * Usage: npm run bench:engine [-- --reps 5 --rounds 3 --threads N --skip-big --gpu]
- * Writes bench/results/engine-<cpu|cuda>-<host>.json.
+ * Writes bench/results/engine-<cpu|cuda>-t<threads>-<host>.json.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -133,7 +133,7 @@ console.log(`\nthreads=${threads} reps=${reps} rounds=${rounds} (best round of e
 console.log('| model | test | llama-bench t/s | akachat t/s | ratio |\n| --- | --- | ---: | ---: | ---: |');
 for (const r of rows) console.log(`| ${r.model} | ${r.test} | ${r.llamaBench.toFixed(1)} | ${r.akachat.toFixed(1)} | ${r.ratio.toFixed(3)}x |`);
 const machine = describeMachine();
-const file = join(root, 'bench', 'results', `engine-${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-${machine.host}.json`);
+const file = join(root, 'bench', 'results', `engine-${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-t${threads}-${machine.host}.json`);
 await mkdir(dirname(file), { recursive: true });
 await writeFile(file, JSON.stringify({ date: new Date().toISOString(), machine, threads, reps, rounds, gpuLayers, method: 'llama-bench -r reps vs akachat reps wall-clock runs, alternating for rounds; best round of each', rows }, null, 2) + '\n');
 console.log(`\nwritten ${file}`);
