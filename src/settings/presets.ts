@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { toJsonText, writeFileAtomic } from '../data/atomic.js';
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { readJsonObjectFile } from '../data/json-file.js';
+import { NotFoundError } from '../errors.js';
 import { normalizeOptions, type PromptOptions, type RawOptions } from '../prompt/options.js';
 import { invalid } from '../validate.js';
 
@@ -69,22 +69,8 @@ export class Presets {
 
   // A Map keeps names like "__proto__" as plain data.
   async #read(): Promise<Map<string, RawOptions>> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') return new Map();
-      throw err;
-    }
-    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (text.trim() === '') return new Map();
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      throw new InvalidArgumentError(`Expected valid JSON in ${this.file} but received a parse error: ${(err as Error).message}`, { cause: err });
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid('a JSON object', this.file, parsed);
+    const parsed = await readJsonObjectFile(this.file);
+    if (!parsed) return new Map();
     const presets = new Map<string, RawOptions>();
     for (const [name, options] of Object.entries(parsed)) {
       if (typeof options !== 'object' || options === null || Array.isArray(options)) {

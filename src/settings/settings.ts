@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { toJsonText, writeFileAtomic } from '../data/atomic.js';
+import { readJsonObjectFile } from '../data/json-file.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue, expectString, invalid } from '../validate.js';
 
@@ -58,23 +58,7 @@ export class Settings {
 
   /** Only what `config.json` holds (`{}` when it does not exist), without environment overrides. */
   async stored(): Promise<SettingsValues> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException)?.code === 'ENOENT') return {};
-      throw err;
-    }
-    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (text.trim() === '') return {};
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      throw new InvalidArgumentError(`Expected valid JSON in ${this.file} but received a parse error: ${(err as Error).message}`, { cause: err });
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid('a JSON object', this.file, parsed);
-    return parsed as SettingsValues;
+    return ((await readJsonObjectFile(this.file)) ?? {}) as SettingsValues;
   }
 
   async get(key: string): Promise<unknown> {
