@@ -1,3 +1,4 @@
+import { ChunkQueue } from '../async/chunk-queue.js';
 import { AbortError, abortReason } from '../errors.js';
 import type { NativeAbortToken, NativeGenerationResult, NativeStopReason } from './addon-types.js';
 
@@ -26,12 +27,8 @@ export interface GenerationResult {
  */
 export class Generation implements AsyncIterable<string> {
   readonly #token: NativeAbortToken;
-  readonly #queue: string[] = [];
+  readonly #queue = new ChunkQueue<string>();
   #text = '';
-  #wake: (() => void) | undefined;
-  #done = false;
-  #error: unknown;
-  #iterated = false;
   readonly result: Promise<GenerationResult>;
 
   /** @internal */
@@ -42,7 +39,6 @@ export class Generation implements AsyncIterable<string> {
     this.result = start((text) => {
       this.#text += text;
       this.#queue.push(text);
-      this.#notify();
     }).then(
       (native) => {
         if (native.stopReason === 'abort' && signal?.aborted) {
@@ -51,16 +47,7 @@ export class Generation implements AsyncIterable<string> {
         return { text: this.#text, ...native };
       },
     ).finally(() => signal?.removeEventListener('abort', onAbort));
-    this.result.then(
-      () => { this.#done = true; this.#notify(); },
-      (err) => { this.#done = true; this.#error = err; this.#notify(); },
-    );
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    this.result.then(() => this.#queue.end(), (err) => this.#queue.end(err));
   }
 
   /** Stops the generation within one token; `result` resolves with stopReason `'abort'`. */
@@ -74,24 +61,9 @@ export class Generation implements AsyncIterable<string> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<string> {
-    if (this.#iterated) throw new Error('A Generation can be iterated only once');
-    this.#iterated = true;
-    return {
-      next: async (): Promise<IteratorResult<string>> => {
-        for (;;) {
-          if (this.#queue.length > 0) return { value: this.#queue.shift()!, done: false };
-          if (this.#done) {
-            if (this.#error) throw this.#error;
-            return { value: undefined, done: true };
-          }
-          await new Promise<void>((resolve) => { this.#wake = resolve; });
-        }
-      },
-      return: async (): Promise<IteratorResult<string>> => {
-        this.#token.abort();
-        await this.result.catch(() => {});
-        return { value: undefined, done: true };
-      },
-    };
+    return this.#queue.iterator('A Generation', async () => {
+      this.#token.abort();
+      await this.result.catch(() => {});
+    });
   }
 }

@@ -1,3 +1,4 @@
+import { ChunkQueue } from '../async/chunk-queue.js';
 import { AbortError, abortReason } from '../errors.js';
 
 export interface LlmUsage {
@@ -27,11 +28,7 @@ export interface LlmResult {
 export class LlmStream implements AsyncIterable<string> {
   readonly result: Promise<LlmResult>;
   readonly #controller = new AbortController();
-  readonly #queue: string[] = [];
-  #wake: (() => void) | undefined;
-  #settled = false;
-  #error: unknown;
-  #iterated = false;
+  readonly #queue = new ChunkQueue<string>();
 
   constructor(produce: (emit: (text: string) => void, signal: AbortSignal) => Promise<LlmResult>, signal?: AbortSignal) {
     const onAbort = () => this.#controller.abort(signal?.reason);
@@ -45,20 +42,10 @@ export class LlmStream implements AsyncIterable<string> {
         if (!text) return;
         firstTokenMs ??= performance.now() - started;
         this.#queue.push(text);
-        this.#notify();
       }, this.#controller.signal);
       return { ...result, firstTokenMs: result.firstTokenMs ?? firstTokenMs };
     })().finally(() => signal?.removeEventListener('abort', onAbort));
-    this.result.then(
-      () => { this.#settled = true; this.#notify(); },
-      (err) => { this.#settled = true; this.#error = err; this.#notify(); },
-    );
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    this.result.then(() => this.#queue.end(), (err) => this.#queue.end(err));
   }
 
   abort(): void {
@@ -66,24 +53,9 @@ export class LlmStream implements AsyncIterable<string> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<string> {
-    if (this.#iterated) throw new Error('An LlmStream can be iterated only once');
-    this.#iterated = true;
-    return {
-      next: async () => {
-        for (;;) {
-          if (this.#queue.length > 0) return { value: this.#queue.shift()!, done: false };
-          if (this.#settled) {
-            if (this.#error) throw this.#error;
-            return { value: undefined, done: true };
-          }
-          await new Promise<void>((resolve) => { this.#wake = resolve; });
-        }
-      },
-      return: async () => {
-        this.#controller.abort();
-        await this.result.catch(() => {});
-        return { value: undefined, done: true };
-      },
-    };
+    return this.#queue.iterator('An LlmStream', async () => {
+      this.#controller.abort();
+      await this.result.catch(() => {});
+    });
   }
 }
