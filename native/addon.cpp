@@ -1,6 +1,7 @@
 // Registers the addon's classes and functions, initialises llama.cpp's backends once, installs
 // the log hook, and frees every live context and model when the environment shuts down so a
 // process with a model loaded exits cleanly.
+#include <common.h>  // llama.cpp's common/ (not native/common.h): CPU core counts
 #include <ggml-backend.h>
 #include <llama.h>
 #include <napi.h>
@@ -21,6 +22,8 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   out.Set("llama", llama_print_system_info());
   out.Set("supportsGpuOffload", llama_supports_gpu_offload());
   out.Set("supportsMmap", llama_supports_mmap());
+  // llama.cpp's own default thread count: physical cores (performance cores on hybrid CPUs).
+  out.Set("mathCores", common_cpu_get_num_math());
   Napi::Array devices = Napi::Array::New(env);
   for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
     ggml_backend_dev_t dev = ggml_backend_dev_get(i);

@@ -51,6 +51,38 @@ Napi::Int32Array Int32ArrayArg(const Napi::CallbackInfo& info, size_t i, const c
 
 }  // namespace
 
+// ---- job thread -----------------------------------------------------------------------------
+
+void JobThread::post(std::function<void()> job) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  next_ = std::move(job);
+  if (!thread_.joinable()) {
+    stopping_ = false;
+    thread_ = std::thread([this]() {
+      std::unique_lock<std::mutex> lock(mutex_);
+      for (;;) {
+        wake_.wait(lock, [this]() { return stopping_ || next_; });
+        if (!next_) return;  // stopping with nothing left to run
+        std::function<void()> job = std::move(next_);
+        next_ = nullptr;
+        lock.unlock();
+        job();
+        lock.lock();
+      }
+    });
+  }
+  wake_.notify_one();
+}
+
+void JobThread::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
 // ---- generation job -------------------------------------------------------------------------
 
 // Everything a generation needs, copied from JS before the thread starts. Text produced by
@@ -200,6 +232,7 @@ class CreateContextWorker : public PromiseWorker {
     }
     created_.reset(ctx);
     ggml_threadpool_params pool = ggml_threadpool_params_default(static_cast<int>(llama_n_threads(ctx)));
+    pool.paused = true;  // no polling before the first job
     threadpool_.reset(ggml_threadpool_new(&pool));
     if (threadpool_) llama_attach_threadpool(ctx, threadpool_.get(), nullptr);
   }
@@ -315,6 +348,7 @@ class EmbedWorker : public PromiseWorker {
       }
     }
     llama_memory_clear(llama_get_memory(ctx), true);
+    target_->pauseComputeThreads();
   }
 
   Napi::Value Resolve(Napi::Env env) override {
@@ -375,7 +409,7 @@ AddonContext::~AddonContext() {
 
 void AddonContext::release() {
   if (jobAbort_) jobAbort_->store(true);
-  if (thread_.joinable()) thread_.join();
+  jobs_.stop();
   ctx_.reset();
   threadpool_.reset();
   cached_.clear();
@@ -387,7 +421,6 @@ void AddonContext::release() {
 }
 
 void AddonContext::finishJob() {
-  if (thread_.joinable()) thread_.join();
   busy_ = false;
 }
 
@@ -498,7 +531,7 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
   busy_ = true;
   jobAbort_ = job->abort;
   Napi::Promise promise = job->deferred.Promise();
-  thread_ = std::thread([this, job]() { runGeneration(job); });
+  jobs_.post([this, job]() { runGeneration(job); });
   return promise;
 }
 
@@ -630,8 +663,15 @@ void AddonContext::runGeneration(const std::shared_ptr<GenerationJob>& job) {
     std::string reason = recentErrors();
     if (!reason.empty() && job->error.find(reason) == std::string::npos) job->error += ": " + reason;
   }
+  pauseComputeThreads();
   auto* holder = new std::shared_ptr<GenerationJob>(job);
   if (job->tsfn.NonBlockingCall(holder, GenerationJob::Finish) != napi_ok) delete holder;
+}
+
+// Between jobs the compute threads sleep instead of polling for the next graph (llama.cpp
+// wakes them on the next decode). A no-op when ggml uses OpenMP.
+void AddonContext::pauseComputeThreads() {
+  if (threadpool_) ggml_threadpool_pause(threadpool_.get());
 }
 
 }  // namespace akachat

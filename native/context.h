@@ -1,7 +1,8 @@
 // AddonContext: one llama_context (KV cache) over an AddonModel, with sequence 0 used for
 // generation. It remembers the tokens in its KV cache so the next generation reuses the
-// longest common prefix. A generation runs on its own std::thread (never on the libuv pool)
-// and streams text to JS through a thread-safe function; at most one job runs at a time.
+// longest common prefix. Generations run on the context's own long-lived thread (never on
+// the libuv pool) and stream text to JS through a thread-safe function; at most one job runs
+// at a time.
 #pragma once
 
 #include <ggml-cpu.h>
@@ -9,7 +10,10 @@
 #include <napi.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -19,6 +23,23 @@ namespace akachat {
 
 class AddonModel;
 struct GenerationJob;
+
+// One long-lived thread that runs posted jobs in order. Compute threads stay warm between
+// generations (OpenMP keeps a thread team per calling thread, so a new thread per generation
+// paid for a new team and raced the old one's spinning workers).
+class JobThread {
+ public:
+  ~JobThread() { stop(); }
+  void post(std::function<void()> job);  // starts the thread on first use
+  void stop();                           // lets the current job finish, then joins
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::function<void()> next_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 class AddonContext : public Napi::ObjectWrap<AddonContext> {
  public:
@@ -45,6 +66,7 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   void requireReady(Napi::Env env) const;
   void runGeneration(const std::shared_ptr<GenerationJob>& job);
   void finishJob();
+  void pauseComputeThreads();
 
   AddonModel* model_ = nullptr;
   Napi::ObjectReference modelRef_;  // the model outlives its contexts
@@ -64,7 +86,7 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   std::vector<llama_token> cached_;
   std::atomic<bool> busy_{false};
   AbortFlag jobAbort_;  // polled by llama's abort callback between graph nodes
-  std::thread thread_;
+  JobThread jobs_;      // declared last: stopped before the members its jobs use
 };
 
 }  // namespace akachat

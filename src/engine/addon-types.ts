@@ -125,6 +125,7 @@ export interface NativeSystemInfo {
   llama: string;
   supportsGpuOffload: boolean;
   supportsMmap: boolean;
+  mathCores: number;
   devices: NativeDevice[];
 }
 

@@ -1,9 +1,9 @@
-import { availableParallelism } from 'node:os';
 import { AbortError, DisposedError, abortReason } from '../errors.js';
 import { expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 import { loadAddon } from './addon.js';
 import type { NativeContext, NativeModel, NativeSamplingOptions } from './addon-types.js';
 import { Generation } from './generation.js';
+import { defaultThreads } from './llama.js';
 import type { Model } from './model.js';
 import { callSite, fromNative, nativeCall } from './native-errors.js';
 
@@ -12,7 +12,7 @@ export interface ContextOptions {
   contextSize?: number;
   /** Tokens decoded per llama_decode call while processing a prompt. Default 512. */
   batchSize?: number;
-  /** CPU threads. Default: all available cores. */
+  /** CPU threads. Default: physical cores, as llama.cpp's own tools (`defaultThreads()`). */
   threads?: number;
   /** Flash attention: `'auto'` (default), `'on'`, `'off'`. */
   flashAttention?: 'auto' | 'on' | 'off';
@@ -60,7 +60,7 @@ function contextParams(model: Model, options: ContextOptions) {
   const contextSize = options.contextSize ?? Math.min(4096, model.info.trainContextSize || 4096);
   expectInteger(contextSize, 'contextSize', 1);
   const batchSize = expectInteger(options.batchSize ?? Math.min(512, contextSize), 'batchSize', 1);
-  const threads = expectInteger(options.threads ?? Math.max(1, availableParallelism()), 'threads', 1, 1024);
+  const threads = expectInteger(options.threads ?? defaultThreads(), 'threads', 1, 1024);
   const flashAttention = options.flashAttention ?? 'auto';
   if (!['auto', 'on', 'off'].includes(flashAttention)) throw invalid("'auto', 'on' or 'off'", 'flashAttention', flashAttention);
   return { contextSize, batchSize, threads, flashAttention };

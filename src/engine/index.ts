@@ -6,7 +6,7 @@ export { Generation } from './generation.js';
 export type { GenerationResult, StopReason } from './generation.js';
 export { readGgufMetadata } from './gguf.js';
 export type { GgufMetadata } from './gguf.js';
-export { setLogger, systemInfo } from './llama.js';
+export { defaultThreads, setLogger, systemInfo } from './llama.js';
 export type { LogLevel, Logger, SystemInfo } from './llama.js';
 export { Model } from './model.js';
 export type { ChatMessage, ModelInfo, ModelLoadOptions } from './model.js';

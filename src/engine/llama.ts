@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { loadAddon } from './addon.js';
 import type { NativeDevice } from './addon-types.js';
 
@@ -28,6 +29,8 @@ export interface SystemInfo {
   cpuFeatures: string[];
   supportsGpuOffload: boolean;
   supportsMmap: boolean;
+  /** Physical cores (performance cores on hybrid CPUs): llama.cpp's own default thread count. */
+  mathCores: number;
   /** True when the addon was built with CUDA. */
   cuda: boolean;
   devices: NativeDevice[];
@@ -39,4 +42,15 @@ export function systemInfo(): SystemInfo {
   const info = addon.systemInfo();
   const cpuFeatures = [...info.llama.matchAll(/([A-Z0-9_]+) = 1/g)].map((m) => m[1]);
   return { ...info, cpuFeatures, cuda: addon.cuda };
+}
+
+let defaultThreadCount: number | undefined;
+
+/**
+ * CPU threads a context uses unless told otherwise: llama.cpp's own default (physical cores;
+ * hyper-threads only slow its matrix kernels), within the CPUs this process may use.
+ */
+export function defaultThreads(): number {
+  defaultThreadCount ??= Math.max(1, Math.min(loadAddon().systemInfo().mathCores || Infinity, availableParallelism()));
+  return defaultThreadCount;
 }

@@ -6,7 +6,7 @@ import type { ModelManager } from './model-manager.js';
 /**
  * Embedders backed by llama.cpp embedding contexts: the reference (GGUF path or hf:) is
  * resolved through the ModelManager (downloads are shared) and the model is loaded once per
- * file, apart from the resident chat model. `threads` defaults to all cores.
+ * file, apart from the resident chat model. `threads` defaults to the physical cores.
  */
 export function engineEmbedderFactory(manager: ModelManager, { threads }: { threads?: number } = {}): EmbedderFactory {
   const cache = new Map<string, Promise<Embedder>>();

@@ -22,7 +22,7 @@ export interface ModelManagerOptions {
   cacheDir?: string;
   /** GPU layers for every load. Default 'auto'. */
   gpuLayers?: 'auto' | 'max' | number;
-  /** CPU threads for contexts. Default: all cores. */
+  /** CPU threads for contexts. Default: physical cores (`defaultThreads()`). */
   threads?: number;
   /** Context size when a call does not ask for one. Default 4096 (capped by the model). */
   contextSize?: number;

@@ -1,6 +1,7 @@
+import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError } from '../../src/errors.js';
-import { Model, type Context } from '../../src/engine/index.js';
+import { defaultThreads, Model, systemInfo, type Context } from '../../src/engine/index.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
 
 const stories = addonBuilt ? sharedModel('stories') : undefined;
@@ -116,6 +117,31 @@ describe.skipIf(!stories)('generation with stories260K', () => {
     await expect(small.generate(long).result).rejects.toThrow(/prompt has \d+ tokens but the context holds \d+/);
     expect((await small.generate(PROMPT, { maxTokens: 3 }).result).generatedTokens).toBeLessThanOrEqual(3);
     small.dispose();
+  });
+
+  it('an idle context burns no CPU: its compute threads sleep between generations', async () => {
+    const two = await model.createContext({ contextSize: 256, threads: 2 });
+    try {
+      await two.generate(PROMPT, { temperature: 0, maxTokens: 20 }).result;
+      await new Promise((r) => setTimeout(r, 20));
+      const before = process.cpuUsage();
+      const start = performance.now();
+      await new Promise((r) => setTimeout(r, 400));
+      const used = process.cpuUsage(before);
+      const busy = (used.user + used.system) / 1000 / (performance.now() - start);
+      // A worker left polling for the next graph would keep a whole core busy (~1.0).
+      expect(busy).toBeLessThan(0.2);
+    } finally {
+      two.dispose();
+    }
+  });
+
+  it('defaultThreads() is llama.cpp\'s count of physical cores, within the CPUs this process may use', () => {
+    const threads = defaultThreads();
+    expect(Number.isInteger(threads)).toBe(true);
+    expect(threads).toBeGreaterThanOrEqual(1);
+    expect(threads).toBeLessThanOrEqual(availableParallelism());
+    expect(threads).toBe(Math.min(systemInfo().mathCores, availableParallelism()));
   });
 
   it('queues concurrent generations on one context', async () => {
