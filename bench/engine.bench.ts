@@ -8,7 +8,7 @@
  * wall-clock times seen from JavaScript (generate() call to result), so they include the
  * binding's thread start, streaming and promise overheads. Target: >= 0.97x on every row.
  *
- * Usage: npm run bench:engine [-- --reps 3 --rounds 9 --threads N --skip-big --gpu --llama-bench PATH]
+ * Usage: npm run bench:engine [-- --reps 1 --rounds 25 --threads N --skip-big --gpu --llama-bench PATH]
  * (threads default: defaultThreads(), which is also llama-bench's default).
  * Writes bench/results/engine-<cpu|cuda>-t<threads>-<host>.json.
  */
@@ -25,8 +25,8 @@ import { describeMachine } from './machine.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
   options: {
-    reps: { type: 'string', default: '3' },
-    rounds: { type: 'string', default: '9' },
+    reps: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '25' },
     threads: { type: 'string', default: String(defaultThreads()) },
     'skip-big': { type: 'boolean', default: false },
     gpu: { type: 'boolean', default: false },
@@ -80,13 +80,12 @@ async function runAkachat(path: string): Promise<{ pp512: number; tg128: number 
     const result = await ctx.generate(tokens, { maxTokens, temperature: 0, ignoreEos: true }).result;
     return { seconds: (performance.now() - start) / 1000, result };
   };
-  // Warm-up, as llama-bench does.
-  await timed(prompt, 0);
-  await timed(bos, 8);
+  // As llama-bench does: one test after the other, each with a warm-up run and then its reps.
   let pp = 0, tg = 0;
+  await timed(prompt, 0);
+  for (let r = 0; r < reps; r++) pp += 512 / (await timed(prompt, 0)).seconds;
+  await timed(bos, 8);
   for (let r = 0; r < reps; r++) {
-    const p = await timed(prompt, 0);
-    pp += 512 / p.seconds;
     // One prompt token + 127 generated tokens decoded = 128 decodes, as in llama-bench's tg128.
     const g = await timed(bos, 128);
     if (g.result.generatedTokens !== 128) throw new Error(`expected 128 generated tokens, got ${g.result.generatedTokens}`);
@@ -117,7 +116,8 @@ if (!args['skip-big']) models.push(['random Llama 270M (Q4_K_M)', await bigModel
 
 // Both sides run in alternation for several rounds. Shared machines (a VM with CPU steal)
 // swing by tens of percent from one round to the next, so each row reports the ratio of the
-// best rounds (robust to bursts of load from elsewhere) and the ratio of the medians.
+// best rounds and the median of the per-round ratios (each round pairs runs made moments
+// apart, so a slow spell of the machine hits both sides of a pair alike).
 const bin = llamaBenchPath();
 const rows: Row[] = [];
 const median = (values: number[]) => {
@@ -128,8 +128,15 @@ const median = (values: number[]) => {
 for (const [name, path] of models) {
   const seen = { llamaBench: { pp512: [] as number[], tg128: [] as number[] }, akachat: { pp512: [] as number[], tg128: [] as number[] } };
   for (let round = 0; round < rounds; round++) {
-    const reference = runLlamaBench(bin, path);
-    const ours = await runAkachat(path);
+    // Which side goes first alternates, so neither always inherits the other's warm caches.
+    let reference, ours;
+    if (round % 2 === 0) {
+      reference = runLlamaBench(bin, path);
+      ours = await runAkachat(path);
+    } else {
+      ours = await runAkachat(path);
+      reference = runLlamaBench(bin, path);
+    }
     for (const test of ['pp512', 'tg128'] as const) {
       seen.llamaBench[test].push(reference[test]);
       seen.akachat[test].push(ours[test]);
@@ -140,17 +147,17 @@ for (const [name, path] of models) {
     const akachat = Math.max(...seen.akachat[test]);
     rows.push({
       model: name, test, llamaBench, akachat, ratio: akachat / llamaBench,
-      medianRatio: median(seen.akachat[test]) / median(seen.llamaBench[test]),
+      medianRatio: median(seen.akachat[test].map((ours, i) => ours / seen.llamaBench[test][i])),
       rounds: { llamaBench: seen.llamaBench[test], akachat: seen.akachat[test] },
     });
   }
 }
 
 console.log(`\nthreads=${threads} reps=${reps} rounds=${rounds} gpuLayers=${gpuLayers}`);
-console.log('| model | test | llama-bench t/s (best) | akachat t/s (best) | ratio of best | ratio of medians |\n| --- | --- | ---: | ---: | ---: | ---: |');
+console.log('| model | test | llama-bench t/s (best) | akachat t/s (best) | ratio of best | median round ratio |\n| --- | --- | ---: | ---: | ---: | ---: |');
 for (const r of rows) console.log(`| ${r.model} | ${r.test} | ${r.llamaBench.toFixed(1)} | ${r.akachat.toFixed(1)} | ${r.ratio.toFixed(3)}x | ${r.medianRatio.toFixed(3)}x |`);
 const machine = describeMachine();
 const file = join(root, 'bench', 'results', `engine-${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-t${threads}-${machine.host}.json`);
 await mkdir(dirname(file), { recursive: true });
-await writeFile(file, JSON.stringify({ date: new Date().toISOString(), machine, threads, reps, rounds, gpuLayers, method: 'llama-bench -r reps vs akachat reps wall-clock runs, alternating for rounds; ratio of the best rounds and ratio of the median rounds', rows }, null, 2) + '\n');
+await writeFile(file, JSON.stringify({ date: new Date().toISOString(), machine, threads, reps, rounds, gpuLayers, method: 'llama-bench -r reps vs akachat reps wall-clock runs, alternating for rounds; ratio of the best rounds; median of the per-round ratios', rows }, null, 2) + '\n');
 console.log(`\nwritten ${file}`);

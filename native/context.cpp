@@ -58,20 +58,28 @@ void JobThread::post(std::function<void()> job) {
   next_ = std::move(job);
   if (!thread_.joinable()) {
     stopping_ = false;
-    thread_ = std::thread([this]() {
-      std::unique_lock<std::mutex> lock(mutex_);
-      for (;;) {
-        wake_.wait(lock, [this]() { return stopping_ || next_; });
-        if (!next_) return;  // stopping with nothing left to run
-        std::function<void()> job = std::move(next_);
-        next_ = nullptr;
-        lock.unlock();
-        job();
-        lock.lock();
-      }
-    });
+    thread_ = std::thread([this]() { loop(); });
   }
   wake_.notify_one();
+}
+
+void JobThread::loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto ready = [this]() { return stopping_ || next_ != nullptr; };
+  for (;;) {
+    if (!wake_.wait_for(lock, idleGrace_, ready)) {
+      lock.unlock();
+      onIdle_();
+      lock.lock();
+      wake_.wait(lock, ready);
+    }
+    if (!next_) return;  // stopping with nothing left to run
+    std::function<void()> job = std::move(next_);
+    next_ = nullptr;
+    lock.unlock();
+    job();
+    lock.lock();
+  }
 }
 
 void JobThread::stop() {
@@ -487,6 +495,7 @@ Napi::Value AddonContext::Embed(const Napi::CallbackInfo& info) {
                                  AbortToken::FromValue(info.Length() > 1 ? info[1] : env.Undefined()));
   busy_ = true;
   cached_.clear();  // embedding clears the KV cache
+  pauseIdleContexts(env);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
@@ -530,6 +539,7 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
   }
   busy_ = true;
   jobAbort_ = job->abort;
+  pauseIdleContexts(env);
   Napi::Promise promise = job->deferred.Promise();
   jobs_.post([this, job]() { runGeneration(job); });
   return promise;
@@ -663,15 +673,21 @@ void AddonContext::runGeneration(const std::shared_ptr<GenerationJob>& job) {
     std::string reason = recentErrors();
     if (!reason.empty() && job->error.find(reason) == std::string::npos) job->error += ": " + reason;
   }
-  pauseComputeThreads();
   auto* holder = new std::shared_ptr<GenerationJob>(job);
   if (job->tsfn.NonBlockingCall(holder, GenerationJob::Finish) != napi_ok) delete holder;
 }
 
-// Between jobs the compute threads sleep instead of polling for the next graph (llama.cpp
-// wakes them on the next decode). A no-op when ggml uses OpenMP.
+// Idle compute threads sleep instead of polling for the next graph (llama.cpp wakes them on
+// the next decode). A no-op when ggml uses OpenMP.
 void AddonContext::pauseComputeThreads() {
   if (threadpool_) ggml_threadpool_pause(threadpool_.get());
+}
+
+// Another context's threads still polling after its last job would take cores from this one.
+void AddonContext::pauseIdleContexts(Napi::Env env) {
+  for (AddonContext* other : env.GetInstanceData<AddonData>()->contexts) {
+    if (other != this && !other->busy_) other->pauseComputeThreads();
+  }
 }
 
 }  // namespace akachat

@@ -10,6 +10,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -26,14 +27,20 @@ struct GenerationJob;
 
 // One long-lived thread that runs posted jobs in order. Compute threads stay warm between
 // generations (OpenMP keeps a thread team per calling thread, so a new thread per generation
-// paid for a new team and raced the old one's spinning workers).
+// paid for a new team and raced the old one's spinning workers). After `idleGrace` without a
+// job it calls `onIdle` once, so back-to-back jobs skip the wake-up of sleeping threads.
 class JobThread {
  public:
+  JobThread(std::chrono::milliseconds idleGrace, std::function<void()> onIdle)
+      : idleGrace_(idleGrace), onIdle_(std::move(onIdle)) {}
   ~JobThread() { stop(); }
   void post(std::function<void()> job);  // starts the thread on first use
   void stop();                           // lets the current job finish, then joins
 
  private:
+  void loop();
+  const std::chrono::milliseconds idleGrace_;
+  const std::function<void()> onIdle_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::function<void()> next_;
@@ -67,6 +74,7 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   void runGeneration(const std::shared_ptr<GenerationJob>& job);
   void finishJob();
   void pauseComputeThreads();
+  void pauseIdleContexts(Napi::Env env);
 
   AddonModel* model_ = nullptr;
   Napi::ObjectReference modelRef_;  // the model outlives its contexts
@@ -86,7 +94,9 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   std::vector<llama_token> cached_;
   std::atomic<bool> busy_{false};
   AbortFlag jobAbort_;  // polled by llama's abort callback between graph nodes
-  JobThread jobs_;      // declared last: stopped before the members its jobs use
+  // Declared last: stopped before the members its jobs use. Compute threads poll for the next
+  // graph for a moment after a generation, then sleep.
+  JobThread jobs_{std::chrono::milliseconds(20), [this]() { pauseComputeThreads(); }};
 };
 
 }  // namespace akachat
