@@ -160,6 +160,7 @@ AddonModel::~AddonModel() {
 void AddonModel::release() {
   // Contexts detach themselves while being released.
   while (!contexts_.empty()) (*contexts_.begin())->release();
+  templates_.clear();
   model_.reset();
 }
 
@@ -326,7 +327,7 @@ Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
       return Napi::String::New(env, buf);
     }
     clearRecentErrors();
-    common_chat_templates_ptr templates = common_chat_templates_init(model_.get(), override);
+    std::shared_ptr<common_chat_templates> templates = chatTemplates(override);
     common_chat_templates_inputs inputs;
     inputs.messages = std::move(messages);
     inputs.add_generation_prompt = addAssistant;
@@ -340,6 +341,16 @@ Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
     ThrowError(env, std::string("Chat template failed: ") + e.what() + (reason.empty() ? "" : " (" + reason + ")"),
                "TEMPLATE_ERROR");
   }
+}
+
+std::shared_ptr<common_chat_templates> AddonModel::chatTemplates(const std::string& override) {
+  auto found = templates_.find(override);
+  if (found != templates_.end()) return found->second;
+  if (templates_.size() >= 8) templates_.clear();  // overrides are few; bound the cache anyway
+  std::shared_ptr<common_chat_templates> parsed(common_chat_templates_init(model_.get(), override).release(),
+                                                common_chat_templates_free);
+  templates_.emplace(override, parsed);
+  return parsed;
 }
 
 Napi::Value AddonModel::Dispose(const Napi::CallbackInfo& info) {

@@ -6,9 +6,14 @@
 #include <llama-cpp.h>
 #include <napi.h>
 
+#include <map>
+#include <memory>
 #include <set>
+#include <string>
 
 #include "common.h"
+
+struct common_chat_templates;  // llama.cpp common/chat.h
 
 namespace akachat {
 
@@ -38,8 +43,11 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value ApplyChatTemplate(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void requireLoaded(Napi::Env env) const;
+  // Parsing a Jinja template costs milliseconds on the JS thread: parse once per override.
+  std::shared_ptr<common_chat_templates> chatTemplates(const std::string& override);
 
   llama_model_ptr model_;
+  std::map<std::string, std::shared_ptr<common_chat_templates>> templates_;  // "" = the model's own
   std::set<AddonContext*> contexts_;
 
  public:

@@ -48,6 +48,20 @@ describe.skipIf(!vocab32k)('tokenizer with the 32k Llama-2 vocabulary', () => {
     expect(jinja).toBe('[system]Be kind.[user]やあ[assistant]');
   });
 
+  it('keeps parsed templates apart: each override gives its own text on every call, with new messages', () => {
+    const a = "{% for m in messages %}<{{ m.content }}>{% endfor %}";
+    const b = "{% for m in messages %}({{ m.content }}){% endfor %}";
+    for (const text of ['one', 'two', 'three']) {
+      const messages = [{ role: 'user', content: text }];
+      expect(model.applyChatTemplate(messages, { template: a, addGenerationPrompt: false })).toBe(`<${text}>`);
+      expect(model.applyChatTemplate(messages, { template: b, addGenerationPrompt: false })).toBe(`(${text})`);
+      expect(model.applyChatTemplate(messages, { template: 'chatml' })).toContain(text);
+    }
+    // A template that fails to parse is not remembered as a good one.
+    expect(() => model.applyChatTemplate([{ role: 'user', content: 'x' }], { template: '{% for %}' })).toThrow();
+    expect(() => model.applyChatTemplate([{ role: 'user', content: 'x' }], { template: '{% for %}' })).toThrow();
+  });
+
   it('summarises arrays over 1024 items when reading metadata without loading', async () => {
     const meta = await readGgufMetadata(vocab32k!);
     expect(meta.metadata['tokenizer.ggml.tokens']).toEqual({ type: 'array', elementType: 'str', length: 32000 });

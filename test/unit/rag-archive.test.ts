@@ -51,7 +51,9 @@ async function expectRefused(promise: Promise<unknown>, reason: ArchiveRefusalRe
 
 async function tarOf(folder: string, entries: string[], gzip = false): Promise<Uint8Array> {
   const out = join(folder, gzip ? 'out.tgz' : 'out.tar');
-  await tar.c({ file: out, cwd: folder, gzip, portable: true }, entries);
+  // Synchronous: node-tar's async packer can emit 'write after end' after its promise has
+  // settled when an archive holds a hard link (seen once in CI as an uncaught error).
+  tar.c({ file: out, cwd: folder, gzip, portable: true, sync: true }, entries);
   return new Uint8Array(await readFile(out));
 }
 
