@@ -63,36 +63,34 @@ function runLlamaBench(bin: string, model: string): { pp512: number; tg128: numb
 
 async function runAkachat(path: string): Promise<{ pp512: number; tg128: number }> {
   const model = await Model.load(path, { gpuLayers });
-  // Context sizes as llama-bench uses them (n_prompt + n_gen): the KV cache length changes
-  // attention cost, which matters on tiny models. +1: a prompt leaves room to generate.
-  const ppCtx = await model.createContext({ contextSize: 513, batchSize: 512, threads });
-  const tgCtx = await model.createContext({ contextSize: 129, batchSize: 512, threads });
   const vocab = model.info.vocabSize;
   let seed = 42;
   const randomToken = () => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed % vocab; };
   const prompt = Int32Array.from({ length: 512 }, (_, i) => (i === 0 && model.info.addBos ? model.info.bosToken : randomToken()));
   const bos = Int32Array.of(model.info.addBos ? model.info.bosToken : randomToken());
 
-  const timed = async (tokens: Int32Array, maxTokens: number) => {
-    const ctx = maxTokens === 0 ? ppCtx : tgCtx;
-    ctx.clearCache();
-    const start = performance.now();
-    const result = await ctx.generate(tokens, { maxTokens, temperature: 0, ignoreEos: true }).result;
-    return { seconds: (performance.now() - start) / 1000, result };
+  // As llama-bench does: one test after the other, each in a context of its own (sized
+  // n_prompt + n_gen, +1 so a prompt leaves room to generate) with a warm-up run, then reps.
+  const test = async (tokens: Int32Array, maxTokens: number, contextSize: number, count: number) => {
+    const ctx = await model.createContext({ contextSize, batchSize: 512, threads });
+    const run = async (max: number) => {
+      ctx.clearCache();
+      const start = performance.now();
+      const result = await ctx.generate(tokens, { maxTokens: max, temperature: 0, ignoreEos: true }).result;
+      if (result.generatedTokens !== max) throw new Error(`expected ${max} generated tokens, got ${result.generatedTokens}`);
+      return performance.now() - start;
+    };
+    await run(Math.min(maxTokens, 8));
+    let rate = 0;
+    for (let r = 0; r < reps; r++) rate += count / ((await run(maxTokens)) / 1000);
+    ctx.dispose();
+    return rate / reps;
   };
-  // As llama-bench does: one test after the other, each with a warm-up run and then its reps.
-  let pp = 0, tg = 0;
-  await timed(prompt, 0);
-  for (let r = 0; r < reps; r++) pp += 512 / (await timed(prompt, 0)).seconds;
-  await timed(bos, 8);
-  for (let r = 0; r < reps; r++) {
-    // One prompt token + 127 generated tokens decoded = 128 decodes, as in llama-bench's tg128.
-    const g = await timed(bos, 128);
-    if (g.result.generatedTokens !== 128) throw new Error(`expected 128 generated tokens, got ${g.result.generatedTokens}`);
-    tg += 128 / g.seconds;
-  }
+  const pp512 = await test(prompt, 0, 513, 512);
+  // One prompt token + 127 generated tokens decoded = 128 decodes, as in llama-bench's tg128.
+  const tg128 = await test(bos, 128, 129, 128);
   model.dispose();
-  return { pp512: pp / reps, tg128: tg / reps };
+  return { pp512, tg128 };
 }
 
 async function bigModel(): Promise<string> {
@@ -128,13 +126,20 @@ const median = (values: number[]) => {
 for (const [name, path] of models) {
   const seen = { llamaBench: { pp512: [] as number[], tg128: [] as number[] }, akachat: { pp512: [] as number[], tg128: [] as number[] } };
   for (let round = 0; round < rounds; round++) {
-    // Which side goes first alternates, so neither always inherits the other's warm caches.
+    // Which side goes first alternates, so neither always inherits the other's warm caches,
+    // and each starts after a pause: right after a llama-bench process exits, this VM ran the
+    // next few hundred milliseconds of single-thread decoding up to 35% slower.
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
     let reference, ours;
     if (round % 2 === 0) {
+      await settle();
       reference = runLlamaBench(bin, path);
+      await settle();
       ours = await runAkachat(path);
     } else {
+      await settle();
       ours = await runAkachat(path);
+      await settle();
       reference = runLlamaBench(bin, path);
     }
     for (const test of ['pp512', 'tg128'] as const) {
