@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { defaultThreads, Model, quantize, systemInfo } from '../src/engine/index.js';
 import { writeRandomLlama } from '../test/support/gguf-writer.js';
 import { describeMachine } from './machine.js';
+import { quantile } from './stats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -118,29 +119,17 @@ if (!args['skip-big']) models.push(['random Llama 270M (Q4_K_M)', await bigModel
 // apart, so a slow spell of the machine hits both sides of a pair alike).
 const bin = llamaBenchPath();
 const rows: Row[] = [];
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 for (const [name, path] of models) {
   const seen = { llamaBench: { pp512: [] as number[], tg128: [] as number[] }, akachat: { pp512: [] as number[], tg128: [] as number[] } };
   for (let round = 0; round < rounds; round++) {
     // Which side goes first alternates, so neither always inherits the other's warm caches,
     // and each starts after a pause: right after a llama-bench process exits, this VM ran the
     // next few hundred milliseconds of single-thread decoding up to 35% slower.
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
-    let reference, ours;
-    if (round % 2 === 0) {
-      await settle();
-      reference = runLlamaBench(bin, path);
-      await settle();
-      ours = await runAkachat(path);
-    } else {
-      await settle();
-      ours = await runAkachat(path);
-      await settle();
-      reference = runLlamaBench(bin, path);
+    let reference = { pp512: 0, tg128: 0 }, ours = reference;
+    const sides = [async () => { reference = runLlamaBench(bin, path); }, async () => { ours = await runAkachat(path); }];
+    for (const side of round % 2 === 0 ? sides : sides.reverse()) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await side();
     }
     for (const test of ['pp512', 'tg128'] as const) {
       seen.llamaBench[test].push(reference[test]);
@@ -152,7 +141,7 @@ for (const [name, path] of models) {
     const akachat = Math.max(...seen.akachat[test]);
     rows.push({
       model: name, test, llamaBench, akachat, ratio: akachat / llamaBench,
-      medianRatio: median(seen.akachat[test].map((ours, i) => ours / seen.llamaBench[test][i])),
+      medianRatio: quantile(seen.akachat[test].map((ours, i) => ours / seen.llamaBench[test][i]), 0.5),
       rounds: { llamaBench: seen.llamaBench[test], akachat: seen.akachat[test] },
     });
   }

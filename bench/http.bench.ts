@@ -25,6 +25,7 @@ import type { LocalLlm } from '../src/llm/local.js';
 import { DEFAULT_GENERATION_SETTINGS } from '../src/prompt/options.js';
 import { sharedModel } from '../test/support/models.js';
 import { describeMachine } from './machine.js';
+import { quantile } from './stats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -44,10 +45,6 @@ if (!model) {
   process.exit(2);
 }
 
-const quantile = (values: number[], q: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-};
 const stats = (values: number[]) => ({ p50: quantile(values, 0.5), p99: quantile(values, 0.99), n: values.length });
 
 const dataDir = await mkdtemp(join(tmpdir(), 'akachat-bench-'));

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { exactSearch, MetricKind } from 'usearch';
 import { HashedNgramEmbedder, Rag, type Embedder, type IngestProgress, type IngestReport } from '../src/rag/index.js';
 import { VectorIndex } from '../src/rag/vector-index.js';
+import { quantile } from './stats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -117,11 +118,6 @@ class RandomVectorEmbedder implements Embedder {
 // ---------------------------------------------------------------------------------------
 // Measurement helpers
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
 interface Latency { runs: number; p50: number; p99: number; mean: number }
 
 async function measure(runs: number, once: (i: number) => unknown | Promise<unknown>, warmup = 5): Promise<Latency> {
@@ -132,8 +128,7 @@ async function measure(runs: number, once: (i: number) => unknown | Promise<unkn
     await once(i);
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  return { runs, p50: percentile(times, 50), p99: percentile(times, 99), mean: times.reduce((a, b) => a + b, 0) / runs };
+  return { runs, p50: quantile(times, 0.5), p99: quantile(times, 0.99), mean: times.reduce((a, b) => a + b, 0) / runs };
 }
 
 /** Times each ingest phase from its first to its last progress report. */

@@ -687,7 +687,7 @@ void AddonContext::runGeneration(const std::shared_ptr<GenerationJob>& job) {
 }
 
 // Idle compute threads sleep instead of polling for the next graph (llama.cpp wakes them on
-// the next decode). A no-op when ggml uses OpenMP.
+// the next decode).
 void AddonContext::pauseComputeThreads() {
   if (threadpool_) ggml_threadpool_pause(threadpool_.get());
 }

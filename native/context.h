@@ -25,10 +25,9 @@ namespace akachat {
 class AddonModel;
 struct GenerationJob;
 
-// One long-lived thread that runs posted jobs in order. Compute threads stay warm between
-// generations (OpenMP keeps a thread team per calling thread, so a new thread per generation
-// paid for a new team and raced the old one's spinning workers). After `idleGrace` without a
-// job it calls `onIdle` once, so back-to-back jobs skip the wake-up of sleeping threads.
+// One long-lived thread that runs posted jobs in order, so a generation starts without a
+// thread start. After `idleGrace` without a job it calls `onIdle` once: back-to-back jobs
+// find the compute threads still awake, an idle context lets them sleep.
 class JobThread {
  public:
   JobThread(std::chrono::milliseconds idleGrace, std::function<void()> onIdle)
