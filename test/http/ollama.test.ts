@@ -72,7 +72,11 @@ describe.skipIf(!stories)('Ollama-compatible routes on stories260K', () => {
     const embedded = await ollama.embed({ model: 'stories260K', input: ['cat', 'dog'] });
     expect(embedded.embeddings).toHaveLength(2);
     expect(embedded.embeddings[0]).toHaveLength(64);
-    expect((await ollama.embeddings({ model: 'stories260K', prompt: 'cat' })).embedding).toEqual(embedded.embeddings[0]);
+    // One text alone and in a batch of two: equal up to float rounding (ggml's kernels for a
+    // batch of two may sum in another order, as on AMD EPYC with AVX2).
+    const single = (await ollama.embeddings({ model: 'stories260K', prompt: 'cat' })).embedding;
+    expect(single).toHaveLength(64);
+    single.forEach((value, i) => expect(value).toBeCloseTo(embedded.embeddings[0][i], 5));
     expect((await ollama.version()).version).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
