@@ -106,15 +106,23 @@ void releaseLogger() {
 Napi::Function AbortToken::Init(Napi::Env env) {
   return DefineClass(env, "AbortToken", {
     InstanceMethod<&AbortToken::Abort>("abort"),
+    InstanceMethod<&AbortToken::Stream>("stream"),
     InstanceAccessor<&AbortToken::Aborted>("aborted"),
   });
 }
 
 AbortToken::AbortToken(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<AbortToken>(info), flag_(std::make_shared<std::atomic<bool>>(false)) {}
+    : Napi::ObjectWrap<AbortToken>(info),
+      flag_(std::make_shared<std::atomic<bool>>(false)),
+      stream_(std::make_shared<std::atomic<bool>>(false)) {}
 
 Napi::Value AbortToken::Abort(const Napi::CallbackInfo& info) {
   flag_->store(true);
+  return info.Env().Undefined();
+}
+
+Napi::Value AbortToken::Stream(const Napi::CallbackInfo& info) {
+  stream_->store(true);
   return info.Env().Undefined();
 }
 
@@ -122,16 +130,22 @@ Napi::Value AbortToken::Aborted(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), flag_->load());
 }
 
+// Only real AbortToken instances are unwrapped (an arbitrary object must not be).
+AbortToken* AbortToken::FromObject(const Napi::Value& value) {
+  if (!value.IsObject()) return nullptr;
+  AddonData* data = value.Env().GetInstanceData<AddonData>();
+  if (data == nullptr || !value.As<Napi::Object>().InstanceOf(data->abortTokenCtor.Value())) return nullptr;
+  return AbortToken::Unwrap(value.As<Napi::Object>());
+}
+
 AbortFlag AbortToken::FromValue(const Napi::Value& value) {
-  if (value.IsObject()) {
-    Napi::Object obj = value.As<Napi::Object>();
-    // Only accept real AbortToken instances (an arbitrary object must not be unwrapped).
-    AddonData* data = value.Env().GetInstanceData<AddonData>();
-    if (data != nullptr && obj.InstanceOf(data->abortTokenCtor.Value())) {
-      return AbortToken::Unwrap(obj)->flag();
-    }
-  }
-  return std::make_shared<std::atomic<bool>>(false);
+  AbortToken* token = FromObject(value);
+  return token != nullptr ? token->flag_ : std::make_shared<std::atomic<bool>>(false);
+}
+
+AbortFlag AbortToken::StreamFlagFromValue(const Napi::Value& value) {
+  AbortToken* token = FromObject(value);
+  return token != nullptr ? token->stream_ : std::make_shared<std::atomic<bool>>(true);
 }
 
 // ---- promise worker ---------------------------------------------------------------------------

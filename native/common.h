@@ -40,6 +40,9 @@ struct AddonData {
   std::set<AddonContext*> contexts;
 };
 
+// A generation's token also carries a second flag, set once something reads its text as it
+// comes: until then text is kept native-side and handed over at the end, because waking the
+// JS thread mid-generation costs the decode threads time on small machines.
 class AbortToken : public Napi::ObjectWrap<AbortToken> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -47,11 +50,17 @@ class AbortToken : public Napi::ObjectWrap<AbortToken> {
   AbortFlag flag() const { return flag_; }
   // The flag of an optional AbortToken argument, or a fresh never-set flag.
   static AbortFlag FromValue(const Napi::Value& value);
+  // The streaming flag of an optional AbortToken argument, or a fresh always-set flag (text
+  // flows as it comes when nobody can say otherwise).
+  static AbortFlag StreamFlagFromValue(const Napi::Value& value);
 
  private:
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Aborted(const Napi::CallbackInfo& info);
+  Napi::Value Stream(const Napi::CallbackInfo& info);
+  static AbortToken* FromObject(const Napi::Value& value);
   AbortFlag flag_;
+  AbortFlag stream_;
 };
 
 // ---- promise worker ----------------------------------------------------------------------

@@ -131,17 +131,19 @@ struct GenerationJob {
 
   explicit GenerationJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 
-  // Waking the JS thread for every token steals CPU from the decode threads on small
-  // machines, so text is handed over at most every kFlushInterval (the first chunk at once;
-  // the rest is flushed by the next token or by Finish).
+  // Waking the JS thread steals CPU from the decode threads on small machines (about 100 us
+  // of decode time per wake-up on a 2-core VM), so text is handed over only while something
+  // reads it (`streaming`, set from JS) and then at most every kFlushInterval (the first chunk
+  // at once; the rest is flushed by the next token or by Finish).
   static constexpr std::chrono::microseconds kFlushInterval{8000};
   Clock::time_point lastFlush{};
+  AbortFlag streaming;
 
   void emit(std::string text) {
     if (text.empty()) return;
     std::lock_guard<std::mutex> lock(mutex);
     pending += text;
-    if (textCallQueued) return;
+    if (textCallQueued || !streaming->load(std::memory_order_relaxed)) return;
     const auto now = Clock::now();
     if (now - lastFlush < kFlushInterval) return;
     lastFlush = now;
@@ -534,6 +536,7 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
     }
   }
   job->abort = AbortToken::FromValue(info.Length() > 3 ? info[3] : env.Undefined());
+  job->streaming = AbortToken::StreamFlagFromValue(info.Length() > 3 ? info[3] : env.Undefined());
   job->owner = this;
   job->self = Napi::Persistent(info.This().As<Napi::Object>());
   job->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "akachat.generate", 0, 1);

@@ -5,6 +5,8 @@
 
 export interface NativeAbortToken {
   abort(): void;
+  /** A generation hands text over as it comes only after this (else all at the end). */
+  stream(): void;
   readonly aborted: boolean;
 }
 

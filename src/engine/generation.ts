@@ -61,9 +61,13 @@ export class Generation implements AsyncIterable<string> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<string> {
-    return this.#queue.iterator('A Generation', async () => {
+    // Text crosses over from the native thread while generating only once something reads it:
+    // a caller that just awaits `result` gets it all at the end, without waking the JS thread.
+    const iterator = this.#queue.iterator('A Generation', async () => {
       this.#token.abort();
       await this.result.catch(() => {});
     });
+    this.#token.stream();
+    return iterator;
   }
 }

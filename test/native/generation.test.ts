@@ -76,6 +76,30 @@ describe.skipIf(!stories)('generation with stories260K', () => {
     expect(result.generatedTokens).toBeLessThan(200);
   });
 
+  it('hands text over while generating only once something iterates', async () => {
+    const options = { temperature: 0, maxTokens: 400, ignoreEos: true } as const;
+    const collect = async (gen: AsyncIterable<string>) => { const chunks: string[] = []; for await (const c of gen) chunks.push(c); return chunks; };
+    // Iterated from the start: many chunks while it runs.
+    ctx.clearCache();
+    const streamed = ctx.generate(PROMPT, options);
+    const live = await collect(streamed);
+    const full = (await streamed.result).text;
+    expect(live.length).toBeGreaterThan(2);
+    expect(live.join('')).toBe(full);
+    // Only awaited: the text crossed over once, at the end, so a late reader sees one chunk.
+    ctx.clearCache();
+    const quiet = ctx.generate(PROMPT, options);
+    expect((await quiet.result).text).toBe(full);
+    expect(await collect(quiet)).toEqual([full]);
+    // A reader that starts mid-way gets the text so far in one chunk, then the rest as it comes.
+    ctx.clearCache();
+    const late = ctx.generate(PROMPT, options);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const rest = await collect(late);
+    expect(rest.join('')).toBe(full);
+    expect((await late.result).text).toBe(full);
+  });
+
   it('an AbortSignal stops generation mid-way with an AbortError', async () => {
     const controller = new AbortController();
     const gen = ctx.generate(PROMPT, { temperature: 0, signal: controller.signal });
