@@ -2,13 +2,17 @@
  * Engine speed against llama.cpp's own llama-bench, built from the same vendored tree with
  * the same flags (`cmake-js build --target llama-bench`), in one run:
  *   pp512: prompt processing of 512 tokens, tokens/s
- *   tg128: generation of 128 tokens one at a time, tokens/s
+ *   tg128: generation of 128 tokens one at a time, tokens/s (awaiting `result`)
+ *   tg128 streamed: the same, reading the text as it comes (`for await`); its reference is
+ *     llama-bench's tg128, so the row shows what streaming to JS costs
  * on (a) stories260K (per-token overhead dominates) and (b) a generated random-weight Llama of
  * a few hundred million parameters (Q4_K_M through akachat's quantize). akachat's times are
  * wall-clock times seen from JavaScript (generate() call to result), so they include the
- * binding's thread start, streaming and promise overheads. Target: >= 0.97x on every row.
+ * binding's thread hand-offs, sampling and promise overheads. Target: >= 0.97x on every row.
  *
- * Usage: npm run bench:engine [-- --reps 1 --rounds 25 --threads N --skip-big --gpu --llama-bench PATH]
+ * Usage: npm run bench:engine [-- --reps 1 --rounds 25 --threads N --skip-big --gpu --llama-bench PATH --control]
+ * --control runs llama-bench in akachat's place (an A/A run): its ratios show the method's own
+ * noise on this machine (written to engine-control-...json).
  * (threads default: defaultThreads(), which is also llama-bench's default).
  * Writes bench/results/engine-<cpu|cuda>-t<threads>-<host>.json.
  */
@@ -21,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { defaultThreads, Model, quantize, systemInfo } from '../src/engine/index.js';
 import { writeRandomLlama } from '../test/support/gguf-writer.js';
 import { describeMachine } from './machine.js';
-import { quantile } from './stats.js';
+import { medianInterval, quantile } from './stats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -30,6 +34,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '25' },
     threads: { type: 'string', default: String(defaultThreads()) },
     'skip-big': { type: 'boolean', default: false },
+    control: { type: 'boolean', default: false },
     gpu: { type: 'boolean', default: false },
     'big-model': { type: 'string' },
     'llama-bench': { type: 'string' },
@@ -51,8 +56,16 @@ function llamaBenchPath(): string {
   return existsSync(bin) ? bin : alt;
 }
 
+const tests = ['pp512', 'tg128', 'tg128 streamed'] as const;
+type Test = typeof tests[number];
+type Rates = Record<Test, number>;
+/** llama-bench's figure each akachat test is compared with. */
+const reference: Record<Test, 'pp512' | 'tg128'> = { pp512: 'pp512', tg128: 'tg128', 'tg128 streamed': 'tg128' };
+
 interface Row {
-  model: string; test: string; llamaBench: number; akachat: number; ratio: number; medianRatio: number;
+  model: string; test: Test; llamaBench: number; akachat: number; ratio: number; medianRatio: number;
+  /** 95% bootstrap interval of the median round ratio. */
+  medianInterval: [number, number];
   rounds: { llamaBench: number[]; akachat: number[] };
 }
 
@@ -62,7 +75,10 @@ function runLlamaBench(bin: string, model: string): { pp512: number; tg128: numb
   return { pp512: rows.find((r) => r.n_prompt === 512 && r.n_gen === 0)!.avg_ts, tg128: rows.find((r) => r.n_gen === 128 && r.n_prompt === 0)!.avg_ts };
 }
 
-async function runAkachat(path: string): Promise<{ pp512: number; tg128: number }> {
+/** A llama-bench run in akachat's place (--control). */
+const asRates = (r: { pp512: number; tg128: number }): Rates => ({ ...r, 'tg128 streamed': r.tg128 });
+
+async function runAkachat(path: string): Promise<Rates> {
   const model = await Model.load(path, { gpuLayers });
   const vocab = model.info.vocabSize;
   let seed = 42;
@@ -72,12 +88,14 @@ async function runAkachat(path: string): Promise<{ pp512: number; tg128: number 
 
   // As llama-bench does: one test after the other, each in a context of its own (sized
   // n_prompt + n_gen, +1 so a prompt leaves room to generate) with a warm-up run, then reps.
-  const test = async (tokens: Int32Array, maxTokens: number, contextSize: number, count: number) => {
+  const test = async (tokens: Int32Array, maxTokens: number, contextSize: number, count: number, streamed = false) => {
     const ctx = await model.createContext({ contextSize, batchSize: 512, threads });
     const run = async (max: number) => {
       ctx.clearCache();
       const start = performance.now();
-      const result = await ctx.generate(tokens, { maxTokens: max, temperature: 0, ignoreEos: true }).result;
+      const generation = ctx.generate(tokens, { maxTokens: max, temperature: 0, ignoreEos: true });
+      if (streamed) for await (const _ of generation);
+      const result = await generation.result;
       if (result.generatedTokens !== max) throw new Error(`expected ${max} generated tokens, got ${result.generatedTokens}`);
       return performance.now() - start;
     };
@@ -90,8 +108,9 @@ async function runAkachat(path: string): Promise<{ pp512: number; tg128: number 
   const pp512 = await test(prompt, 0, 513, 512);
   // One prompt token + 127 generated tokens decoded = 128 decodes, as in llama-bench's tg128.
   const tg128 = await test(bos, 128, 129, 128);
+  const tg128Streamed = await test(bos, 128, 129, 128, true);
   model.dispose();
-  return { pp512, tg128 };
+  return { pp512, tg128, 'tg128 streamed': tg128Streamed };
 }
 
 async function bigModel(): Promise<string> {
@@ -120,38 +139,40 @@ if (!args['skip-big']) models.push(['random Llama 270M (Q4_K_M)', await bigModel
 const bin = llamaBenchPath();
 const rows: Row[] = [];
 for (const [name, path] of models) {
-  const seen = { llamaBench: { pp512: [] as number[], tg128: [] as number[] }, akachat: { pp512: [] as number[], tg128: [] as number[] } };
+  const seen = { llamaBench: Object.fromEntries(tests.map((t) => [t, [] as number[]])) as Record<Test, number[]>, akachat: Object.fromEntries(tests.map((t) => [t, [] as number[]])) as Record<Test, number[]> };
   for (let round = 0; round < rounds; round++) {
     // Which side goes first alternates, so neither always inherits the other's warm caches,
     // and each starts after a pause: right after a llama-bench process exits, this VM ran the
     // next few hundred milliseconds of single-thread decoding up to 35% slower.
-    let reference = { pp512: 0, tg128: 0 }, ours = reference;
-    const sides = [async () => { reference = runLlamaBench(bin, path); }, async () => { ours = await runAkachat(path); }];
+    let theirs = { pp512: 0, tg128: 0 };
+    let ours: Rates = { pp512: 0, tg128: 0, 'tg128 streamed': 0 };
+    const sides = [async () => { theirs = runLlamaBench(bin, path); }, async () => { ours = args.control ? asRates(runLlamaBench(bin, path)) : await runAkachat(path); }];
     for (const side of round % 2 === 0 ? sides : sides.reverse()) {
       await new Promise((resolve) => setTimeout(resolve, 300));
       await side();
     }
-    for (const test of ['pp512', 'tg128'] as const) {
-      seen.llamaBench[test].push(reference[test]);
+    for (const test of tests) {
+      seen.llamaBench[test].push(theirs[reference[test]]);
       seen.akachat[test].push(ours[test]);
     }
   }
-  for (const test of ['pp512', 'tg128'] as const) {
+  for (const test of tests) {
     const llamaBench = Math.max(...seen.llamaBench[test]);
     const akachat = Math.max(...seen.akachat[test]);
+    const ratios = seen.akachat[test].map((ours, i) => ours / seen.llamaBench[test][i]);
     rows.push({
       model: name, test, llamaBench, akachat, ratio: akachat / llamaBench,
-      medianRatio: quantile(seen.akachat[test].map((ours, i) => ours / seen.llamaBench[test][i]), 0.5),
+      medianRatio: quantile(ratios, 0.5), medianInterval: medianInterval(ratios),
       rounds: { llamaBench: seen.llamaBench[test], akachat: seen.akachat[test] },
     });
   }
 }
 
-console.log(`\nthreads=${threads} reps=${reps} rounds=${rounds} gpuLayers=${gpuLayers}`);
-console.log('| model | test | llama-bench t/s (best) | akachat t/s (best) | ratio of best | median round ratio |\n| --- | --- | ---: | ---: | ---: | ---: |');
-for (const r of rows) console.log(`| ${r.model} | ${r.test} | ${r.llamaBench.toFixed(1)} | ${r.akachat.toFixed(1)} | ${r.ratio.toFixed(3)}x | ${r.medianRatio.toFixed(3)}x |`);
+console.log(`\nthreads=${threads} reps=${reps} rounds=${rounds} gpuLayers=${gpuLayers}${args.control ? ' (control: llama-bench against itself)' : ''}`);
+console.log('| model | test | llama-bench t/s (best) | akachat t/s (best) | ratio of best | median round ratio (95% interval) |\n| --- | --- | ---: | ---: | ---: | ---: |');
+for (const r of rows) console.log(`| ${r.model} | ${r.test} | ${r.llamaBench.toFixed(1)} | ${r.akachat.toFixed(1)} | ${r.ratio.toFixed(3)}x | ${r.medianRatio.toFixed(3)}x (${r.medianInterval.map((v) => v.toFixed(3)).join('-')}) |`);
 const machine = describeMachine();
-const file = join(root, 'bench', 'results', `engine-${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-t${threads}-${machine.host}.json`);
+const file = join(root, 'bench', 'results', `engine-${args.control ? 'control-' : ''}${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-t${threads}-${machine.host}.json`);
 await mkdir(dirname(file), { recursive: true });
-await writeFile(file, JSON.stringify({ date: new Date().toISOString(), machine, threads, reps, rounds, gpuLayers, method: 'llama-bench -r reps vs akachat reps wall-clock runs, alternating for rounds; ratio of the best rounds; median of the per-round ratios', rows }, null, 2) + '\n');
+await writeFile(file, JSON.stringify({ date: new Date().toISOString(), machine, threads, reps, rounds, gpuLayers, control: args.control, method: 'llama-bench -r reps vs akachat reps wall-clock runs, alternating for rounds; ratio of the best rounds; median of the per-round ratios with a 95% bootstrap interval', rows }, null, 2) + '\n');
 console.log(`\nwritten ${file}`);
