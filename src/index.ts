@@ -38,5 +38,5 @@ export { LocalLlm } from './llm/local.js';
 export { OpenAiLlm } from './llm/openai.js';
 export type { OpenAiLlmOptions } from './llm/openai.js';
 export { LlmStream } from './llm/stream.js';
-export type { LlmResult, LlmUsage } from './llm/stream.js';
+export type { LlmResult, LlmTimings, LlmUsage } from './llm/stream.js';
 export type { LlmRequest } from './llm/request.js';

@@ -6,7 +6,7 @@
  */
 import type { Akachat } from '../akachat.js';
 import { AbortError, abortReason, throwIfAborted } from '../errors.js';
-import type { LlmResult } from '../llm/stream.js';
+import type { LlmResult, LlmTimings } from '../llm/stream.js';
 import type { ChatMessage as PromptChatMessage } from '../prompt/messages.js';
 import { generationSettings, type PromptOptions, type RawOptions } from '../prompt/options.js';
 import type { Prompt, PromptRunResult } from '../prompt/prompt.js';
@@ -28,10 +28,22 @@ export interface RunResult {
   durationMs: number;
   /** Time to the first text chunk. */
   firstTokenMs?: number;
+  /** Engine timings of prompt decoding and generation (local models). */
+  timings?: LlmTimings;
   /** Model file (local) or remote model name that answered. */
   model: string;
   /** The prompt run's details (messages sent, evaluated instruction, ...) for saved-prompt runs. */
   prompt?: PromptRunResult;
+}
+
+/**
+ * Prompt and generation time of a run for the llama.cpp and Ollama stats: the engine's own
+ * figures for local models; for remote ones, the time to the first chunk and the rest.
+ */
+export function phaseTimes(result: RunResult): { promptMs: number; generationMs: number } {
+  if (result.timings) return { promptMs: result.timings.promptMs, generationMs: result.timings.generationMs };
+  const promptMs = result.firstTokenMs ?? 0;
+  return { promptMs, generationMs: Math.max(0, result.durationMs - promptMs) };
 }
 
 /** A started generation: text chunks (consumable once; `break` aborts it) and its result. */
@@ -146,6 +158,7 @@ export class Generations {
         reusedTokens: r.usage.reusedTokens ?? 0,
         durationMs: r.durationMs,
         firstTokenMs: r.firstTokenMs,
+        timings: r.timings,
         model: r.model,
         prompt: r,
       }));
@@ -177,6 +190,7 @@ export class Generations {
         reusedTokens: r.usage.reusedTokens ?? 0,
         durationMs: performance.now() - started,
         firstTokenMs: r.firstTokenMs,
+        timings: r.timings,
         model: r.model,
       }));
       return { stream, result };

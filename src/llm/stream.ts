@@ -8,6 +8,14 @@ export interface LlmUsage {
   reusedTokens?: number;
 }
 
+/** Where a local model's time went, as the engine measured it. */
+export interface LlmTimings {
+  /** Decoding the prompt tokens that were not reused from the KV cache. */
+  promptMs: number;
+  /** Generating the completion tokens. */
+  generationMs: number;
+}
+
 export interface LlmResult {
   text: string;
   stopReason: string;
@@ -18,6 +26,8 @@ export interface LlmResult {
   model: string;
   /** Time to the first text chunk, ms. */
   firstTokenMs?: number;
+  /** Engine timings (local models). */
+  timings?: LlmTimings;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { renderSegmentsAsText, buildMessages, buildTemplateText, type ChatMessage, type Segment } from './messages.js';
 import { generationSettings, mergeOptions, normalizeOptions, toRawOptions, usesChatMessages, type PromptOptions, type RawOptions } from './options.js';
 import { parseInstruction, type InstructionTree } from './instruction/index.js';
-import type { LlmResult, LlmUsage } from '../llm/stream.js';
+import type { LlmResult, LlmTimings, LlmUsage } from '../llm/stream.js';
 import { LlmStream } from '../llm/stream.js';
 import type { PromptRuntime } from './runtime.js';
 
@@ -38,6 +38,8 @@ export interface PromptRunResult {
   stopReason: string;
   durationMs: number;
   firstTokenMs?: number;
+  /** Engine timings (local models). */
+  timings?: LlmTimings;
   /** The merged options actually used (raw, later schema). */
   options: RawOptions;
 }
@@ -123,6 +125,7 @@ export class Prompt {
           stopReason: r.stopReason,
           durationMs: performance.now() - started,
           firstTokenMs: r.firstTokenMs,
+          timings: r.timings,
           options: toRawOptions(merged),
         };
         if (!options.noLog) {

@@ -16,7 +16,15 @@ describe.skipIf(!stories)('llama.cpp-compatible routes on stories260K', () => {
     expect(body).toMatchObject({ stop: true, tokens_predicted: 8, stop_type: 'limit', stopped_limit: true });
     expect(typeof body.content).toBe('string');
     expect((body.content as string).length).toBeGreaterThan(0);
-    expect(body.timings).toMatchObject({ predicted_n: 8 });
+    const timings = body.timings as { prompt_n: number; prompt_ms: number; predicted_n: number; predicted_ms: number; predicted_per_second: number };
+    expect(timings.predicted_n).toBe(8);
+    expect(timings.prompt_ms).toBeGreaterThan(0);
+    expect(timings.predicted_ms).toBeGreaterThan(0);
+    expect(timings.predicted_per_second).toBeCloseTo((8 * 1000) / timings.predicted_ms, 6);
+    // The same prompt again: its tokens come from the KV cache, one is decoded for logits.
+    const again = await (await postJson(`${t.url}/completion`, { prompt: 'Once upon a time', n_predict: 8, temperature: 0 })).json() as { timings: typeof timings; tokens_cached: number };
+    expect(again.timings.prompt_n).toBe(1);
+    expect(again.tokens_cached).toBeGreaterThan(0);
   });
 
   it('streams {content, stop:false} events and a final {content:"", stop:true} without [DONE]', async () => {

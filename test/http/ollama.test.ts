@@ -23,6 +23,11 @@ describe.skipIf(!stories)('Ollama-compatible routes on stories260K', () => {
     expect(response.eval_count).toBe(6);
     expect(response.prompt_eval_count).toBeGreaterThan(0);
     expect(response.total_duration).toBeGreaterThan(0);
+    // The engine's own prompt and generation times: both measured, and together less than the
+    // whole run (which also holds the chat template, tokenizing and hand-offs).
+    expect(response.prompt_eval_duration).toBeGreaterThan(0);
+    expect(response.eval_duration).toBeGreaterThan(0);
+    expect(response.prompt_eval_duration + response.eval_duration).toBeLessThan(response.total_duration);
   });
 
   it('streams the same text as NDJSON objects and ends with done:true', async () => {

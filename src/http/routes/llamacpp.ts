@@ -6,7 +6,7 @@ import type { Context } from 'hono';
 import type { Model } from '../../engine/index.js';
 import { invalid } from '../../validate.js';
 import { errorBody, HttpError, statusOf } from '../errors.js';
-import { firstChunkReady, type GenerationRun, type RunResult } from '../generation.js';
+import { firstChunkReady, phaseTimes, type GenerationRun, type RunResult } from '../generation.js';
 import { normalizeLlamaCppCompletion } from '../openai-normalize.js';
 import { readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { SSE_HEADERS, sseEvent } from '../sse.js';
@@ -21,8 +21,7 @@ function stopType(stopReason: string): 'eos' | 'limit' | 'word' {
 
 /** Fields of llama-server's final object: counts, why it stopped and timings. */
 function finalFields(result: RunResult, model: string) {
-  const promptMs = result.firstTokenMs ?? 0;
-  const predictedMs = Math.max(0, result.durationMs - promptMs);
+  const { promptMs, generationMs: predictedMs } = phaseTimes(result);
   return {
     model,
     tokens_predicted: result.completionTokens,

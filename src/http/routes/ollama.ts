@@ -8,7 +8,7 @@ import type { Context } from 'hono';
 import { isHubReference } from '../../llm/hub.js';
 import { invalid } from '../../validate.js';
 import { errorBody, statusOf } from '../errors.js';
-import { finishReason, firstChunkReady, type GenerationRun, type RunResult } from '../generation.js';
+import { finishReason, firstChunkReady, phaseTimes, type GenerationRun, type RunResult } from '../generation.js';
 import type { JsonSchema } from '../openapi.js';
 import { normalizeOllamaChat, normalizeOllamaGenerate, type ChatMessage } from '../openai-normalize.js';
 import { ReasoningSplitter, splitReasoning } from '../reasoning.js';
@@ -45,7 +45,7 @@ const ns = (ms: number | undefined) => Math.round((ms ?? 0) * 1e6);
 
 /** The timing and count fields of Ollama's final object. */
 function finalStats(result: RunResult) {
-  const promptMs = result.firstTokenMs ?? 0;
+  const { promptMs, generationMs } = phaseTimes(result);
   return {
     done_reason: finishReason(result.stopReason),
     total_duration: ns(result.durationMs),
@@ -53,7 +53,7 @@ function finalStats(result: RunResult) {
     prompt_eval_count: result.promptTokens,
     prompt_eval_duration: ns(promptMs),
     eval_count: result.completionTokens,
-    eval_duration: ns(Math.max(0, result.durationMs - promptMs)),
+    eval_duration: ns(generationMs),
   };
 }
 
