@@ -169,7 +169,7 @@ for (const [name, path] of models) {
 }
 
 console.log(`\nthreads=${threads} reps=${reps} rounds=${rounds} gpuLayers=${gpuLayers}${args.control ? ' (control: llama-bench against itself)' : ''}`);
-console.log('| model | test | llama-bench t/s (best) | akachat t/s (best) | ratio of best | median round ratio (95% interval) |\n| --- | --- | ---: | ---: | ---: | ---: |');
+console.log(`| model | test | llama-bench t/s (best) | ${args.control ? 'llama-bench again' : 'akachat'} t/s (best) | ratio of best | median round ratio (95% interval) |\n| --- | --- | ---: | ---: | ---: | ---: |`);
 for (const r of rows) console.log(`| ${r.model} | ${r.test} | ${r.llamaBench.toFixed(1)} | ${r.akachat.toFixed(1)} | ${r.ratio.toFixed(3)}x | ${r.medianRatio.toFixed(3)}x (${r.medianInterval.map((v) => v.toFixed(3)).join('-')}) |`);
 const machine = describeMachine();
 const file = join(root, 'bench', 'results', `engine-${args.control ? 'control-' : ''}${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-t${threads}-${machine.host}.json`);
