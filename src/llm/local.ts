@@ -50,7 +50,7 @@ export class LocalLlm {
           text: result.text,
           stopReason: result.stopReason,
           usage: { promptTokens: result.promptTokens, completionTokens: result.generatedTokens, reusedTokens: result.reusedTokens },
-          timings: { promptMs: result.prefillMs, generationMs: result.decodeMs },
+          timings: { promptMs: result.prefillMs, generationMs: result.decodeMs, loadMs: lease.loadMs },
           renderedPrompt: prompt,
           model: lease.path,
         };

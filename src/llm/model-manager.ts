@@ -61,6 +61,8 @@ export interface ModelLease {
   readonly model: Model;
   readonly context: Context;
   readonly path: string;
+  /** Time this acquire spent getting the model ready (download, quantize, load, a new context); near 0 when it was resident. */
+  readonly loadMs: number;
   release(): void;
 }
 
@@ -128,6 +130,7 @@ export class ModelManager {
   /** Loads (or reuses) a model and a context of at least `contextSize`. Call `release()` when done. */
   async acquire(ref: string, options: AcquireOptions = {}): Promise<ModelLease> {
     if (this.#disposed) throw new InvalidArgumentError('ModelManager has been disposed');
+    const started = performance.now();
     const path = await this.resolvePath(ref, options);
     // Loads and evictions happen one at a time.
     const run = this.#loading.then(() => this.#acquireResident(ref, path, options));
@@ -140,6 +143,7 @@ export class ModelManager {
       model: resident.model,
       context: resident.context,
       path,
+      loadMs: performance.now() - started,
       release: () => {
         if (released) return;
         released = true;

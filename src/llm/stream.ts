@@ -14,6 +14,8 @@ export interface LlmTimings {
   promptMs: number;
   /** Generating the completion tokens. */
   generationMs: number;
+  /** Getting the model ready for this call (download, quantize, load); near 0 when it was loaded. */
+  loadMs?: number;
 }
 
 export interface LlmResult {

@@ -64,6 +64,12 @@ describe.skipIf(!stories)('Ollama-compatible routes on stories260K', () => {
     const unloaded = await postJson(`${t.url}/api/chat`, { model: 'stories260K', messages: [], keep_alive: 0 });
     expect(await unloaded.json()).toMatchObject({ done: true, done_reason: 'unload' });
     expect(t.akachat.models.loaded).toEqual([]);
+    // load_duration: the load this call waited for, then next to nothing once it is resident.
+    const cold = await ollama.chat({ model: 'stories260K', messages, options: { num_predict: 2 } });
+    const warm = await ollama.chat({ model: 'stories260K', messages, options: { num_predict: 2 } });
+    expect(cold.load_duration).toBeGreaterThan(0);
+    expect(warm.load_duration).toBeLessThan(cold.load_duration);
+    expect(cold.load_duration).toBeLessThan(cold.total_duration);
     const loaded = await ollama.chat({ model: 'stories260K', messages: [] });
     expect(loaded).toMatchObject({ done: true, done_reason: 'load' });
     expect(t.akachat.models.loaded).toEqual([stories]);

@@ -49,7 +49,7 @@ function finalStats(result: RunResult) {
   return {
     done_reason: finishReason(result.stopReason),
     total_duration: ns(result.durationMs),
-    load_duration: 0,
+    load_duration: ns(result.timings?.loadMs),
     prompt_eval_count: result.promptTokens,
     prompt_eval_duration: ns(promptMs),
     eval_count: result.completionTokens,
