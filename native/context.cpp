@@ -225,6 +225,7 @@ class CreateContextWorker : public PromiseWorker {
       if (pooling != -2) params_.pooling_type = static_cast<enum llama_pooling_type>(pooling);
     }
     poolingAuto_ = pooling == -2;
+    warmup_ = !params_.embeddings && BoolOpt(opts, "warmup", true);
     std::string flash = StringOpt(opts, "flashAttention", "auto");
     params_.flash_attn_type = flash == "on" ? LLAMA_FLASH_ATTN_TYPE_ENABLED
                               : flash == "off" ? LLAMA_FLASH_ATTN_TYPE_DISABLED : LLAMA_FLASH_ATTN_TYPE_AUTO;
@@ -254,6 +255,23 @@ class CreateContextWorker : public PromiseWorker {
     pool.paused = true;  // no polling before the first job
     threadpool_.reset(ggml_threadpool_new(&pool));
     if (threadpool_) llama_attach_threadpool(ctx, threadpool_.get(), nullptr);
+    if (warmup_) warmUp(ctx);
+  }
+
+  // As llama.cpp's common_init does: decode BOS and EOS once and forget them, so the first
+  // real generation does not pay for faulting in mmapped weights and first-time allocations.
+  void warmUp(llama_context* ctx) {
+    const llama_vocab* vocab = llama_model_get_vocab(model_);
+    if (!llama_model_has_decoder(model_) || llama_model_has_encoder(model_)) return;
+    std::vector<llama_token> tokens;
+    if (llama_vocab_bos(vocab) != LLAMA_TOKEN_NULL) tokens.push_back(llama_vocab_bos(vocab));
+    if (llama_vocab_eos(vocab) != LLAMA_TOKEN_NULL) tokens.push_back(llama_vocab_eos(vocab));
+    if (tokens.empty()) tokens.push_back(0);
+    tokens.resize(std::min<size_t>(tokens.size(), llama_n_batch(ctx)));
+    llama_decode(ctx, llama_batch_get_one(tokens.data(), static_cast<int32_t>(tokens.size())));
+    llama_memory_clear(llama_get_memory(ctx), true);
+    llama_synchronize(ctx);
+    if (threadpool_) ggml_threadpool_pause(threadpool_.get());  // idle until the first job
   }
 
   Napi::Value Resolve(Napi::Env env) override {
@@ -277,6 +295,7 @@ class CreateContextWorker : public PromiseWorker {
   llama_model* model_;
   llama_context_params params_;
   bool poolingAuto_ = true;
+  bool warmup_ = true;
   std::unique_ptr<ggml_threadpool, AddonContext::ThreadpoolDeleter> threadpool_;
   llama_context_ptr created_;  // declared last: freed before the pool it uses
 };

@@ -58,6 +58,8 @@ export interface NativeContextOptions {
   /** llama_pooling_type number, or -2 for the model's own (mean when it has none). */
   pooling?: number;
   flashAttention?: 'auto' | 'on' | 'off';
+  /** One throw-away decode at creation (generation contexts). */
+  warmup?: boolean;
 }
 
 export interface NativeSamplingOptions {

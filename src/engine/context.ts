@@ -16,6 +16,12 @@ export interface ContextOptions {
   threads?: number;
   /** Flash attention: `'auto'` (default), `'on'`, `'off'`. */
   flashAttention?: 'auto' | 'on' | 'off';
+  /**
+   * Generation contexts: decode two throw-away tokens at creation, as llama.cpp's own tools
+   * do, so the first generation does not pay for reading mmapped weights and first-time
+   * allocations. Default true.
+   */
+  warmup?: boolean;
 }
 
 export interface EmbeddingContextOptions extends ContextOptions {
@@ -63,7 +69,9 @@ function contextParams(model: Model, options: ContextOptions) {
   const threads = expectInteger(options.threads ?? defaultThreads(), 'threads', 1, 1024);
   const flashAttention = options.flashAttention ?? 'auto';
   if (!['auto', 'on', 'off'].includes(flashAttention)) throw invalid("'auto', 'on' or 'off'", 'flashAttention', flashAttention);
-  return { contextSize, batchSize, threads, flashAttention };
+  const warmup = options.warmup ?? true;
+  if (typeof warmup !== 'boolean') throw invalid('a boolean', 'warmup', warmup);
+  return { contextSize, batchSize, threads, flashAttention, warmup };
 }
 
 /** Base of both context kinds: lifetime, one job at a time. */

@@ -100,6 +100,17 @@ describe.skipIf(!stories)('generation with stories260K', () => {
     expect((await late.result).text).toBe(full);
   });
 
+  it('the warm-up decode at creation leaves nothing behind', async () => {
+    const warm = await model.createContext({ contextSize: 256 });
+    const cold = await model.createContext({ contextSize: 256, warmup: false });
+    expect(warm.cachedTokens).toBe(0);
+    const [a, b] = [await warm.generate(PROMPT, { temperature: 0, maxTokens: 30 }).result, await cold.generate(PROMPT, { temperature: 0, maxTokens: 30 }).result];
+    expect(a.reusedTokens).toBe(0);
+    expect(a.text).toBe(b.text);
+    warm.dispose();
+    cold.dispose();
+  });
+
   it('an AbortSignal stops generation mid-way with an AbortError', async () => {
     const controller = new AbortController();
     const gen = ctx.generate(PROMPT, { temperature: 0, signal: controller.signal });

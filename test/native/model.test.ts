@@ -96,6 +96,7 @@ describe.skipIf(!addonBuilt)('bad input gives clear errors and the process lives
     const model = await Model.load(await randomModel());
     await expect(model.createContext({ contextSize: 0 })).rejects.toThrow(InvalidArgumentError);
     await expect(model.createContext({ contextSize: 0 })).rejects.toThrow(/Expected an integer >= 1 for contextSize but received 0/);
+    await expect(model.createContext({ warmup: 'yes' as unknown as boolean })).rejects.toThrow(/Expected a boolean for warmup but received "yes"/);
     const ctx = await model.createContext({ contextSize: 256 });
     expect(() => ctx.generate('hi', { temperature: -1 })).toThrow(/temperature/);
     expect(() => ctx.generate('hi', { stop: [3 as unknown as string] })).toThrow(/stop\[0\]/);
