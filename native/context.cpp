@@ -131,10 +131,11 @@ struct GenerationJob {
 
   explicit GenerationJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 
-  // Waking the JS thread steals CPU from the decode threads on small machines (about 100 us
-  // of decode time per wake-up on a 2-core VM), so text is handed over only while something
-  // reads it (`streaming`, set from JS) and then at most every kFlushInterval (the first chunk
-  // at once; the rest is flushed by the next token or by Finish).
+  // Waking the JS thread steals CPU from the decode threads on small machines (tens of
+  // microseconds of decode time per wake-up on a 2-core VM), so text is handed over only
+  // while something reads it (`streaming`, set from JS) and then at most every
+  // kFlushInterval (the first chunk at once; the rest is flushed by the next token or by
+  // Finish).
   static constexpr std::chrono::microseconds kFlushInterval{8000};
   Clock::time_point lastFlush{};
   AbortFlag streaming;
