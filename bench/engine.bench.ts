@@ -139,7 +139,8 @@ if (!args['skip-big']) models.push(['random Llama 270M (Q4_K_M)', await bigModel
 const bin = llamaBenchPath();
 const rows: Row[] = [];
 for (const [name, path] of models) {
-  const seen = { llamaBench: Object.fromEntries(tests.map((t) => [t, [] as number[]])) as Record<Test, number[]>, akachat: Object.fromEntries(tests.map((t) => [t, [] as number[]])) as Record<Test, number[]> };
+  const perTest = () => Object.fromEntries(tests.map((t) => [t, [] as number[]])) as Record<Test, number[]>;
+  const seen = { llamaBench: perTest(), akachat: perTest() };
   for (let round = 0; round < rounds; round++) {
     // Which side goes first alternates, so neither always inherits the other's warm caches,
     // and each starts after a pause: right after a llama-bench process exits, this VM ran the

@@ -262,11 +262,12 @@ class CreateContextWorker : public PromiseWorker {
   // As llama.cpp's common_init does: decode BOS and EOS once and forget them, so the first
   // real generation does not pay for faulting in mmapped weights and first-time allocations.
   void warmUp(llama_context* ctx) {
-    const llama_vocab* vocab = llama_model_get_vocab(model_);
     if (!llama_model_has_decoder(model_) || llama_model_has_encoder(model_)) return;
+    const llama_vocab* vocab = llama_model_get_vocab(model_);
     std::vector<llama_token> tokens;
-    if (llama_vocab_bos(vocab) != LLAMA_TOKEN_NULL) tokens.push_back(llama_vocab_bos(vocab));
-    if (llama_vocab_eos(vocab) != LLAMA_TOKEN_NULL) tokens.push_back(llama_vocab_eos(vocab));
+    for (llama_token special : {llama_vocab_bos(vocab), llama_vocab_eos(vocab)}) {
+      if (special != LLAMA_TOKEN_NULL) tokens.push_back(special);
+    }
     if (tokens.empty()) tokens.push_back(0);
     tokens.resize(std::min<size_t>(tokens.size(), llama_n_batch(ctx)));
     llama_decode(ctx, llama_batch_get_one(tokens.data(), static_cast<int32_t>(tokens.size())));

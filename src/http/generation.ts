@@ -41,7 +41,7 @@ export interface RunResult {
  * figures for local models; for remote ones, the time to the first chunk and the rest.
  */
 export function phaseTimes(result: RunResult): { promptMs: number; generationMs: number } {
-  if (result.timings) return { promptMs: result.timings.promptMs, generationMs: result.timings.generationMs };
+  if (result.timings) return result.timings;
   const promptMs = result.firstTokenMs ?? 0;
   return { promptMs, generationMs: Math.max(0, result.durationMs - promptMs) };
 }
