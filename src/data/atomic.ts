@@ -4,28 +4,91 @@ import { basename, dirname, join } from 'node:path';
 
 /**
  * Writes a file atomically: the data goes to a temporary file in the same folder, is
- * flushed to disk, then renamed over the target. A crash leaves either the old file or the
- * new one, never a half-written one.
+ * flushed to disk, then renamed over the target, and the folder is flushed so the rename
+ * itself survives a power cut. A crash leaves either the old file or the new one, never a
+ * half-written one; at worst a hidden temporary (see {@link tempPath}) stays behind.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await handle.close();
+  const tmp = tempPath(path, newWriteToken());
+  await writeFileSynced(tmp, data);
   try {
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  }
+  await syncDirectory(dir);
+}
+
+/**
+ * Writes `data` to a new file at `path` and flushes it to disk; on failure the file is removed.
+ * `exclusive` refuses to replace an existing file (EEXIST).
+ */
+export async function writeFileSynced(path: string, data: string | Uint8Array, { exclusive = false } = {}): Promise<void> {
+  const handle = await open(path, exclusive ? 'wx' : 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => {});
+    await rm(path, { force: true });
+    throw err;
+  }
+  await handle.close();
+}
+
+/**
+ * Flushes a folder's entries (renames, new and removed files) to disk. Windows cannot open
+ * a folder for that and orders its metadata writes itself, so there it does nothing.
+ */
+export async function syncDirectory(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A token naming one write's temporary files: the writer's process id and 12 random hex
+ * digits. The process id lets a later open tell a dead writer's leftovers from a live one's.
+ */
+export function newWriteToken(): string {
+  return `${process.pid}.${randomBytes(6).toString('hex')}`;
+}
+
+/** The hidden temporary beside `path` for the write named `token`: `.{file}.{pid}.{hex}.tmp`. */
+export function tempPath(path: string, token: string): string {
+  return join(dirname(path), `.${basename(path)}.${token}.tmp`);
+}
+
+const TEMP_NAME = /^\.(.+)\.(\d+)\.([0-9a-f]{12})\.tmp$/;
+
+/**
+ * Parses a file name made by {@link tempPath}: the target's file name and the writer's process
+ * id, or undefined for any other name.
+ */
+export function parseTempName(name: string): { target: string; pid: number; token: string } | undefined {
+  const match = TEMP_NAME.exec(name);
+  if (!match) return undefined;
+  return { target: match[1]!, pid: Number(match[2]), token: `${match[2]}.${match[3]}` };
+}
+
+/**
+ * True while process `pid` exists (it may belong to another user). A reused process id makes
+ * a dead writer look alive; its leftovers then wait for a later open, which is harmless.
+ */
+export function processIsAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException)?.code === 'EPERM';
   }
 }
 

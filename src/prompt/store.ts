@@ -1,6 +1,9 @@
-import { readdir, readFile, rm, rmdir } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
-import { toJsonText, writeFileAtomic } from '../data/atomic.js';
+import type { Dirent } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import {
+  newWriteToken, parseTempName, processIsAlive, syncDirectory, tempPath, toJsonText, writeFileSynced,
+} from '../data/atomic.js';
 import { confinedPath, unsafeNameReason } from '../data/paths.js';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { expectString, invalid } from '../validate.js';
@@ -17,17 +20,39 @@ export interface StoredPrompt {
   rawOptions: RawOptions;
 }
 
-/** How deep `list()` descends into sub-folders; a guard against pathological trees. */
+/** How deep `list()` and the recovery at open descend into sub-folders; a guard against pathological trees. */
 const MAX_LIST_DEPTH = 32;
+
+/**
+ * Tokens (see `newWriteToken`) of the saves and deletes running in this process, so that a
+ * second store opening the same folder leaves them alone.
+ */
+const writesInFlight = new Set<string>();
+
+/** Saves and deletes of one prompt run one at a time in this process, across store instances. */
+const promptLocks = new Map<string, Promise<unknown>>();
+
+/** `.{base}.{pid}.{hex}.commit` (a save's renames may start) or `.delete` (both files go). */
+const MARKER_NAME = /^\.(.+)\.(\d+\.[0-9a-f]{12})\.(commit|delete)$/;
 
 /**
  * The saved prompts of one data folder: `prompt/{name}.txt` (instruction) and
  * `prompt/{name}.json` (options), file-compatible with the original akachat. Names may
- * contain `/` for sub-folders; every name is confined to the prompt folder. Writes are atomic.
+ * contain `/` for sub-folders; every name is confined to the prompt folder.
+ *
+ * A save replaces both files as one change, even across a crash: it writes two hidden
+ * temporaries (`.{name}.txt.{pid}.{hex}.tmp`, `.{name}.json...`), flushes them, then creates a
+ * commit marker (`.{name}.{pid}.{hex}.commit`) and renames both into place. The first use of
+ * a store (its "open") finishes what a dead writer left: with a marker, the temporaries that
+ * remain are renamed into place (roll forward); without one, they are removed (the old pair
+ * stays). A delete works the same way with a `.delete` marker. So after a crash the two files
+ * are always from the same save, and the original akachat still reads them as plain files.
+ * One writing process per data folder is assumed; saves within a process run one at a time.
  */
 export class PromptStore {
   /** The `prompt/` folder this store owns. */
   readonly folder: string;
+  #opened: Promise<void> | undefined;
 
   /** @param dataFolder the akachat data folder; prompts live in its `prompt/` sub-folder. */
   constructor(dataFolder: string) {
@@ -36,34 +61,24 @@ export class PromptStore {
 
   /** Names of all saved prompts (sub-folder names joined with `/`), sorted. */
   async list(): Promise<string[]> {
+    await this.#open();
     const names = new Set<string>();
-    const walk = async (dir: string, prefix: string, depth: number): Promise<void> => {
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if (isMissing(err)) return;
-        throw err;
-      }
+    await walkFolders(this.folder, (_dir, prefix, entries) => {
       for (const entry of entries) {
-        if (entry.name.startsWith('.')) continue; // hidden files and atomic-write temporaries
-        if (entry.isDirectory()) {
-          if (depth < MAX_LIST_DEPTH) await walk(join(dir, entry.name), `${prefix}${entry.name}/`, depth + 1);
-          continue;
-        }
+        if (entry.name.startsWith('.')) continue; // hidden files, temporaries and markers
         const match = /^(.+)\.(txt|json)$/.exec(entry.name);
         if (!match || !(entry.isFile() || entry.isSymbolicLink())) continue;
         const name = prefix + match[1];
         if (unsafeNameReason(name) === undefined) names.add(name);
       }
-    };
-    await walk(this.folder, '', 0);
+    });
     return [...names].sort();
   }
 
   /** True when the prompt has a .txt or a .json file. Invalid names throw. */
   async exists(name: string): Promise<boolean> {
     const { txt, json } = this.#paths(name);
+    await this.#open();
     return (await readIfExists(txt)) !== undefined || (await readIfExists(json)) !== undefined;
   }
 
@@ -73,6 +88,7 @@ export class PromptStore {
    */
   async load(name: string): Promise<StoredPrompt> {
     const { txt, json } = this.#paths(name);
+    await this.#open();
     const [instructionText, optionsText] = await Promise.all([readIfExists(txt), readIfExists(json)]);
     if (instructionText === undefined && optionsText === undefined) {
       throw new NotFoundError(`Prompt ${JSON.stringify(name)} not found in ${this.folder}`);
@@ -92,23 +108,32 @@ export class PromptStore {
 
   /**
    * Saves a prompt: `{name}.json` (options as given, unknown keys kept, UTF-8 not ASCII-escaped)
-   * and `{name}.txt`, each atomically. The options are validated first (an invalid value or an
-   * unsupported provider throws and nothing is written). To save normalized `PromptOptions`,
-   * pass `toRawOptions(options)`.
+   * and `{name}.txt`, both replaced as one change (see the class). The options are validated
+   * first (an invalid value or an unsupported provider throws and nothing is written). To save
+   * normalized `PromptOptions`, pass `toRawOptions(options)`.
    */
   async save(name: string, instruction: string, options: RawOptions = {}): Promise<void> {
     const { txt, json } = this.#paths(name);
     expectString(instruction, 'instruction');
     if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalid('an options object', 'options', options);
     normalizeOptions(options);
-    await writeFileAtomic(json, toJsonText(options));
-    await writeFileAtomic(txt, instruction);
+    await this.#open();
+    await withPromptLock(json, (token) => writePair({ txt, json }, instruction, toJsonText(options), token));
   }
 
   /** Deletes both files of a prompt (and sub-folders left empty); NotFoundError when neither exists. */
   async delete(name: string): Promise<void> {
     const { txt, json } = this.#paths(name);
-    const removed = (await Promise.all([removeIfExists(txt), removeIfExists(json)])).some(Boolean);
+    await this.#open();
+    const removed = await withPromptLock(json, async (token) => {
+      if ((await readIfExists(txt)) === undefined && (await readIfExists(json)) === undefined) return false;
+      const marker = markerPath(json, token, 'delete');
+      await writeFileSynced(marker, '', { exclusive: true });
+      await syncDirectory(dirname(json));
+      await Promise.all([removeIfExists(txt), removeIfExists(json)]);
+      await rm(marker);
+      return true;
+    });
     if (!removed) throw new NotFoundError(`Prompt ${JSON.stringify(name)} not found in ${this.folder}`);
     for (let dir = dirname(txt); dir.startsWith(this.folder + sep); dir = dirname(dir)) {
       try {
@@ -119,10 +144,120 @@ export class PromptStore {
     }
   }
 
+  /** Recovers what dead writers left, once per store; a failure is retried by the next call. */
+  #open(): Promise<void> {
+    this.#opened ??= walkFolders(this.folder, recoverFolder).catch((err: unknown) => {
+      this.#opened = undefined;
+      throw err;
+    });
+    return this.#opened;
+  }
+
   #paths(name: string): { txt: string; json: string } {
     const txt = confinedPath(this.folder, name, 'prompt', { suffix: '.txt' });
     return { txt, json: confinedPath(this.folder, name, 'prompt', { suffix: '.json' }) };
   }
+}
+
+/** Runs `task` after every earlier save or delete of the same prompt in this process. */
+async function withPromptLock<T>(key: string, task: (token: string) => Promise<T>): Promise<T> {
+  const previous = promptLocks.get(key) ?? Promise.resolve();
+  const token = newWriteToken();
+  const run = previous.catch(() => {}).then(async () => {
+    writesInFlight.add(token);
+    try {
+      return await task(token);
+    } finally {
+      writesInFlight.delete(token);
+    }
+  });
+  const settled = run.catch(() => {});
+  promptLocks.set(key, settled);
+  void settled.then(() => {
+    if (promptLocks.get(key) === settled) promptLocks.delete(key);
+  });
+  return run;
+}
+
+/** The save protocol described on {@link PromptStore}. */
+async function writePair(paths: { txt: string; json: string }, instruction: string, jsonText: string, token: string): Promise<void> {
+  const dir = dirname(paths.json);
+  await mkdir(dir, { recursive: true });
+  const temps = { json: tempPath(paths.json, token), txt: tempPath(paths.txt, token) };
+  const marker = markerPath(paths.json, token, 'commit');
+  try {
+    await writeFileSynced(temps.json, jsonText);
+    await writeFileSynced(temps.txt, instruction);
+    await writeFileSynced(marker, '', { exclusive: true });
+    await syncDirectory(dir);
+  } catch (err) {
+    await Promise.all([rm(temps.json, { force: true }), rm(temps.txt, { force: true }), rm(marker, { force: true })]);
+    throw err;
+  }
+  // From here on the new pair is committed: if a rename fails, the next open rolls forward.
+  await rename(temps.json, paths.json);
+  await rename(temps.txt, paths.txt);
+  await syncDirectory(dir);
+  await rm(marker);
+}
+
+function markerPath(jsonPath: string, token: string, kind: 'commit' | 'delete'): string {
+  return join(dirname(jsonPath), `.${basename(jsonPath, '.json')}.${token}.${kind}`);
+}
+
+/** True for a write token of a dead process, or of this process but not running any more. */
+function isAbandoned(token: string): boolean {
+  const pid = Number(token.slice(0, token.indexOf('.')));
+  return pid === process.pid ? !writesInFlight.has(token) : !processIsAlive(pid);
+}
+
+/** Finishes the saves and deletes that abandoned writers left in one folder (see {@link PromptStore}). */
+async function recoverFolder(dir: string, _prefix: string, entries: Dirent[]): Promise<void> {
+  const names = new Set(entries.map((entry) => entry.name));
+  let changed = false;
+  for (const entry of entries) {
+    const marker = MARKER_NAME.exec(entry.name);
+    if (!marker) continue;
+    const [, base = '', token = '', kind] = marker;
+    if (!isAbandoned(token)) continue;
+    for (const target of [`${base}.json`, `${base}.txt`]) {
+      const path = join(dir, target);
+      if (kind === 'delete') await removeIfExists(path);
+      else if (names.has(basename(tempPath(path, token)))) await rename(tempPath(path, token), path);
+    }
+    await syncDirectory(dir);
+    await rm(join(dir, entry.name), { force: true });
+    changed = true;
+  }
+  for (const entry of entries) {
+    const temp = parseTempName(entry.name);
+    if (!temp || !isAbandoned(temp.token)) continue;
+    await rm(join(dir, entry.name), { force: true }); // already gone when a marker above renamed it
+    changed = true;
+  }
+  if (changed) await syncDirectory(dir);
+}
+
+/** Calls `visit` for `root` and each sub-folder (hidden ones skipped), parents first; a missing root is empty. */
+async function walkFolders(
+  root: string,
+  visit: (dir: string, prefix: string, entries: Dirent[]) => void | Promise<void>,
+): Promise<void> {
+  const walk = async (dir: string, prefix: string, depth: number): Promise<void> => {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw err;
+    }
+    await visit(dir, prefix, entries);
+    if (depth >= MAX_LIST_DEPTH) return;
+    for (const entry of entries) {
+      if (entry.isDirectory() && !entry.name.startsWith('.')) await walk(join(dir, entry.name), `${prefix}${entry.name}/`, depth + 1);
+    }
+  };
+  await walk(root, '', 0);
 }
 
 function parseOptionsFile(text: string, name: string): RawOptions {
