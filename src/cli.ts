@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import packageJson from '../package.json' with { type: 'json' };
 import { Akachat } from './akachat.js';
+import { addonStatus } from './engine/addon.js';
 import { DEFAULT_HOST, DEFAULT_PORT, serve } from './http/serve.js';
 import type { OriginPolicy } from './http/security.js';
 import { isHubReference } from './llm/hub.js';
@@ -214,6 +215,7 @@ function printBanner(io: CliIo, url: string, config: ServeConfig): void {
       ? `  Model:           ${config.model} (loading...)`
       : '  Model:           none configured. Set one with --model <file.gguf | hf:owner/repo:QUANT> or AKACHAT_MODEL;\n' +
         '                   saved prompts and presets that name a model work without it.',
+    describeAddon(),
     `  API key:         ${config.apiKey ? 'required (Authorization: Bearer <key>)' : 'not required'}`,
     `  CORS:            ${describeOrigins(config.corsOrigins)}; management routes: ${describeOrigins(config.managementOrigins)}`,
   ];
@@ -222,6 +224,13 @@ function printBanner(io: CliIo, url: string, config: ServeConfig): void {
   }
   lines.push('Press Ctrl-C to stop.');
   io.out(lines.join('\n'));
+}
+
+/** The native addon's line: where it loaded from, or the loader's whole message when it did not. */
+function describeAddon(): string {
+  const addon = addonStatus();
+  if (!addon.ok) return `  Native addon:    NOT LOADED, local models will fail (/api/health says "degraded"):\n    ${addon.message.split('\n').join('\n    ')}`;
+  return [`  Native addon:    ${addon.path}`, ...addon.notes.map((note) => `                   note: ${note}`)].join('\n');
 }
 
 function describeOrigins(policy: OriginPolicy): string {

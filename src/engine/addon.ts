@@ -6,7 +6,7 @@ import { AddonLoadError } from '../errors.js';
 import type { NativeAddon } from './addon-types.js';
 
 const require = createRequire(import.meta.url);
-let loaded: NativeAddon | undefined;
+let loaded: { addon: NativeAddon; path: string; notes: string[] } | undefined;
 
 /** The package root: the nearest folder upwards whose package.json is akachat's. */
 export function packageRoot(): string {
@@ -24,55 +24,135 @@ export function packageRoot(): string {
   }
 }
 
-interface NodeGypBuild {
-  path(dir: string): string;
+/** One place an addon may be, with what it is (for messages and `addonStatus()`). */
+export interface AddonCandidate {
+  path: string;
+  kind: 'AKACHAT_ADDON_PATH' | 'source build' | 'CUDA prebuild' | 'CPU prebuild';
+}
+
+/** What decides where the addon is looked for; `addonCandidates` reads the real process by default. */
+export interface AddonSearch {
+  root: string;
+  env: Record<string, string | undefined>;
+  platform: string;
+  arch: string;
+  /** An NVIDIA driver is present (then a CUDA prebuild is tried first). */
+  gpu: boolean;
+}
+
+/** True when the NVIDIA kernel driver is loaded: the CUDA prebuild can only help then. */
+export function nvidiaDriverPresent(): boolean {
+  return existsSync('/proc/driver/nvidia/version');
 }
 
 /**
- * Loads the native addon once: `AKACHAT_ADDON_PATH` when set, else what node-gyp-build finds
- * (`build/Release`, `build/Debug`, then `prebuilds/<platform>-<arch>/` packed by prebuildify).
- * When nothing loads, one error lists every place tried and how to build the addon.
+ * Where the addon is looked for, in order: `AKACHAT_ADDON_PATH` alone when set; else a build
+ * from source (`build/Release/akachat.node`, which wins as it was made for this machine), the
+ * CUDA prebuild (`prebuilds/<platform>-<arch>-cuda/`) when a GPU driver is present and
+ * `AKACHAT_CUDA` is not `0`, then the CPU prebuild (`prebuilds/<platform>-<arch>/`).
+ */
+export function addonCandidates(search: AddonSearch = currentSearch()): AddonCandidate[] {
+  const explicit = search.env.AKACHAT_ADDON_PATH;
+  if (explicit) return [{ path: explicit, kind: 'AKACHAT_ADDON_PATH' }];
+  const prebuilds = join(search.root, 'prebuilds');
+  const target = `${search.platform}-${search.arch}`;
+  return [
+    { path: join(search.root, 'build', 'Release', 'akachat.node'), kind: 'source build' },
+    ...(search.gpu && search.env.AKACHAT_CUDA !== '0'
+      ? [{ path: join(prebuilds, `${target}-cuda`, 'akachat.node'), kind: 'CUDA prebuild' as const }]
+      : []),
+    { path: join(prebuilds, target, 'akachat.node'), kind: 'CPU prebuild' },
+  ];
+}
+
+function currentSearch(): AddonSearch {
+  return { root: packageRoot(), env: process.env, platform: process.platform, arch: process.arch, gpu: nvidiaDriverPresent() };
+}
+
+/** The first candidate that loads and can compute, and why each one before it was passed over. */
+export interface AddonChoice {
+  addon?: NativeAddon;
+  path?: string;
+  /** Every candidate passed over, with the reason (`<path> (<kind>: <reason>)`). */
+  tried: string[];
+  /** What is worth telling even when an addon loaded: candidates that exist but failed, a CUDA prebuild without a GPU. */
+  notes: string[];
+}
+
+/**
+ * Tries `candidates` in order with `load` (`require` in production; tests pass a fake). A file
+ * that is missing or fails to load is passed over with its reason; so is an addon whose ggml
+ * found no CPU backend (a prebuild whose `libggml-cpu-*.so` were not copied along). A CUDA
+ * prebuild that loads but finds no GPU still runs on the CPU: that is noted, not passed over.
+ */
+export function chooseAddon(
+  candidates: readonly AddonCandidate[],
+  load: (path: string) => NativeAddon,
+  exists: (path: string) => boolean = existsSync,
+): AddonChoice {
+  const tried: string[] = [];
+  const notes: string[] = [];
+  const passOver = (line: string) => {
+    tried.push(line);
+    notes.push(line);
+  };
+  for (const { path, kind } of candidates) {
+    if (!exists(path)) {
+      tried.push(`${path} (${kind}: not found)`);
+      continue;
+    }
+    let addon: NativeAddon;
+    try {
+      addon = load(path);
+    } catch (err) {
+      passOver(`${path} (${kind}: ${(err as Error).message.split('\n')[0]})`);
+      continue;
+    }
+    const devices = addon.systemInfo().devices;
+    if (!devices.some((device) => device.type === 'cpu')) {
+      passOver(`${path} (${kind}: loaded, but ggml found no CPU backend library beside it)`);
+      continue;
+    }
+    if (kind === 'CUDA prebuild' && !devices.some((device) => device.type === 'gpu')) {
+      notes.push(`${path} (${kind}: no CUDA device usable, running on the CPU)`);
+    }
+    return { addon, path, tried, notes };
+  }
+  return { tried, notes };
+}
+
+/**
+ * Loads the native addon once, from the first of `addonCandidates()` that works. When none
+ * does, one error lists every place tried with its reason and how to build the addon.
  */
 export function loadAddon(): NativeAddon {
-  if (loaded) return loaded;
-  const root = packageRoot();
-  const tried: string[] = [];
-  const attempt = (path: string): NativeAddon | undefined => {
-    try {
-      return require(path) as NativeAddon;
-    } catch (err) {
-      tried.push(`${path} (${(err as Error).message.split('\n')[0]})`);
-      return undefined;
-    }
-  };
-  const explicit = process.env.AKACHAT_ADDON_PATH;
-  if (explicit) loaded = existsSync(explicit) ? attempt(explicit) : (tried.push(`${explicit} (AKACHAT_ADDON_PATH: not found)`), undefined);
-  if (!loaded) {
-    try {
-      loaded = attempt((require('node-gyp-build') as NodeGypBuild).path(root));
-    } catch {
-      tried.push(
-        `${join(root, 'build', 'Release')} (no .node file)`,
-        `${join(root, 'build', 'Debug')} (no .node file)`,
-        `${join(root, 'prebuilds', `${process.platform}-${process.arch}`)} (no prebuilt binary for this platform)`,
-      );
-    }
+  if (loaded) return loaded.addon;
+  const choice = chooseAddon(addonCandidates(), (path) => require(path) as NativeAddon);
+  if (choice.addon && choice.path) {
+    loaded = { addon: choice.addon, path: choice.path, notes: choice.notes };
+    return choice.addon;
   }
-  if (loaded) return loaded;
   throw new AddonLoadError(
-    `The akachat native addon could not be loaded. Tried:\n  ${tried.join('\n  ')}\n` +
+    `The akachat native addon could not be loaded. Tried:\n  ${choice.tried.join('\n  ')}\n` +
       'Build it with `npm run build:native` (CPU) or `npm run build:cuda` (CUDA), which needs cmake and a C++ compiler, ' +
       'or set AKACHAT_ADDON_PATH to a built akachat.node.',
   );
 }
 
+/** Whether the addon loads, and from where or why not (for `/api/health` and the server banner). */
+export type AddonStatus = { ok: true; path: string; notes: string[] } | { ok: false; message: string };
+
+/** Loads the addon if it is not loaded yet and says how that went; never throws. */
+export function addonStatus(): AddonStatus {
+  try {
+    loadAddon();
+    return { ok: true, path: loaded!.path, notes: loaded!.notes };
+  } catch (err) {
+    return { ok: false, message: (err as Error).message };
+  }
+}
+
 /** True when an addon file exists where loadAddon() looks (without loading it). */
 export function addonAvailable(): boolean {
-  if (process.env.AKACHAT_ADDON_PATH) return existsSync(process.env.AKACHAT_ADDON_PATH);
-  try {
-    (require('node-gyp-build') as NodeGypBuild).path(packageRoot());
-    return true;
-  } catch {
-    return false;
-  }
+  return addonCandidates().some((candidate) => existsSync(candidate.path));
 }

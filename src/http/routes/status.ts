@@ -1,6 +1,7 @@
 /**
  * Server status for people and monitors: health (queue, model state) and the models in play.
  */
+import { addonStatus } from '../../engine/addon.js';
 import { serverTime } from '../errors.js';
 import type { RouteContext, RouteSpec } from '../route.js';
 
@@ -14,18 +15,22 @@ export function statusRoutes(ctx: RouteContext): RouteSpec[] {
       tags: ['status'],
       public: true,
       errors: 'akachat',
-      responses: { 200: { description: '{status:"ok", servertime, version, model, default_model, loaded, queue}' } },
-      handler: (c) => c.json({
-        status: 'ok',
-        servertime: serverTime(),
-        version: ctx.version,
-        uptime_s: Math.round((Date.now() - state.startedAt) / 1000),
-        model: state.model,
-        ...(state.modelError ? { model_error: state.modelError } : {}),
-        default_model: akachat.defaultModel ?? null,
-        loaded: akachat.models.loaded,
-        queue: { running: queue.running, waiting: queue.waiting, max_waiting: queue.maxWaiting },
-      }),
+      responses: { 200: { description: '{status:"ok" (or "degraded" when the native addon cannot load: local models cannot run), servertime, version, addon, model, default_model, loaded, queue}' } },
+      handler: (c) => {
+        const addon = addonStatus();
+        return c.json({
+          status: addon.ok ? 'ok' : 'degraded',
+          servertime: serverTime(),
+          addon: addon.ok ? { loaded: true, path: addon.path, ...(addon.notes.length ? { notes: addon.notes } : {}) } : { loaded: false, error: addon.message },
+          version: ctx.version,
+          uptime_s: Math.round((Date.now() - state.startedAt) / 1000),
+          model: state.model,
+          ...(state.modelError ? { model_error: state.modelError } : {}),
+          default_model: akachat.defaultModel ?? null,
+          loaded: akachat.models.loaded,
+          queue: { running: queue.running, waiting: queue.waiting, max_waiting: queue.maxWaiting },
+        });
+      },
     },
     {
       method: 'GET',
