@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds llama.cpp + native/ into build/Release/akachat.node with cmake-js.
 //   --cuda        build the CUDA backend too (needs nvcc and cuBLAS)
+//   --portable    build for any CPU of this architecture (used by scripts/prebuild.mjs)
 //   --if-missing  do nothing when the addon is already built (used by npm test / npm start)
 //   --target T    build only target T (e.g. llama-bench, for bench/)
 // Environment: AKACHAT_LLAMA_CPP_DIR (another llama.cpp checkout), AKACHAT_CUDA=1 (same as
@@ -9,40 +10,40 @@
 // caches compiled objects across build folders and rebuilds.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetchLlama } from './fetch-llama.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const argv = process.argv.slice(2);
-const args = new Set(argv);
-const target = argv.includes('--target') ? argv[argv.indexOf('--target') + 1] : undefined;
-const cuda = args.has('--cuda') || process.env.AKACHAT_CUDA === '1';
-const buildDir = resolve(root, process.env.AKACHAT_BUILD_DIR ?? 'build');
-const addon = join(buildDir, 'Release', 'akachat.node');
 
-if (args.has('--if-missing') && existsSync(addon)) process.exit(0);
+/** The addon a build into `buildDir` writes. */
+export function builtAddon(buildDir) {
+  return join(buildDir, 'Release', 'akachat.node');
+}
 
-try {
+/**
+ * Fetches llama.cpp when needed and builds the addon into `buildDir` (throws on failure).
+ * `portable`: the prebuild configuration (CMake option AKACHAT_PORTABLE).
+ */
+export function buildNative({ buildDir, cuda = false, portable = false, target, jobs = availableParallelism() }) {
   const llamaDir = fetchLlama();
-  const jobs = process.env.AKACHAT_BUILD_JOBS ?? String(availableParallelism());
-  const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+  // cmake-js is a dependency of this package; resolve it wherever npm put it (hoisted or not).
+  const cmakeJs = createRequire(import.meta.url).resolve('cmake-js/bin/cmake-js');
   const cmakeArgs = [
-    cmakeJs, 'build', '--parallel', jobs, '--out', buildDir,
+    cmakeJs, 'build', '--parallel', String(jobs), '--out', buildDir,
     `--CDLLAMA_CPP_DIR=${llamaDir}`,
     `--CDGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
+    `--CDAKACHAT_PORTABLE=${portable ? 'ON' : 'OFF'}`,
   ];
   if (target) cmakeArgs.push('--target', target);
   if (hasCcache()) cmakeArgs.push('--CDCMAKE_C_COMPILER_LAUNCHER=ccache', '--CDCMAKE_CXX_COMPILER_LAUNCHER=ccache');
   if (process.env.CMAKE_CUDA_ARCHITECTURES) cmakeArgs.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.CMAKE_CUDA_ARCHITECTURES}`);
-  console.error(`akachat: building the native addon (${cuda ? 'CPU + CUDA' : 'CPU'}), ${jobs} jobs; the first build takes several minutes`);
+  console.error(`akachat: building the native addon (${cuda ? 'CPU + CUDA' : 'CPU'}${portable ? ', portable' : ''}) into ${buildDir}, ${jobs} jobs`);
   // CCACHE_BASEDIR: objects compiled in one build folder are reused by another.
   const env = { ...process.env, CCACHE_BASEDIR: process.env.CCACHE_BASEDIR ?? root };
   execFileSync(process.execPath, cmakeArgs, { cwd: root, stdio: 'inherit', env });
-} catch (err) {
-  console.error(`build-native: ${err.message}`);
-  process.exit(1);
 }
 
 function hasCcache() {
@@ -51,5 +52,23 @@ function hasCcache() {
     return true;
   } catch {
     return false;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const argv = process.argv.slice(2);
+  const buildDir = resolve(root, process.env.AKACHAT_BUILD_DIR ?? 'build');
+  if (argv.includes('--if-missing') && existsSync(builtAddon(buildDir))) process.exit(0);
+  try {
+    buildNative({
+      buildDir,
+      cuda: argv.includes('--cuda') || process.env.AKACHAT_CUDA === '1',
+      portable: argv.includes('--portable'),
+      target: argv.includes('--target') ? argv[argv.indexOf('--target') + 1] : undefined,
+      jobs: process.env.AKACHAT_BUILD_JOBS ?? availableParallelism(),
+    });
+  } catch (err) {
+    console.error(`build-native: ${err.message}`);
+    process.exit(1);
   }
 }
