@@ -1,8 +1,8 @@
 /**
- * The waiting line in front of the local model. One resident model decodes one request at a
- * time, so requests take turns in arrival order; the line is bounded so that a burst gets a fast
- * 503 with `Retry-After` instead of piling up connections, and a request whose client left (or
- * whose timeout fired) leaves the line at once.
+ * Admission to the local model's slots. Its context runs `concurrency` generations at once (one
+ * per slot), so that many requests hold a turn and the rest wait in arrival order; the line is
+ * bounded so that a burst gets a fast 503 with `Retry-After` instead of piling up connections,
+ * and a request whose client left (or whose timeout fired) leaves the line at once.
  */
 import { AbortError, abortReason } from '../errors.js';
 import { expectInteger } from '../validate.js';
@@ -11,8 +11,11 @@ import { HttpError } from './errors.js';
 export interface GenerationQueueOptions {
   /** Requests that may wait for a turn (not counting the running ones). Default 16. */
   maxWaiting?: number;
-  /** Requests that run at once. Default 1 (one local context decodes one sequence at a time). */
-  concurrency?: number;
+  /**
+   * Requests that run at once: the slots of the local model's context (ModelManager
+   * `parallel`). A function is asked again whenever a turn may be granted. Default 1.
+   */
+  concurrency?: number | (() => number);
 }
 
 /** A turn in the queue; `release()` (idempotent) lets the next request in. */
@@ -32,14 +35,25 @@ const RECENT_RUNS = 8;
 
 export class GenerationQueue {
   readonly maxWaiting: number;
-  readonly concurrency: number;
+  readonly #concurrency: () => number;
   #running = 0;
   readonly #waiting: Waiter[] = [];
   readonly #recentMs: number[] = [];
 
   constructor(options: GenerationQueueOptions = {}) {
     this.maxWaiting = expectInteger(options.maxWaiting ?? 16, 'maxWaiting', 0);
-    this.concurrency = expectInteger(options.concurrency ?? 1, 'concurrency', 1);
+    const concurrency = options.concurrency ?? 1;
+    if (typeof concurrency === 'function') {
+      this.#concurrency = () => expectInteger(concurrency(), 'concurrency', 1);
+    } else {
+      expectInteger(concurrency, 'concurrency', 1);
+      this.#concurrency = () => concurrency;
+    }
+  }
+
+  /** Requests that may hold a turn at once now. */
+  get concurrency(): number {
+    return this.#concurrency();
   }
 
   /** Requests holding a turn now. */
@@ -79,6 +93,7 @@ export class GenerationQueue {
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.#waiting.push(waiter);
+      this.#next(); // the slot count may have grown since the last turn ended
     });
   }
 
