@@ -1,17 +1,20 @@
 /**
  * Keeps local models resident: one by default (VRAM is scarce), so a call for another model
  * unloads the least recently used one first. Each resident model has one generation context
- * whose prompt-prefix reuse makes repeated calls of the same prompt fast. Idle models are
+ * with `parallel` slots: calls on one model run together (up to `parallel`, the rest wait for a
+ * slot), and each slot's prompt-prefix reuse makes repeated calls of the same prompt fast. Idle models are
  * unloaded after `keepAliveMs`. Model references are paths or `hf:` references; `dtype`
  * quantizes a higher-precision GGUF once into the cache.
  */
 import { existsSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { AbortError, InvalidArgumentError, ModelLoadError, abortReason } from '../errors.js';
 import { Context, Model, ggufFileTypes, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
 import { expectInteger } from '../validate.js';
 import { downloadHubModel, isHubReference, type DownloadProgress } from './hub.js';
+import { quantizedCachePath } from './quantize-cache.js';
 
 export interface ModelManagerOptions {
   /** Models kept loaded at once. Default 1. */
@@ -24,8 +27,10 @@ export interface ModelManagerOptions {
   gpuLayers?: 'auto' | 'max' | number;
   /** CPU threads for contexts. Default: physical cores (`defaultThreads()`). */
   threads?: number;
-  /** Context size when a call does not ask for one. Default 4096 (capped by the model). */
+  /** Context size (per slot) when a call does not ask for one. Default 4096 (capped by the model). */
   contextSize?: number;
+  /** Generations that run at once on one model (slots of its context). Default 1. */
+  parallel?: number;
   /** Hub base URL for hf: references (default AKACHAT_HF_ENDPOINT or https://huggingface.co). */
   hubEndpoint?: string;
 }
@@ -83,6 +88,7 @@ export class ModelManager {
       cacheDir: options.cacheDir ?? process.env.AKACHAT_CACHE_DIR ?? join(homedir(), '.cache', 'akachat'),
       gpuLayers: options.gpuLayers ?? 'auto',
       contextSize: expectInteger(options.contextSize ?? 4096, 'contextSize', 1),
+      parallel: expectInteger(options.parallel ?? 1, 'parallel', 1, 256),
       hubEndpoint: options.hubEndpoint,
       threads: options.threads,
     };
@@ -90,6 +96,11 @@ export class ModelManager {
 
   get cacheDir(): string {
     return this.#options.cacheDir;
+  }
+
+  /** Generations that run at once on one model (slots of its context). */
+  get parallel(): number {
+    return this.#options.parallel;
   }
 
   /** Paths of the models loaded now, most recently used first. */
@@ -119,10 +130,13 @@ export class ModelManager {
     const current = meta.fileType === undefined ? undefined : typeByNumber.get(meta.fileType);
     if (current === wanted) return path;
     if (current !== undefined && (precision[current] ?? 0) < (precision[wanted] ?? 0)) return path; // never up-convert
-    const out = join(this.#options.cacheDir, 'quantized', `${basename(path, '.gguf')}.${wanted}.gguf`);
+    const out = quantizedCachePath(this.#options.cacheDir, path, wanted);
     if (!existsSync(out)) {
       options.onEvent?.({ type: 'quantize', model: ref, to: wanted });
-      await quantize(path, out, wanted as GgufFileType, { signal: options.signal });
+      // Written beside and renamed when complete: a killed quantization leaves no file that looks done.
+      const partial = `${out}.${process.pid}.partial`;
+      await quantize(path, partial, wanted as GgufFileType, { signal: options.signal });
+      await rename(partial, out);
     }
     return out;
   }
@@ -166,7 +180,7 @@ export class ModelManager {
       if (existing.context.info.contextSize < Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext)) {
         await this.#whenIdle(existing);
         existing.context.dispose();
-        existing.context = await existing.model.createContext({ contextSize: wantedContext, threads: this.#options.threads });
+        existing.context = await existing.model.createContext({ contextSize: wantedContext, threads: this.#options.threads, parallel: this.#options.parallel });
       }
       return existing;
     }
@@ -182,7 +196,7 @@ export class ModelManager {
     });
     let context: Context;
     try {
-      context = await model.createContext({ contextSize: Math.min(wantedContext, model.info.trainContextSize || wantedContext), threads: this.#options.threads });
+      context = await model.createContext({ contextSize: Math.min(wantedContext, model.info.trainContextSize || wantedContext), threads: this.#options.threads, parallel: this.#options.parallel });
     } catch (err) {
       model.dispose();
       throw err;
