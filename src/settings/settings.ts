@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { toJsonText, writeFileAtomic } from '../data/atomic.js';
 import { readJsonObjectFile } from '../data/json-file.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -111,7 +112,7 @@ export class Settings {
 
   /** Every setting (environment overrides applied) with secrets masked, safe to show or log. */
   async masked(): Promise<SettingsValues> {
-    return maskSecrets(await this.all()) as SettingsValues;
+    return maskSecrets(await this.all());
   }
 
   #serial<T>(task: () => Promise<T>): Promise<T> {
@@ -121,35 +122,82 @@ export class Settings {
   }
 }
 
-const SECRET_KEY = /(key|token|secret|password)$/i;
+/**
+ * Settings that {@link Settings.masked} shows as they are: known keys that never hold a secret.
+ * Every other value that could (a string or number, at any depth) is masked, whatever its
+ * name, so a key named `auth`, `pass` or `api_key_1` is hidden too.
+ */
+export const PUBLIC_SETTING_KEYS: ReadonlySet<string> = new Set([
+  'is_test', 'default_model', 'model', 'models_dir', 'models_folder', 'threads', 'theme', 'language',
+]);
 
-/** True for setting names that hold secrets: ending in `key` (`_key` included), `token`, `secret` or `password`. */
-export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key);
+/** True for a setting shown unmasked (see {@link PUBLIC_SETTING_KEYS}). */
+export function isPublicSettingKey(key: string): boolean {
+  return PUBLIC_SETTING_KEYS.has(key);
 }
 
-/** Shortest secret shown as `abc...wxyz`; shorter ones are fully hidden (`****`). */
+/** Shortest secret whose last 4 characters are shown (`****wxyz`); shorter ones show none (`****`). */
 const MIN_PARTLY_SHOWN_LENGTH = 20;
 
 /**
- * Masks one secret: long strings keep their first 3 and last 4 characters (`sk-...abcd`),
- * other non-empty values become `****`; empty strings and null stay, so "not set" shows.
+ * Masks one value that may be secret: a string of 20 characters or more shows only its last 4
+ * (`****wxyz`), other strings and numbers become `****`; `''`, null, booleans and undefined stay,
+ * so "not set" and on/off still show. Objects and arrays are masked at every depth.
  */
 export function maskSecret(value: unknown): unknown {
-  if (value === undefined || value === null || value === '') return value;
-  if (typeof value === 'string' && value.length >= MIN_PARTLY_SHOWN_LENGTH) return `${value.slice(0, 3)}...${value.slice(-4)}`;
-  return '****';
+  if (Array.isArray(value)) return value.map(maskSecret);
+  if (typeof value === 'object' && value !== null) {
+    const result: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) setOwn(result, key, maskSecret(item));
+    return result;
+  }
+  if (typeof value === 'string') {
+    if (value === '') return value;
+    return value.length >= MIN_PARTLY_SHOWN_LENGTH ? `****${value.slice(-4)}` : '****';
+  }
+  return typeof value === 'number' || typeof value === 'bigint' ? '****' : value;
 }
 
-/** Copy of `value` with every secret-named key masked, at any depth. */
-export function maskSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(maskSecrets);
-  if (typeof value !== 'object' || value === null) return value;
-  const result: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    setOwn(result, key, isSecretKey(key) ? maskSecret(item) : maskSecrets(item));
+/** Copy of a settings object with every value masked except those of {@link PUBLIC_SETTING_KEYS}. */
+export function maskSecrets(settings: SettingsValues): SettingsValues {
+  const result: SettingsValues = {};
+  for (const [key, value] of Object.entries(settings)) setOwn(result, key, isPublicSettingKey(key) ? value : maskSecret(value));
+  return result;
+}
+
+/**
+ * Changes as a form that showed {@link Settings.masked} sends them back, minus the masks: a
+ * top-level value equal to the masked current value is dropped (left unchanged, so an
+ * environment override is never written to the file), and inside objects and arrays each
+ * masked item is replaced by its current value. Anything else is a real change.
+ */
+export function withoutMaskEchoes(changes: SettingsValues, current: SettingsValues): SettingsValues {
+  const result: SettingsValues = {};
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === null || value === undefined || isPublicSettingKey(key) || !Object.hasOwn(current, key)) {
+      setOwn(result, key, value);
+      continue;
+    }
+    const restored = restoreMasked(value, current[key]);
+    if (!isDeepStrictEqual(restored, current[key])) setOwn(result, key, restored);
   }
   return result;
+}
+
+/** `sent` with every part that equals the mask of the same part of `current` replaced by it. */
+function restoreMasked(sent: unknown, current: unknown): unknown {
+  if (isDeepStrictEqual(sent, maskSecret(current))) return current;
+  if (Array.isArray(sent) && Array.isArray(current)) return sent.map((item, index) => restoreMasked(item, current[index]));
+  if (isPlainRecord(sent) && isPlainRecord(current)) {
+    const result: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(sent)) setOwn(result, key, Object.hasOwn(current, key) ? restoreMasked(item, current[key]) : item);
+    return result;
+  }
+  return sent;
+}
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function parseFlag(text: string, variable: string): boolean {

@@ -74,12 +74,32 @@ describe('management routes and a server without a model', () => {
   it('never returns secrets unmasked, and does not store a masked value sent back', async () => {
     const secret = 'sk-test-1234567890abcdefghijkl';
     const changed = await json(put('/api/settings', { openai_key: secret, is_test: true }));
-    expect(changed.settings).toEqual({ openai_key: 'sk-...ijkl', is_test: true });
+    expect(changed.settings).toEqual({ openai_key: '****ijkl', is_test: true });
     expect(JSON.stringify(await json(fetch(`${t.url}/api/settings`)))).not.toContain(secret);
-    await put('/api/settings', { openai_key: 'sk-...ijkl', is_test: false });
+    await put('/api/settings', { openai_key: '****ijkl', is_test: false });
     const stored = JSON.parse(await readFile(join(t.dataDir, 'config.json'), 'utf8')) as Record<string, unknown>;
     expect(stored).toEqual({ openai_key: secret, is_test: false });
     expect((await put('/api/settings', { is_test: 'yes' })).status).toBe(400);
+  });
+
+  it('masks every setting but the known public ones, whatever the secret is called', async () => {
+    const secrets = {
+      api_key_1: 'sk-first-secret-0123456789-k1k1', openai_key_backup: 'sk-backup-secret-0123456789-bkbk',
+      credentials: 'user:hunter2', auth: 'Bearer auth-secret-0123456789-auth', pass: 'hunter2pass',
+    };
+    await put('/api/settings', { ...secrets, default_model: 'models/tiny.gguf', nested: { token: 'nested-secret-0123456789-nnnn' } });
+    const { settings } = await json(fetch(`${t.url}/api/settings`));
+    expect(settings).toMatchObject({
+      api_key_1: '****k1k1', openai_key_backup: '****bkbk', credentials: '****', auth: '****auth', pass: '****',
+      default_model: 'models/tiny.gguf', nested: { token: '****nnnn' },
+    });
+    const shown = JSON.stringify(settings);
+    for (const secret of [...Object.values(secrets), 'secret-0123456789']) expect(shown).not.toContain(secret);
+    // Saving the masked form back keeps every secret as it was.
+    await put('/api/settings', settings);
+    const stored = JSON.parse(await readFile(join(t.dataDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    expect(stored).toMatchObject({ ...secrets, nested: { token: 'nested-secret-0123456789-nnnn' } });
+    await put('/api/settings', Object.fromEntries(Object.keys({ ...secrets, default_model: 0, nested: 0 }).map((key) => [key, null])));
   });
 
   it('manages presets', async () => {

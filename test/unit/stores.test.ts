@@ -7,7 +7,7 @@ import { MessageLog, parseMessagesJsonl } from '../../src/messages/log.js';
 import { renderInstruction } from '../../src/prompt/instruction/index.js';
 import { renderSegmentsAsText, type ChatMessage } from '../../src/prompt/messages.js';
 import { Presets } from '../../src/settings/presets.js';
-import { isSecretKey, maskSecret, Settings } from '../../src/settings/settings.js';
+import { maskSecret, Settings, withoutMaskEchoes } from '../../src/settings/settings.js';
 import { VarStore } from '../../src/vars/store.js';
 
 let dataFolder: string;
@@ -187,27 +187,40 @@ describe('Settings', () => {
     await expect(settings.set('bad', () => 1)).rejects.toThrow(/Expected JSON data for bad/);
   });
 
-  it('masks every secret in masked() and leaves other values', async () => {
+  it('shows only known public settings; every other value is masked, whatever its name', async () => {
     await writeFile(join(dataFolder, 'config.json'), JSON.stringify({
-      is_test: true, openai_key: 'sk-proj-0123456789abcdefghij', hf_token: 'short', api_secret: 'x'.repeat(30),
-      db_password: 'hunter2', apikey: 12345, empty_key: '', providers: { groq: { api_key: 'gsk_abcdefghijklmnopqrstuvwxyz' } },
+      is_test: true, default_model: 'models/tiny.gguf', openai_key: 'sk-proj-0123456789abcdefghij', hf_token: 'short',
+      api_key_1: 'sk-abcdefghijklmnopqrst1111', openai_key_backup: 'sk-abcdefghijklmnopqrst2222', credentials: 'user:hunter2',
+      auth: 'Bearer abcdefghijklmnopqrstuvwx', pass: 'hunter2', pin: 1234, flag: false, empty_key: '', nothing: null,
+      providers: { groq: { api_key: 'gsk_abcdefghijklmnopqrstuvwxyz', endpoint: 'https://u:p@groq.example/v1' } }, list: ['secret-one'],
     }));
     const settings = new Settings(dataFolder, { env: { HF_TOKEN: 'hf_environment_token_value_wxyz' } });
     const masked = await settings.masked();
     expect(masked).toEqual({
-      is_test: true, openai_key: 'sk-...ghij', hf_token: 'hf_...wxyz', api_secret: 'xxx...xxxx',
-      db_password: '****', apikey: '****', empty_key: '', providers: { groq: { api_key: 'gsk...wxyz' } },
+      is_test: true, default_model: 'models/tiny.gguf', openai_key: '****ghij', hf_token: '****wxyz',
+      api_key_1: '****1111', openai_key_backup: '****2222', credentials: '****', auth: '****uvwx', pass: '****',
+      pin: '****', flag: false, empty_key: '', nothing: null,
+      providers: { groq: { api_key: '****wxyz', endpoint: '****e/v1' } }, list: ['****'],
     });
     const shown = JSON.stringify(masked);
-    expect(shown).not.toContain('0123456789');
-    expect(shown).not.toContain('hunter2');
+    for (const secret of ['0123456789', 'hunter2', 'abcdefghijklmnop', 'environment', '1234']) expect(shown).not.toContain(secret);
   });
 
-  it('recognizes secret key names', () => {
-    expect(['openai_key', 'key', 'hf_token', 'client_secret', 'password', 'API_KEY'].every(isSecretKey)).toBe(true);
-    expect(['is_test', 'keyboard', 'theme'].some(isSecretKey)).toBe(false);
+  it('masks one value showing at most its last 4 characters', () => {
     expect(maskSecret('abc')).toBe('****');
+    expect(maskSecret('0123456789012345678')).toBe('****');
+    expect(maskSecret('01234567890123456789')).toBe('****6789');
+    expect(maskSecret('')).toBe('');
     expect(maskSecret(null)).toBeNull();
+    expect(maskSecret(true)).toBe(true);
+  });
+
+  it('drops masks sent back and keeps real changes', () => {
+    const current = { openai_key: 'sk-proj-0123456789abcdefghij', pass: 'hunter2', is_test: false, nested: { token: 'abcdefghijklmnopqrstuvwxyz', url: 'x' } };
+    expect(withoutMaskEchoes({
+      openai_key: '****ghij', pass: '****', is_test: true, nested: { token: '****wxyz', url: 'y' }, fresh: '****',
+    }, current)).toEqual({ is_test: true, nested: { token: 'abcdefghijklmnopqrstuvwxyz', url: 'y' }, fresh: '****' });
+    expect(withoutMaskEchoes({ pass: 'new-password', openai_key: null }, current)).toEqual({ pass: 'new-password', openai_key: null });
   });
 
   it('names config.json when it is not valid JSON', async () => {

@@ -6,7 +6,7 @@
  */
 import type { Context } from 'hono';
 import { toChatMessage, type ChatMessage } from '../../prompt/messages.js';
-import { isSecretKey, maskSecret } from '../../settings/settings.js';
+import { withoutMaskEchoes } from '../../settings/settings.js';
 import { invalid } from '../../validate.js';
 import type { JsonSchema } from '../openapi.js';
 import { integerQuery, isRecord, readJson, type RouteContext, type RouteSpec } from '../route.js';
@@ -250,12 +250,8 @@ export function manageRoutes(ctx: RouteContext): RouteSpec[] {
       requestBody: { schema: { type: 'object', additionalProperties: true }, example: { is_test: true } },
       responses: { 200: { description: '{settings} after the change, secrets masked' } },
       handler: async (c) => {
-        const changes = await readJson(c);
-        const current = await akachat.settings.all();
-        for (const key of Object.keys(changes)) {
-          // The playground shows secrets masked; saving its form back must not store the mask.
-          if (isSecretKey(key) && changes[key] !== null && Object.hasOwn(current, key) && changes[key] === maskSecret(current[key])) delete changes[key];
-        }
+        // The playground shows secrets masked; saving its form back must not store the masks.
+        const changes = withoutMaskEchoes(await readJson(c), await akachat.settings.all());
         await akachat.settings.update(changes);
         return c.json({ settings: await akachat.settings.masked() });
       },
