@@ -1,14 +1,11 @@
 import yauzl from 'yauzl';
-import { promisify } from 'node:util';
-import { crc32, gunzip } from 'node:zlib';
+import { crc32 } from 'node:zlib';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { Unzip, UnzipInflate, strFromU8, unzipSync, type UnzipFile } from 'fflate';
+import { Gunzip, Unzip, UnzipInflate, strFromU8, unzipSync, type UnzipFile } from 'fflate';
 import { Parser as TarParser, type ReadEntry } from 'tar';
 import Encoding from 'encoding-japanese';
 import { AkachatError, throwIfAborted } from '../errors.js';
 import { expectInteger, expectNumber } from '../validate.js';
-
-const gunzipAsync = promisify(gunzip);
 
 /**
  * Limits applied to every archive before anything is written. An archive that breaks one of
@@ -38,8 +35,9 @@ export const DEFAULT_ARCHIVE_LIMITS: Readonly<Required<ArchiveLimits>> = Object.
 
 /** Entries expanding to less than this are never refused for their compression ratio. */
 const RATIO_CHECK_MIN_BYTES = 1024 * 1024;
-/** Compressed bytes handed to the inflater per step, so one step can expand to ~16 MiB at most. */
-const INFLATE_STEP_BYTES = 16 * 1024;
+/** Compressed bytes handed to the inflater per step, so one step can expand to ~4 MiB at most. */
+const INFLATE_STEP_BYTES = 4 * 1024;
+const TAR_BLOCK = 512;
 /** How much compressed input is processed between two turns of the event loop. */
 const YIELD_EVERY_BYTES = 4 * 1024 * 1024;
 
@@ -135,18 +133,7 @@ export async function readArchive(bytes: Uint8Array, options: ReadArchiveOptions
   const format = detectArchiveFormat(bytes);
   if (format === 'zip') return { format, ...(await readZip(bytes, limits, options)) };
   if (format === 'tar') return { format, ...(await readTar(bytes, limits, options)) };
-  if (format === 'gzip') {
-    const tarBytes = await gunzipWithinLimits(bytes, limits);
-    if (!isTar(tarBytes)) throw new ArchiveRefusedError('unsupported-format', 'a gzip file that does not hold a tar archive');
-    const contents = await readTar(tarBytes, limits, options);
-    // Checked after the entries' own sizes, which name the culprit more precisely.
-    const ratio = tarBytes.length / bytes.length;
-    if (tarBytes.length > RATIO_CHECK_MIN_BYTES && ratio > limits.maxCompressionRatio) {
-      throw new ArchiveRefusedError('compression-ratio',
-        `the gzip stream expands ${Math.round(ratio)} times, more than ${limits.maxCompressionRatio} (maxCompressionRatio)`);
-    }
-    return { format: 'tar.gz', ...contents };
-  }
+  if (format === 'gzip') return { format: 'tar.gz', ...(await readTar(bytes, limits, options, true)) };
   throw new ArchiveRefusedError('unsupported-format', 'not a zip, tar or tar.gz archive');
 }
 
@@ -450,86 +437,77 @@ function concatBytes(chunks: Uint8Array[], size: number): Uint8Array {
 // ---------------------------------------------------------------------------------------
 // tar (node-tar) and tar.gz (node:zlib)
 
-/** The tar stream may hold headers and padding besides the entries' bytes. */
-function tarStreamLimit(limits: Required<ArchiveLimits>): number {
-  return limits.maxTotalBytes + (limits.maxEntries + 2) * 1536 + 10240;
-}
-
-async function gunzipWithinLimits(bytes: Uint8Array, limits: Required<ArchiveLimits>): Promise<Uint8Array> {
-  const maxOutputLength = tarStreamLimit(limits);
-  let out: Buffer;
-  try {
-    out = await gunzipAsync(bytes, { maxOutputLength });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new ArchiveRefusedError('too-large', `the gzip stream expands beyond ${maxOutputLength} bytes (maxTotalBytes)`, undefined, { cause: err });
-    }
-    throw new ArchiveRefusedError('corrupt', `unreadable gzip stream (${(err as Error).message})`, undefined, { cause: err });
-  }
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-}
 
 const TAR_FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 const TAR_SPECIAL_TYPES = new Set(['CharacterDevice', 'BlockDevice', 'FIFO']);
 
-/** Parses a whole tar held in memory; every header is checked as it is met. */
-async function readTar(bytes: Uint8Array, limits: Required<ArchiveLimits>, options: ReadArchiveOptions): Promise<Omit<ArchiveContents, 'format'>> {
+/**
+ * Parses a tar, or a tar.gz inflated in small steps straight into the parser: every header is
+ * checked as it is met, and the limits apply to bytes as they come out of the inflater, so a
+ * gzip bomb is stopped within one step of passing a limit and nothing but the entries taken out
+ * is ever held. For a tar.gz, sizes declared in headers are also held against the ratio limit
+ * (the compressed size is known), which refuses most bombs before their data is inflated.
+ */
+async function readTar(bytes: Uint8Array, limits: Required<ArchiveLimits>, options: ReadArchiveOptions,
+  gzipped = false): Promise<Omit<ArchiveContents, 'format'>> {
   const files: ArchiveFile[] = [];
   const skipped: SkippedFile[] = [];
   const paths = new Set<string>();
   const totals = { entries: 0, declaredBytes: 0, bytes: 0 };
   let failure: unknown;
-
-  await new Promise<void>((resolve) => {
-    const parser = new TarParser({
-      strict: true,
-      onReadEntry: (entry: ReadEntry) => {
-        if (failure) { entry.resume(); return; }
-        let plan: TarEntryPlan;
+  const fail = (err: unknown) => {
+    if (failure) return;
+    failure = err;
+    parser.abort(err instanceof Error ? err : new Error(String(err)));
+  };
+  const parser = new TarParser({
+    strict: true,
+    onReadEntry: (entry: ReadEntry) => {
+      if (failure) { entry.resume(); return; }
+      let plan: TarEntryPlan;
+      try {
+        totals.entries += 1;
+        refuseIfTooMany(limits, totals.entries, entry.path);
+        plan = planTarEntry(entry, paths);
+        if (plan.kind === 'file') {
+          totals.declaredBytes += entry.size;
+          refuseIfTooLarge(limits, plan.path, entry.size, totals.declaredBytes);
+          if (gzipped) refuseIfRatioTooHigh(limits, totals.declaredBytes, bytes.length, plan.path);
+        }
+      } catch (err) {
+        fail(err);
+        entry.resume();
+        return;
+      }
+      if (plan.kind !== 'file') {
+        if (plan.kind === 'skip') skipped.push({ file: plan.path, reason: plan.reason });
+        entry.resume();
+        return;
+      }
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      entry.on('data', (chunk: Buffer) => {
+        if (failure) return;
+        size += chunk.length;
+        totals.bytes += chunk.length;
         try {
-          totals.entries += 1;
-          refuseIfTooMany(limits, totals.entries, entry.path);
-          plan = planTarEntry(entry, paths);
-          if (plan.kind === 'file') {
-            totals.declaredBytes += entry.size;
-            refuseIfTooLarge(limits, plan.path, entry.size, totals.declaredBytes);
-          }
-        } catch (err) {
-          fail(err);
-          entry.resume();
-          return;
-        }
-        if (plan.kind !== 'file') {
-          if (plan.kind === 'skip') skipped.push({ file: plan.path, reason: plan.reason });
-          entry.resume();
-          return;
-        }
-        const chunks: Uint8Array[] = [];
-        let size = 0;
-        entry.on('data', (chunk: Buffer) => {
-          if (failure) return;
-          size += chunk.length;
-          totals.bytes += chunk.length;
-          try {
-            refuseIfTooLarge(limits, plan.path, size, totals.bytes);
-            chunks.push(chunk);
-          } catch (err) { fail(err); }
-        });
-        entry.on('end', () => {
-          if (!failure) files.push({ path: plan.path, data: concatBytes(chunks, size) });
-        });
-      },
-    });
-    const fail = (err: unknown) => {
-      if (failure) return;
-      failure = err;
-      parser.abort(err instanceof Error ? err : new Error(String(err)));
-    };
-    parser.on('error', (err: Error) => { if (!failure) failure = err; resolve(); });
+          refuseIfTooLarge(limits, plan.path, size, totals.bytes);
+          chunks.push(chunk);
+        } catch (err) { fail(err); }
+      });
+      entry.on('end', () => {
+        if (!failure) files.push({ path: plan.path, data: concatBytes(chunks, size) });
+      });
+    },
+  });
+  const parsed = new Promise<void>((resolve) => {
+    parser.on('error', (err: Error) => { failure ??= err; resolve(); });
     parser.on('abort', () => resolve());
     parser.on('end', () => resolve());
-    parser.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
+  if (gzipped) await gunzipInto(parser, bytes, limits, options, () => failure, fail);
+  else parser.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  await parsed;
   if (failure) {
     if (failure instanceof AkachatError) throw failure;
     throw new ArchiveRefusedError('corrupt', `unreadable tar (${(failure as Error).message})`, undefined, { cause: failure });
@@ -538,6 +516,69 @@ async function readTar(bytes: Uint8Array, limits: Required<ArchiveLimits>, optio
   throwIfAborted(options.signal);
   files.forEach((_, i) => options.onEntry?.(i + 1, files.length));
   return { files, skipped };
+}
+
+/** Refuses `expanded` bytes coming from `compressed` ones at more than the ratio limit (past 1 MiB). */
+function refuseIfRatioTooHigh(limits: Required<ArchiveLimits>, expanded: number, compressed: number, name?: string): void {
+  const ratio = expanded / Math.max(compressed, 1);
+  if (expanded > RATIO_CHECK_MIN_BYTES && ratio > limits.maxCompressionRatio) {
+    throw new ArchiveRefusedError('compression-ratio',
+      `the gzip stream expands ${Math.round(ratio)} times or more, more than ${limits.maxCompressionRatio} (maxCompressionRatio)`, name);
+  }
+}
+
+/**
+ * Inflates a gzip stream step by step into the tar parser. The stream as a whole is held to
+ * maxTotalBytes (plus what tar headers and padding take) and to the ratio limit as it grows;
+ * a stream that does not start with a tar header is refused after its first block.
+ */
+async function gunzipInto(parser: TarParser, bytes: Uint8Array, limits: Required<ArchiveLimits>, options: ReadArchiveOptions,
+  failed: () => unknown, fail: (err: unknown) => void): Promise<void> {
+  const maxOutput = limits.maxTotalBytes + (limits.maxEntries + 2) * 3 * TAR_BLOCK + 20 * TAR_BLOCK;
+  let inflated = 0;
+  let head: Uint8Array<ArrayBufferLike> | undefined = new Uint8Array(0);
+  // Refusals inside the callback are recorded, not thrown: the loop below stops on them.
+  const gunzip = new Gunzip((out) => {
+    if (failed()) return;
+    let chunk: Uint8Array<ArrayBufferLike> = out;
+    inflated += chunk.length;
+    try {
+      if (head) {
+        // Held back until the first header is complete, to know the stream is a tar.
+        head = concatBytes([head, chunk], head.length + chunk.length);
+        if (head.length < TAR_BLOCK) return;
+        if (!isTar(head)) throw new ArchiveRefusedError('unsupported-format', 'a gzip file that does not hold a tar archive');
+        chunk = head;
+        head = undefined;
+      }
+      parser.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      if (inflated > maxOutput) {
+        throw new ArchiveRefusedError('too-large', `the gzip stream expands beyond ${maxOutput} bytes (maxTotalBytes)`);
+      }
+      refuseIfRatioTooHigh(limits, inflated, bytes.length);
+    } catch (err) {
+      fail(err);
+    }
+  });
+  try {
+    let sinceYield = 0;
+    for (let offset = 0; offset < bytes.length && !failed(); offset += INFLATE_STEP_BYTES) {
+      const end = Math.min(offset + INFLATE_STEP_BYTES, bytes.length);
+      const before = inflated;
+      gunzip.push(bytes.subarray(offset, end), end === bytes.length);
+      sinceYield += inflated - before;
+      if (sinceYield >= YIELD_EVERY_BYTES) {
+        sinceYield = 0;
+        await yieldToEventLoop();
+        throwIfAborted(options.signal);
+      }
+    }
+    if (!failed() && head) throw new ArchiveRefusedError('unsupported-format', 'a gzip file that does not hold a tar archive');
+  } catch (err) {
+    fail(err instanceof AkachatError ? err
+      : new ArchiveRefusedError('corrupt', `unreadable gzip stream (${(err as Error).message})`, undefined, { cause: err }));
+  }
+  if (!failed()) parser.end();
 }
 
 type TarEntryPlan = { kind: 'file'; path: string } | { kind: 'skip'; path: string; reason: string } | { kind: 'folder' };

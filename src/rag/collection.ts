@@ -5,10 +5,11 @@ import { AkachatError, NotFoundError, throwIfAborted } from '../errors.js';
 import { toJsonText, writeFileAtomic } from '../data/atomic.js';
 import { confinedPath } from '../data/paths.js';
 import { readChunkSegment, writeChunkSegment, type StoredChunk } from './chunk-store.js';
-import { splitIntoChunks } from './chunker.js';
 import { embedChecked, type Embedder } from './embedder.js';
-import { LexicalIndex, type LexicalHit } from './lexical.js';
-import { loadDocument, UnreadableFileError, type DocumentFormat, type LoadOptions } from './loaders.js';
+import { runIngestTask } from './ingest-pool.js';
+import type { PreparedItem } from './ingest-tasks.js';
+import { countTerms, LexicalIndex, type CountedTerms, type LexicalHit } from './lexical.js';
+import type { DocumentFormat, LoadOptions } from './loaders.js';
 import type { TextEncodingName } from './encoding.js';
 import type { SkippedFile } from './archive.js';
 import { VectorIndex, type VectorHit, type VectorQuantization } from './vector-index.js';
@@ -39,6 +40,11 @@ const INDEX_BATCH = 128;
 const LEXICAL_UPDATE_MAX_CHUNKS = 5000;
 /** Chunk ids of replaced files that must pile up before the segments are rewritten without them. */
 const COMPACTION_MIN_DEAD = 1000;
+/** Input bytes (or characters) of the files sent to a worker in one task: bounds what is held twice. */
+const PREPARE_BATCH_BYTES = 16 * 1024 * 1024;
+/** Characters of chunk text whose terms a lexical build counts per step; smaller steps are counted inline. */
+const COUNT_BATCH_CHARS = 1_000_000;
+const COUNT_INLINE_CHARS = 200_000;
 
 export interface EmbeddingSettings {
   /** The model reference handed to the embedder factory. */
@@ -143,6 +149,8 @@ interface PreparedDocument {
   format: DocumentFormat;
   encoding?: TextEncodingName;
   chunks: StoredChunk[];
+  /** The chunks' terms, counted while the collection had a lexical index to update. */
+  terms?: CountedTerms;
 }
 
 /**
@@ -241,23 +249,35 @@ export class Collection {
     return lexical.search(query, limit);
   }
 
-  /** Builds the lexical index from the live chunks, yielding now and then; single flight. */
+  /**
+   * Builds the lexical index from the live chunks; single flight. Terms are counted on a
+   * worker thread a million characters at a time, and only added to the index here.
+   */
   #buildLexical(): Promise<LexicalIndex> {
     this.#lexicalBuilding ??= (async () => {
       try {
         for (;;) {
           const generation = this.#manifest.generation;
           const index = new LexicalIndex();
-          let sinceYield = 0;
+          let batch: StoredChunk[] = [];
+          let characters = 0;
+          const flush = async () => {
+            const texts = batch.map((chunk) => chunk.text);
+            const counted = characters < COUNT_INLINE_CHARS
+              ? countTerms(texts)
+              : await runIngestTask<CountedTerms>({ task: 'count', texts });
+            index.addCounted(batch.map((chunk) => chunk.id), counted);
+            batch = [];
+            characters = 0;
+            await yieldToEventLoop();
+          };
           for (const chunk of this.#chunks) {
             if (!chunk) continue;
-            index.add(chunk.id, chunk.text);
-            sinceYield += chunk.text.length;
-            if (sinceYield > 200_000) {
-              sinceYield = 0;
-              await yieldToEventLoop();
-            }
+            batch.push(chunk);
+            characters += chunk.text.length;
+            if (characters >= COUNT_BATCH_CHARS) await flush();
           }
+          if (batch.length > 0) await flush();
           // An ingest committed while building: build again from the new state.
           if (generation !== this.#manifest.generation) continue;
           this.#lexical = index;
@@ -328,56 +348,83 @@ export class Collection {
 
     const manifest = await this.#writeGeneration(documents, newChunks, removedIds, nextChunkId, vectors, signal, progress);
     // Committed: from here on the new state is the collection's state.
-    // A large ingest drops the lexical index instead: rebuilding it later yields to other work.
-    if (newChunks.length > LEXICAL_UPDATE_MAX_CHUNKS) this.#lexical = undefined;
+    // A large ingest drops the lexical index instead (rebuilding it later yields to other work),
+    // and so does one whose terms were not counted (the index was built while it ran).
+    if (newChunks.length > LEXICAL_UPDATE_MAX_CHUNKS || documents.some((d) => !d.terms)) this.#lexical = undefined;
     for (const id of removedIds) {
       this.#chunks[id] = undefined;
       this.#lexical?.remove(id);
     }
-    for (const chunk of newChunks) {
-      this.#chunks[chunk.id] = chunk;
-      this.#lexical?.add(chunk.id, chunk.text);
-    }
+    for (const chunk of newChunks) this.#chunks[chunk.id] = chunk;
+    for (const document of documents) this.#lexical?.addCounted(document.chunks.map((c) => c.id), document.terms!);
     this.#manifest = manifest;
     if (vectors) this.#vectors = vectors;
     await finishCommit(this.folder, manifest);
     return report();
   }
 
+  /** Reads and chunks the files on worker threads; files that clash or cannot be read are skipped. */
   async #prepareDocuments(items: readonly IngestItem[], options: CollectionIngestOptions, skipped: SkippedFile[],
     progress: (phase: IngestPhase, done: number, total: number) => void): Promise<PreparedDocument[]> {
     const existing = new Set(Object.keys(this.#manifest.files));
-    const documents: PreparedDocument[] = [];
-    const paths = new Set<string>();
-    let done = 0;
-    for (const item of items) {
-      throwIfAborted(options.signal);
-      const clash = folderClash(item.path, existing) ?? folderClash(item.path, paths);
-      if (clash) {
-        skipped.push({ file: item.path, reason: `clashes with ${JSON.stringify(clash)} (a file and a folder cannot share a name)` });
-      } else if (paths.has(item.path)) {
-        skipped.push({ file: item.path, reason: 'given twice' });
-      } else {
-        try {
-          const loaded = 'text' in item
-            ? { text: item.text.replace(/\r\n?/g, '\n'), format: 'text' as const, encoding: undefined }
-            : await loadDocument(item.path, item.bytes, options.loadOptions);
-          const pieces = splitIntoChunks(loaded.text, { chunkSize: options.chunkSize, chunkOverlap: options.chunkOverlap });
-          if (pieces.length === 0) throw new UnreadableFileError('no text');
-          paths.add(item.path);
-          documents.push({
-            path: item.path,
-            content: 'text' in item ? item.text : item.bytes,
-            format: loaded.format,
-            encoding: loaded.encoding,
-            chunks: pieces.map((p) => ({ id: -1, file: item.path, index: p.index, start: p.start, end: p.end, text: p.text })),
-          });
-        } catch (err) {
-          if (!(err instanceof UnreadableFileError)) throw err;
-          skipped.push({ file: item.path, reason: err.message });
+    const sent = items.filter((item) => folderClash(item.path, existing) === undefined);
+    const prepared: PreparedItem[] = [];
+    let done = items.length - sent.length;
+    const countTerms = this.#lexical !== undefined;
+    for (let from = 0; from < sent.length;) {
+      const batch: IngestItem[] = [];
+      const transfer: ArrayBuffer[] = [];
+      for (let bytes = 0; from < sent.length && (batch.length === 0 || bytes < PREPARE_BATCH_BYTES); from++) {
+        const item = sent[from];
+        if ('text' in item) {
+          batch.push(item);
+          bytes += item.text.length;
+        } else {
+          // A copy the worker owns: the caller keeps its bytes, and the files are written from them.
+          const copy = new Uint8Array(item.bytes);
+          batch.push({ path: item.path, bytes: copy });
+          transfer.push(copy.buffer);
+          bytes += copy.length;
         }
       }
-      progress('read', ++done, items.length);
+      await runIngestTask({
+        task: 'prepare', items: batch, chunkSize: options.chunkSize, chunkOverlap: options.chunkOverlap,
+        loadOptions: options.loadOptions ?? {}, countTerms,
+      }, {
+        transfer, signal: options.signal,
+        onPart: (part) => {
+          if (part.kind !== 'prepared') return;
+          prepared.push(part.item);
+          progress('read', ++done, items.length);
+        },
+      });
+    }
+
+    const documents: PreparedDocument[] = [];
+    const paths = new Set<string>();
+    let next = 0;
+    for (const item of items) {
+      const clash = folderClash(item.path, existing);
+      const result = clash === undefined ? prepared[next++] : undefined;
+      const laterClash = clash ?? folderClash(item.path, paths);
+      if (laterClash) {
+        skipped.push({ file: item.path, reason: `clashes with ${JSON.stringify(laterClash)} (a file and a folder cannot share a name)` });
+      } else if (paths.has(item.path)) {
+        skipped.push({ file: item.path, reason: 'given twice' });
+      } else if ('skipped' in result!) {
+        skipped.push({ file: item.path, reason: result.skipped });
+      } else {
+        paths.add(item.path);
+        const { text, bounds } = result!;
+        const chunks: StoredChunk[] = [];
+        for (let i = 0; i < bounds.length; i += 2) {
+          chunks.push({ id: -1, file: item.path, index: i / 2, start: bounds[i], end: bounds[i + 1], text: text.slice(bounds[i], bounds[i + 1]) });
+        }
+        documents.push({
+          path: item.path, content: 'text' in item ? item.text : item.bytes, format: result!.format, encoding: result!.encoding,
+          chunks, ...(result!.terms ? { terms: result!.terms } : {}),
+        });
+      }
     }
     return documents;
   }

@@ -136,6 +136,51 @@ class IntegerTermTable {
   }
 }
 
+/**
+ * The terms of some documents, counted. Per document, `numbers` holds its length in terms, the
+ * count of integer terms followed by (term, frequency) pairs, then the count of string terms
+ * followed by their frequencies; the string terms themselves are in `strings`, in order.
+ */
+export interface CountedTerms {
+  numbers: Int32Array;
+  strings: string[];
+}
+
+/** Counts the terms of each text, for {@link LexicalIndex.addCounted}. */
+export function countTerms(texts: readonly string[]): CountedTerms {
+  let numbers = new Int32Array(1024);
+  let used = 0;
+  const push = (value: number) => {
+    if (used === numbers.length) numbers = growInt32(numbers, numbers.length * 2);
+    numbers[used++] = value;
+  };
+  const strings: string[] = [];
+  const integerTerms = new Map<number, number>();
+  const stringTerms = new Map<string, number>();
+  for (const text of texts) {
+    let length = 0;
+    forEachTerm(text, false, (term) => {
+      length++;
+      if (typeof term === 'number') integerTerms.set(term, (integerTerms.get(term) ?? 0) + 1);
+      else stringTerms.set(term, (stringTerms.get(term) ?? 0) + 1);
+    });
+    push(length);
+    push(integerTerms.size);
+    for (const [term, frequency] of integerTerms) {
+      push(term);
+      push(frequency);
+    }
+    push(stringTerms.size);
+    for (const [term, frequency] of stringTerms) {
+      push(frequency);
+      strings.push(term);
+    }
+    integerTerms.clear();
+    stringTerms.clear();
+  }
+  return { numbers: numbers.slice(0, used), strings };
+}
+
 export interface LexicalHit {
   id: number;
   score: number;
@@ -167,8 +212,6 @@ export class LexicalIndex {
   #tailSlots = new Int32Array(1024);
   #tailFill = new Int32Array(1024);
   #documentFrequency = new Int32Array(1024);
-  /** Per term, while adding one document: its frequency in that document. */
-  #frequencyInDocument = new Int32Array(1024);
   #documentLength = new Uint32Array(1024);
   /** Per document id: 0 never added, 1 live, 2 removed. */
   #state = new Uint8Array(1024);
@@ -187,25 +230,32 @@ export class LexicalIndex {
 
   /** Indexes a document under `id`; ids are small non-negative integers, each used once. */
   add(id: number, text: string): void {
-    if (!Number.isInteger(id) || id < 0 || id > MAX_DOCUMENT_ID) throw new RangeError(`Lexical document id out of range: ${id}`);
-    this.#ensureDocumentCapacity(id + 1);
-    if (this.#state[id] !== 0) throw new RangeError(`Lexical document id ${id} was already used`);
-    const termsInDocument: number[] = [];
-    let length = 0;
-    forEachTerm(text, false, (term) => {
-      const termId = this.#termId(term);
-      if (this.#frequencyInDocument[termId]++ === 0) termsInDocument.push(termId);
-      length++;
-    });
-    for (const termId of termsInDocument) {
-      this.#appendPosting(termId, ((id << 8) | Math.min(this.#frequencyInDocument[termId], MAX_STORED_FREQUENCY)) >>> 0);
-      this.#frequencyInDocument[termId] = 0;
+    this.addCounted([id], countTerms([text]));
+  }
+
+  /**
+   * Indexes documents whose terms were counted by {@link countTerms} (on a worker thread: the
+   * counting is the costly part), the n-th under `ids[n]`.
+   */
+  addCounted(ids: ArrayLike<number>, counted: CountedTerms): void {
+    const { numbers, strings } = counted;
+    let at = 0;
+    let stringAt = 0;
+    for (let n = 0; n < ids.length; n++) {
+      const id = ids[n];
+      if (!Number.isInteger(id) || id < 0 || id > MAX_DOCUMENT_ID) throw new RangeError(`Lexical document id out of range: ${id}`);
+      this.#ensureDocumentCapacity(id + 1);
+      if (this.#state[id] !== 0) throw new RangeError(`Lexical document id ${id} was already used`);
+      const length = numbers[at++];
+      const posting = (frequency: number) => ((id << 8) | Math.min(frequency, MAX_STORED_FREQUENCY)) >>> 0;
+      for (let n = numbers[at++]; n > 0; n--, at += 2) this.#appendPosting(this.#termId(numbers[at]), posting(numbers[at + 1]));
+      for (let n = numbers[at++]; n > 0; n--) this.#appendPosting(this.#termId(strings[stringAt++]), posting(numbers[at++]));
+      this.#documentLength[id] = length;
+      this.#state[id] = 1;
+      this.#liveCount++;
+      this.#liveLength += length;
+      this.#lengthNormStale = true;
     }
-    this.#documentLength[id] = length;
-    this.#state[id] = 1;
-    this.#liveCount++;
-    this.#liveLength += length;
-    this.#lengthNormStale = true;
   }
 
   /** Leaves a document out of all later searches. */
@@ -329,7 +379,6 @@ export class LexicalIndex {
     this.#tailSlots = growInt32(this.#tailSlots, size);
     this.#tailFill = growInt32(this.#tailFill, size);
     this.#documentFrequency = growInt32(this.#documentFrequency, size);
-    this.#frequencyInDocument = growInt32(this.#frequencyInDocument, size);
   }
 
   #ensureDocumentCapacity(count: number): void {

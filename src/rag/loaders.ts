@@ -1,8 +1,9 @@
 import { extname } from 'node:path/posix';
 import { Parser as HtmlParser } from 'htmlparser2';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { unzipSync } from 'fflate';
 import { AkachatError } from '../errors.js';
+import { expectInteger } from '../validate.js';
+import { ArchiveRefusedError, readArchive } from './archive.js';
 import { decodeText, NotTextError, type TextEncodingName } from './encoding.js';
 
 /**
@@ -22,12 +23,52 @@ export interface LoadedDocument {
   encoding?: TextEncodingName;
 }
 
-export interface LoadOptions {
+/**
+ * Limits on one file; a file over one of them is left out (skipped) with a reason that names
+ * the limit, and the other files of the ingest go ahead.
+ */
+export interface DocumentLimits {
+  /** Most bytes of one file. Default 128 MiB. */
+  maxBytes?: number;
+  /** Deepest nesting of HTML elements and of JSON arrays/objects. Default 512 (Blink's HTML parser limit). */
+  maxDepth?: number;
+  /** Most cells in one CSV row. Default 16,384 (a spreadsheet's column limit). */
+  maxColumns?: number;
+  /** Most characters of text taken out of one file. Default 32 Mi (2^25). */
+  maxTextLength?: number;
+}
+
+export const DEFAULT_DOCUMENT_LIMITS: Readonly<Required<DocumentLimits>> = Object.freeze({
+  maxBytes: 128 * 1024 * 1024,
+  maxDepth: 512,
+  maxColumns: 16_384,
+  maxTextLength: 32 * 1024 * 1024,
+});
+
+export interface LoadOptions extends DocumentLimits {
   /** Most bytes the parts of a docx (itself a zip) may expand to. Default 128 MiB. */
   maxExpandedBytes?: number;
 }
 
 const DEFAULT_MAX_EXPANDED_BYTES = 128 * 1024 * 1024;
+
+/** Checks limits given by a caller and fills in the defaults. */
+export function resolveDocumentLimits(limits: DocumentLimits | undefined, name = 'documentLimits'): Required<DocumentLimits> {
+  const merged = { ...DEFAULT_DOCUMENT_LIMITS };
+  for (const key of Object.keys(DEFAULT_DOCUMENT_LIMITS) as (keyof DocumentLimits)[]) {
+    if (limits?.[key] !== undefined) merged[key] = expectInteger(limits[key], `${name}.${key}`, 1);
+  }
+  return merged;
+}
+
+/** A file over one of its {@link DocumentLimits}: skipped, with the limit in the reason. */
+export class DocumentLimitError extends UnreadableFileError {
+  readonly limit: keyof DocumentLimits;
+  constructor(limit: keyof DocumentLimits, message: string) {
+    super(`${message} (${limit})`);
+    this.limit = limit;
+  }
+}
 
 const FORMAT_BY_EXTENSION: Readonly<Record<string, DocumentFormat>> = {
   '.txt': 'text', '.text': 'text', '.log': 'text', '.rst': 'text', '': 'text',
@@ -56,9 +97,14 @@ export async function loadDocument(path: string, bytes: Uint8Array, options: Loa
   const format = documentFormatOf(path);
   if (format === undefined) throw new UnreadableFileError(`unsupported file type "${extname(path) || path}"`);
   if (bytes.length === 0) throw new UnreadableFileError('empty file');
+  const limits = resolveDocumentLimits(options, 'options');
+  if (bytes.length > limits.maxBytes) throw new DocumentLimitError('maxBytes', `file larger than ${limits.maxBytes} bytes`);
   let document: LoadedDocument;
   try {
-    document = await readAs(format, path, bytes, options);
+    document = await readAs(format, path, bytes, { ...options, ...limits });
+    if (document.text.length > limits.maxTextLength) {
+      throw tooMuchText(limits.maxTextLength);
+    }
   } catch (err) {
     if (err instanceof UnreadableFileError) throw err;
     if (err instanceof NotTextError) throw new UnreadableFileError(err.message);
@@ -68,7 +114,9 @@ export async function loadDocument(path: string, bytes: Uint8Array, options: Loa
   return document;
 }
 
-async function readAs(format: DocumentFormat, path: string, bytes: Uint8Array, options: LoadOptions): Promise<LoadedDocument> {
+type ResolvedLoadOptions = LoadOptions & Required<DocumentLimits>;
+
+async function readAs(format: DocumentFormat, path: string, bytes: Uint8Array, options: ResolvedLoadOptions): Promise<LoadedDocument> {
   switch (format) {
     case 'text':
     case 'markdown': {
@@ -77,15 +125,15 @@ async function readAs(format: DocumentFormat, path: string, bytes: Uint8Array, o
     }
     case 'html': {
       const { text, encoding } = decodeText(bytes);
-      return { text: htmlToText(text), format, encoding };
+      return { text: htmlToText(text, options), format, encoding };
     }
     case 'csv': {
       const { text, encoding } = decodeText(bytes);
-      return { text: csvToText(text, path.toLowerCase().endsWith('.tsv') ? '\t' : ','), format, encoding };
+      return { text: csvToText(text, path.toLowerCase().endsWith('.tsv') ? '\t' : ',', options), format, encoding };
     }
     case 'json': {
       const { text, encoding } = decodeText(bytes);
-      const lines = /\.(jsonl|ndjson)$/i.test(path) ? jsonLinesToText(text) : jsonToText(JSON.parse(text));
+      const lines = /\.(jsonl|ndjson)$/i.test(path) ? jsonLinesToText(text, options) : jsonToText(parseJson(text, options), options);
       return { text: lines, format, encoding };
     }
     case 'pdf':
@@ -93,6 +141,29 @@ async function readAs(format: DocumentFormat, path: string, bytes: Uint8Array, o
     case 'docx':
       return { text: await docxToText(bytes, options.maxExpandedBytes ?? DEFAULT_MAX_EXPANDED_BYTES), format };
   }
+}
+
+/** Counts the characters an extractor has put out, refusing the file once past maxTextLength. */
+class TextBudget {
+  #left: number;
+  readonly #limit: number;
+  constructor(limits: Pick<DocumentLimits, 'maxTextLength'>) {
+    this.#limit = limits.maxTextLength ?? DEFAULT_DOCUMENT_LIMITS.maxTextLength;
+    this.#left = this.#limit;
+  }
+
+  spend(characters: number): void {
+    this.#left -= characters;
+    if (this.#left < 0) throw tooMuchText(this.#limit);
+  }
+}
+
+function tooMuchText(limit: number): DocumentLimitError {
+  return new DocumentLimitError('maxTextLength', `more than ${limit} characters of text`);
+}
+
+function tooDeep(limit: number, what: string): DocumentLimitError {
+  return new DocumentLimitError('maxDepth', `${what} nested deeper than ${limit} levels`);
 }
 
 function normaliseNewlines(text: string): string {
@@ -115,7 +186,9 @@ const CELL_ELEMENTS = new Set(['td', 'th']);
  * element with the `hidden` attribute) dropped, whitespace collapsed as a browser would
  * (except inside `pre`), block elements on their own lines, paragraphs separated by a blank line.
  */
-export function htmlToText(html: string): string {
+export function htmlToText(html: string, limits: Pick<DocumentLimits, 'maxDepth' | 'maxTextLength'> = {}): string {
+  const maxDepth = limits.maxDepth ?? DEFAULT_DOCUMENT_LIMITS.maxDepth;
+  const budget = new TextBudget(limits);
   const out: string[] = [];
   const hiddenStack: boolean[] = [];
   let hiddenDepth = 0;
@@ -135,13 +208,15 @@ export function htmlToText(html: string): string {
       pendingBreak = 0;
       dropLeadingSpace = true;
     }
+    budget.spend(text.length);
     out.push(text);
     dropLeadingSpace = false;
   };
   const parser = new HtmlParser({
     onopentag(name, attributes) {
       const hidden = (INVISIBLE_ELEMENTS.has(name) || 'hidden' in attributes) && name !== VISIBLE_IN_HEAD;
-      hiddenStack.push(hidden);
+      // Refused at once: the parser's work on each tag grows with the depth of unclosed ones.
+      if (hiddenStack.push(hidden) > maxDepth) throw tooDeep(maxDepth, 'elements');
       if (hidden) hiddenDepth++;
       if (name === 'pre') preDepth++;
       if (name === VISIBLE_IN_HEAD) inTitle++;
@@ -175,42 +250,89 @@ export function htmlToText(html: string): string {
 }
 
 /** One CSV row per line, cells separated by ", " (quotes and embedded newlines resolved). */
-export function csvToText(text: string, delimiter: ',' | '\t' = ','): string {
-  const rows = parseCsv(text, {
+export function csvToText(text: string, delimiter: ',' | '\t' = ',', limits: Pick<DocumentLimits, 'maxColumns' | 'maxTextLength'> = {}): string {
+  const maxColumns = limits.maxColumns ?? DEFAULT_DOCUMENT_LIMITS.maxColumns;
+  const budget = new TextBudget(limits);
+  const lines: string[] = [];
+  parseCsv(text, {
     delimiter, bom: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true,
-  }) as string[][];
-  return rows.map((row) => row.map((cell) => cell.replace(/\s*\n\s*/g, ' ').trim()).filter((c) => c !== '').join(', '))
-    .filter((line) => line !== '')
-    .join('\n');
+    // Each row is turned into its line as it is parsed, so a limit stops the parse there.
+    on_record: (row: string[]) => {
+      if (row.length > maxColumns) throw new DocumentLimitError('maxColumns', `a row of more than ${maxColumns} cells`);
+      const line = row.map((cell) => cell.replace(/\s*\n\s*/g, ' ').trim()).filter((c) => c !== '').join(', ');
+      if (line !== '') {
+        budget.spend(line.length + 1);
+        lines.push(line);
+      }
+      return null;
+    },
+  });
+  return lines.join('\n');
 }
 
 /**
  * The readable content of a JSON value: one line per scalar, prefixed with its key path
  * (`author.name: 夏目漱石`), so both keys and values can be found. Array indices are left out.
  */
-export function jsonToText(value: unknown): string {
+export function jsonToText(value: unknown, limits: Pick<DocumentLimits, 'maxDepth' | 'maxTextLength'> = {}): string {
+  const maxDepth = limits.maxDepth ?? DEFAULT_DOCUMENT_LIMITS.maxDepth;
+  const budget = new TextBudget(limits);
   const lines: string[] = [];
-  const visit = (node: unknown, path: string) => {
+  const visit = (node: unknown, path: string, depth: number) => {
     if (node === null || node === undefined) return;
+    if (typeof node === 'object' && depth >= maxDepth) throw tooDeep(maxDepth, 'arrays and objects');
     if (Array.isArray(node)) {
-      for (const item of node) visit(item, path);
+      for (const item of node) visit(item, path, depth + 1);
     } else if (typeof node === 'object') {
-      for (const [key, child] of Object.entries(node)) visit(child, path ? `${path}.${key}` : key);
+      for (const [key, child] of Object.entries(node)) visit(child, path ? `${path}.${key}` : key, depth + 1);
     } else {
       const text = String(node);
-      if (text.trim() !== '') lines.push(path ? `${path}: ${text}` : text);
+      if (text.trim() !== '') {
+        const line = path ? `${path}: ${text}` : text;
+        budget.spend(line.length + 1);
+        lines.push(line);
+      }
     }
   };
-  visit(value, '');
+  visit(value, '', 0);
   return lines.join('\n');
 }
 
+/**
+ * JSON.parse after a scan of the nesting depth: a deep document is refused before a parse
+ * builds it (and before the recursive walk of {@link jsonToText} could overflow the stack).
+ */
+function parseJson(text: string, limits: Required<DocumentLimits>): unknown {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limits.maxDepth) throw tooDeep(limits.maxDepth, 'arrays and objects');
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return JSON.parse(text);
+}
+
 /** JSON Lines: each record's text, records separated by a blank line. */
-function jsonLinesToText(text: string): string {
-  return text.split(/\r?\n/).filter((line) => line.trim() !== '')
-    .map((line) => jsonToText(JSON.parse(line)))
-    .filter((record) => record !== '')
-    .join('\n\n');
+function jsonLinesToText(text: string, limits: Required<DocumentLimits>): string {
+  const records: string[] = [];
+  const budget = new TextBudget(limits);
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim() === '') continue;
+    const record = jsonToText(parseJson(line, limits), limits);
+    if (record === '') continue;
+    budget.spend(record.length + 2);
+    records.push(record);
+  }
+  return records.join('\n\n');
 }
 
 async function pdfToText(bytes: Uint8Array): Promise<string> {
@@ -221,14 +343,16 @@ async function pdfToText(bytes: Uint8Array): Promise<string> {
 }
 
 async function docxToText(bytes: Uint8Array, maxExpandedBytes: number): Promise<string> {
-  // A docx is a zip: refuse to hand mammoth one whose parts declare more than the limit.
-  let expanded = 0;
+  // A docx is a zip: inflate it once through the archive reader, which stops a part the moment
+  // it passes the limit or its declared size, before mammoth inflates it without limits.
   try {
-    unzipSync(bytes, { filter: (part) => { expanded += part.originalSize; return false; } });
+    await readArchive(bytes, { limits: { maxTotalBytes: maxExpandedBytes, maxEntryBytes: maxExpandedBytes } });
   } catch (err) {
-    throw new UnreadableFileError(`not a valid docx (${(err as Error).message})`);
+    if (!(err instanceof ArchiveRefusedError)) throw err;
+    throw new UnreadableFileError(err.reason === 'too-large' || err.reason === 'compression-ratio'
+      ? `docx parts expand beyond ${maxExpandedBytes} bytes or inflate suspiciously well (${err.message})`
+      : `not a valid docx (${err.message})`);
   }
-  if (expanded > maxExpandedBytes) throw new UnreadableFileError(`docx parts expand beyond ${maxExpandedBytes} bytes`);
   const mammoth = (await import('mammoth')).default;
   const result = await mammoth.extractRawText({ buffer: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
   return normaliseNewlines(result.value).replace(/\n{3,}/g, '\n\n').trim();

@@ -3,12 +3,14 @@ import { basename, join } from 'node:path';
 import { AkachatError, NotFoundError, UnsupportedError, throwIfAborted } from '../errors.js';
 import { confinedPath, unsafeNameReason } from '../data/paths.js';
 import { expectInteger, expectOptional, expectString, invalid } from '../validate.js';
-import { readArchive, resolveArchiveLimits, type ArchiveLimits } from './archive.js';
+import { resolveArchiveLimits, type ArchiveContents, type ArchiveLimits } from './archive.js';
 import { resolveChunkOptions, DEFAULT_CHUNK_SIZE } from './chunker.js';
 import {
   Collection, type CollectionInfo, type EmbeddingSettings, type FileRecord, type IngestItem, type IngestProgress, type IngestReport,
 } from './collection.js';
 import { embedChecked, EmbeddingError, type Embedder, type EmbedderFactory } from './embedder.js';
+import { runIngestTask } from './ingest-pool.js';
+import { resolveDocumentLimits, type DocumentLimits } from './loaders.js';
 import type { VectorQuantization } from './vector-index.js';
 
 export interface RagOptions {
@@ -26,6 +28,8 @@ export interface RagOptions {
   defaultEmbeddingModel?: string;
   /** Limits for archives; see {@link ArchiveLimits} for the defaults. */
   archiveLimits?: ArchiveLimits;
+  /** Limits for each file read (depth, columns, text length...); see {@link DocumentLimits} for the defaults. */
+  documentLimits?: DocumentLimits;
   /** Chunks handed to the embedder per call. Default 32. */
   embedBatchSize?: number;
 }
@@ -55,8 +59,20 @@ export interface IngestOptions {
   chunkOverlap?: number;
   /** Called as the ingest moves through its phases (extract, read, embed, index, write). */
   onProgress?: (progress: IngestProgress) => void;
-  /** Cancels the ingest; the collection then stays exactly as it was. */
+  /**
+   * Cancels the ingest, stopping its worker thread at once; the collection then stays exactly
+   * as it was.
+   */
   signal?: AbortSignal;
+}
+
+export interface AddArchiveOptions extends IngestOptions {
+  /**
+   * Creates the collection (with this ingest's chunkSize as its default) when it does not
+   * exist, once the archive has been accepted: a refused or failed archive leaves no
+   * collection behind. Default false (a missing collection is a NotFoundError).
+   */
+  createIfMissing?: boolean;
 }
 
 /** A file to add with {@link Rag.addFiles}: a path on disk, or a name and its bytes. */
@@ -94,6 +110,15 @@ export interface RagSearchResult {
   chunkId: number;
 }
 
+/** The checked options of a collection to create. */
+interface CreationSettings {
+  chunking: { chunkSize: number; chunkOverlap: number };
+  model: string | null | undefined;
+  quantization: VectorQuantization;
+  queryPrefix: string | undefined;
+  passagePrefix: string | undefined;
+}
+
 /** Rank constant of reciprocal-rank fusion (Cormack et al.): damps the weight of top ranks. */
 const RRF_K = 60;
 /** Candidates each side contributes to a hybrid search, at least. */
@@ -120,6 +145,7 @@ export class Rag {
   readonly #embedderFactory: EmbedderFactory | undefined;
   readonly #defaultEmbeddingModel: string | undefined;
   readonly #archiveLimits: Required<ArchiveLimits>;
+  readonly #documentLimits: Required<DocumentLimits>;
   readonly #embedBatchSize: number;
   readonly #opened = new Map<string, Promise<Collection>>();
   readonly #embedders = new Map<string, Promise<Embedder>>();
@@ -135,12 +161,18 @@ export class Rag {
     this.#embedderFactory = options.embedderFactory;
     this.#defaultEmbeddingModel = expectOptional(options.defaultEmbeddingModel, (v) => expectString(v, 'options.defaultEmbeddingModel', { allowEmpty: false }));
     this.#archiveLimits = resolveArchiveLimits(options.archiveLimits, 'options.archiveLimits');
+    this.#documentLimits = resolveDocumentLimits(options.documentLimits, 'options.documentLimits');
     this.#embedBatchSize = expectInteger(options.embedBatchSize ?? 32, 'options.embedBatchSize', 1);
   }
 
   /** Creates an empty collection. Throws when it already exists. */
   async create(dir: string, options: CreateCollectionOptions = {}): Promise<CollectionInfo> {
     const folder = this.#folderOf(dir);
+    const settings = this.#creationSettings(options);
+    return this.#exclusive(dir, async () => (await this.#create(dir, folder, settings)).info);
+  }
+
+  #creationSettings(options: CreateCollectionOptions): CreationSettings {
     const chunking = resolveChunkOptions({ chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE, chunkOverlap: options.chunkOverlap }, 'options');
     const model = options.embeddingModel === undefined ? this.#defaultEmbeddingModel : options.embeddingModel;
     if (model !== null && model !== undefined) expectString(model, 'options.embeddingModel', { allowEmpty: false });
@@ -148,20 +180,24 @@ export class Rag {
     if (!['f32', 'f16', 'i8'].includes(quantization)) throw invalid("'f32', 'f16' or 'i8'", 'options.quantization', quantization);
     const queryPrefix = expectOptional(options.queryPrefix, (v) => expectString(v, 'options.queryPrefix'));
     const passagePrefix = expectOptional(options.passagePrefix, (v) => expectString(v, 'options.passagePrefix'));
-    return this.#exclusive(dir, async () => {
-      let embedding: EmbeddingSettings | null = null;
-      if (model) {
-        const embedder = await this.#embedder(model);
-        embedding = {
-          model, ...(embedder.modelId ? { modelId: embedder.modelId } : {}), dimensions: embedder.dimensions,
-          queryPrefix: queryPrefix ?? embedder.queryPrefix ?? '', passagePrefix: passagePrefix ?? embedder.passagePrefix ?? '', quantization,
-        };
-      }
-      await mkdir(folder, { recursive: true });
-      const collection = await Collection.create(folder, dir, { embedding, ...chunking });
-      this.#opened.set(dir, Promise.resolve(collection));
-      return collection.info;
-    });
+    return { chunking, model, quantization, queryPrefix, passagePrefix };
+  }
+
+  /** Creates the collection; called inside {@link #exclusive}. */
+  async #create(dir: string, folder: string, settings: CreationSettings): Promise<Collection> {
+    const { chunking, model, quantization, queryPrefix, passagePrefix } = settings;
+    let embedding: EmbeddingSettings | null = null;
+    if (model) {
+      const embedder = await this.#embedder(model);
+      embedding = {
+        model, ...(embedder.modelId ? { modelId: embedder.modelId } : {}), dimensions: embedder.dimensions,
+        queryPrefix: queryPrefix ?? embedder.queryPrefix ?? '', passagePrefix: passagePrefix ?? embedder.passagePrefix ?? '', quantization,
+      };
+    }
+    await mkdir(folder, { recursive: true });
+    const collection = await Collection.create(folder, dir, { embedding, ...chunking });
+    this.#opened.set(dir, Promise.resolve(collection));
+    return collection;
   }
 
   /** True when the collection exists. */
@@ -220,19 +256,32 @@ export class Rag {
    * Extracts an archive (zip, tar or tar.gz; bytes or a path) into the collection and adds the
    * readable files. The archive is checked as a whole first: one unsafe entry (path escape, link,
    * device, over the limits) refuses it with ArchiveRefusedError and nothing is written.
+   * Extraction and reading run on a worker thread.
    */
-  async addArchive(dir: string, archive: Uint8Array | string, options: IngestOptions = {}): Promise<IngestReport> {
-    this.#folderOf(dir);
+  async addArchive(dir: string, archive: Uint8Array | string, options: AddArchiveOptions = {}): Promise<IngestReport> {
+    const folder = this.#folderOf(dir);
+    const settings = options.createIfMissing ? this.#creationSettings({ chunkSize: options.chunkSize }) : undefined;
     return this.#exclusive(dir, async () => {
-      const collection = await this.#open(dir);
+      const missing = settings !== undefined && !(await this.has(dir));
+      const collection = missing ? undefined : await this.#open(dir);
       const bytes = typeof archive === 'string' ? await this.#readArchiveFile(archive) : archive;
       if (!(bytes instanceof Uint8Array)) throw invalid('a Uint8Array or a file path', 'archive', archive);
-      const contents = await readArchive(bytes, {
-        limits: this.#archiveLimits, signal: options.signal,
-        onEntry: (done, total) => options.onProgress?.({ phase: 'extract', done, total }),
+      const copy = new Uint8Array(bytes); // handed over to the worker: the caller keeps its bytes
+      const contents = await runIngestTask<ArchiveContents>({ task: 'extract', bytes: copy, limits: this.#archiveLimits }, {
+        transfer: [copy.buffer], signal: options.signal,
+        onPart: (part) => { if (part.kind === 'extracted') options.onProgress?.({ phase: 'extract', done: part.done, total: part.total }); },
       });
       const items: IngestItem[] = contents.files.map((f) => ({ path: f.path, bytes: f.data }));
-      return this.#ingest(collection, items, options, contents.skipped);
+      if (collection) return this.#ingest(collection, items, options, contents.skipped);
+      const created = await this.#create(dir, folder, settings!);
+      try {
+        return await this.#ingest(created, items, options, contents.skipped);
+      } catch (err) {
+        // Nothing else could write to it meanwhile (writes to one collection are serialised).
+        this.#opened.delete(dir);
+        await rm(folder, { recursive: true, force: true });
+        throw err;
+      }
     });
   }
 
@@ -344,7 +393,7 @@ export class Rag {
     const embedder = collection.config.embedding ? await this.#embedderFor(collection) : undefined;
     return collection.ingest(items, {
       ...chunking, embedder, embedBatchSize: this.#embedBatchSize, skipped,
-      loadOptions: { maxExpandedBytes: this.#archiveLimits.maxEntryBytes },
+      loadOptions: { maxExpandedBytes: this.#archiveLimits.maxEntryBytes, ...this.#documentLimits },
       onProgress: options.onProgress, signal: options.signal,
     });
   }
