@@ -4,6 +4,7 @@ import { parseInstruction, type InstructionTree } from './instruction/index.js';
 import type { LlmResult, LlmTimings, LlmUsage } from '../llm/stream.js';
 import { LlmStream } from '../llm/stream.js';
 import type { PromptRuntime } from './runtime.js';
+import { redactOptions } from '../settings/redact.js';
 
 export interface PromptRunOptions {
   /** Option overrides for this call (any schema); merged last, on copies. */
@@ -40,7 +41,7 @@ export interface PromptRunResult {
   firstTokenMs?: number;
   /** Engine timings (local models). */
   timings?: LlmTimings;
-  /** The merged options actually used (raw, later schema). */
+  /** The merged options actually used (raw, later schema), safe to show: secrets masked by `redactOptions`. */
   options: RawOptions;
 }
 
@@ -126,7 +127,7 @@ export class Prompt {
           durationMs: performance.now() - started,
           firstTokenMs: r.firstTokenMs,
           timings: r.timings,
-          options: toRawOptions(merged),
+          options: redactOptions(toRawOptions(merged)),
         };
         if (!options.noLog) {
           await runtime.speechLog.append({
