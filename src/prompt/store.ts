@@ -2,7 +2,7 @@ import type { Dirent } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import {
-  newWriteToken, parseTempName, processIsAlive, syncDirectory, tempPath, toJsonText, writeFileSynced,
+  isAbandonedWrite, parseTempName, syncDirectory, tempPath, toJsonText, withWriteToken, writeFileSynced,
 } from '../data/atomic.js';
 import { confinedPath, unsafeNameReason } from '../data/paths.js';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
@@ -22,12 +22,6 @@ export interface StoredPrompt {
 
 /** How deep `list()` and the recovery at open descend into sub-folders; a guard against pathological trees. */
 const MAX_LIST_DEPTH = 32;
-
-/**
- * Tokens (see `newWriteToken`) of the saves and deletes running in this process, so that a
- * second store opening the same folder leaves them alone.
- */
-const writesInFlight = new Set<string>();
 
 /** Saves and deletes of one prompt run one at a time in this process, across store instances. */
 const promptLocks = new Map<string, Promise<unknown>>();
@@ -162,15 +156,7 @@ export class PromptStore {
 /** Runs `task` after every earlier save or delete of the same prompt in this process. */
 async function withPromptLock<T>(key: string, task: (token: string) => Promise<T>): Promise<T> {
   const previous = promptLocks.get(key) ?? Promise.resolve();
-  const token = newWriteToken();
-  const run = previous.catch(() => {}).then(async () => {
-    writesInFlight.add(token);
-    try {
-      return await task(token);
-    } finally {
-      writesInFlight.delete(token);
-    }
-  });
+  const run = previous.catch(() => {}).then(() => withWriteToken(task));
   const settled = run.catch(() => {});
   promptLocks.set(key, settled);
   void settled.then(() => {
@@ -205,12 +191,6 @@ function markerPath(jsonPath: string, token: string, kind: 'commit' | 'delete'):
   return join(dirname(jsonPath), `.${basename(jsonPath, '.json')}.${token}.${kind}`);
 }
 
-/** True for a write token of a dead process, or of this process but not running any more. */
-function isAbandoned(token: string): boolean {
-  const pid = Number(token.slice(0, token.indexOf('.')));
-  return pid === process.pid ? !writesInFlight.has(token) : !processIsAlive(pid);
-}
-
 /** Finishes the saves and deletes that abandoned writers left in one folder (see {@link PromptStore}). */
 async function recoverFolder(dir: string, _prefix: string, entries: Dirent[]): Promise<void> {
   const names = new Set(entries.map((entry) => entry.name));
@@ -219,7 +199,7 @@ async function recoverFolder(dir: string, _prefix: string, entries: Dirent[]): P
     const marker = MARKER_NAME.exec(entry.name);
     if (!marker) continue;
     const [, base = '', token = '', kind] = marker;
-    if (!isAbandoned(token)) continue;
+    if (!isAbandonedWrite(token)) continue;
     for (const target of [`${base}.json`, `${base}.txt`]) {
       const path = join(dir, target);
       if (kind === 'delete') await removeIfExists(path);
@@ -231,7 +211,7 @@ async function recoverFolder(dir: string, _prefix: string, entries: Dirent[]): P
   }
   for (const entry of entries) {
     const temp = parseTempName(entry.name);
-    if (!temp || !isAbandoned(temp.token)) continue;
+    if (!temp || !isAbandonedWrite(temp.token)) continue;
     await rm(join(dir, entry.name), { force: true }); // already gone when a marker above renamed it
     changed = true;
   }

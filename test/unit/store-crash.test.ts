@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PromptStore } from '../../src/prompt/store.js';
+import { VarStore } from '../../src/vars/store.js';
 
 // A writer that saves one prompt over and over, alternating a short and a long instruction;
 // each save's number is in both files, so a torn pair shows as two different numbers.
@@ -100,5 +101,20 @@ describe('PromptStore after kill -9', () => {
     await writeFile(join(folder, `.p.${live}.commit`), '');
     expect((await new PromptStore(data).load('p')).instruction).toBe('old');
     expect((await readdir(folder)).filter((name) => name.startsWith('.'))).toHaveLength(2);
+  });
+});
+
+describe('writeFileAtomic after a crash', () => {
+  it('removes the temporaries of dead writers at its first write into a folder, and only those', async () => {
+    const data = join(work, 'vars-data');
+    const folder = join(data, 'vars');
+    await mkdir(folder, { recursive: true });
+    const dead = `.name.txt.${2 ** 22 + 1}.0123456789ab.tmp`;
+    const live = `.name.txt.${process.ppid}.0123456789ab.tmp`;
+    const foreign = '.notes.txt.tmp';
+    for (const name of [dead, live, foreign]) await writeFile(join(folder, name), 'partial');
+    await new VarStore(data).set('name', 'new');
+    expect((await readdir(folder)).sort()).toEqual([live, foreign, 'name.txt'].sort());
+    expect(await new VarStore(data).get('name')).toBe('new');
   });
 });
