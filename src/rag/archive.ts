@@ -35,8 +35,8 @@ export const DEFAULT_ARCHIVE_LIMITS: Readonly<Required<ArchiveLimits>> = Object.
 
 /** Entries expanding to less than this are never refused for their compression ratio. */
 const RATIO_CHECK_MIN_BYTES = 1024 * 1024;
-/** Compressed bytes handed to the inflater per step, so one step can expand to ~4 MiB at most. */
-const INFLATE_STEP_BYTES = 4 * 1024;
+/** Compressed bytes handed to the inflater per step, so one step can expand to ~1 MiB at most. */
+const INFLATE_STEP_BYTES = 1024;
 const TAR_BLOCK = 512;
 /** How much compressed input is processed between two turns of the event loop. */
 const YIELD_EVERY_BYTES = 4 * 1024 * 1024;
@@ -539,7 +539,7 @@ async function gunzipInto(parser: TarParser, bytes: Uint8Array, limits: Required
   let head: Uint8Array<ArrayBufferLike> | undefined = new Uint8Array(0);
   // Refusals inside the callback are recorded, not thrown: the loop below stops on them.
   const gunzip = new Gunzip((out) => {
-    if (failed()) return;
+    if (failed() || ended) return;
     let chunk: Uint8Array<ArrayBufferLike> = out;
     inflated += chunk.length;
     try {
@@ -560,9 +560,12 @@ async function gunzipInto(parser: TarParser, bytes: Uint8Array, limits: Required
       fail(err);
     }
   });
+  // What follows the end-of-archive blocks is never inflated (tar tools ignore it too).
+  let ended = false;
+  parser.on('eof', () => { ended = true; });
   try {
     let sinceYield = 0;
-    for (let offset = 0; offset < bytes.length && !failed(); offset += INFLATE_STEP_BYTES) {
+    for (let offset = 0; offset < bytes.length && !failed() && !ended; offset += INFLATE_STEP_BYTES) {
       const end = Math.min(offset + INFLATE_STEP_BYTES, bytes.length);
       const before = inflated;
       gunzip.push(bytes.subarray(offset, end), end === bytes.length);
@@ -573,7 +576,7 @@ async function gunzipInto(parser: TarParser, bytes: Uint8Array, limits: Required
         throwIfAborted(options.signal);
       }
     }
-    if (!failed() && head) throw new ArchiveRefusedError('unsupported-format', 'a gzip file that does not hold a tar archive');
+    if (!failed() && !ended && head) throw new ArchiveRefusedError('unsupported-format', 'a gzip file that does not hold a tar archive');
   } catch (err) {
     fail(err instanceof AkachatError ? err
       : new ArchiveRefusedError('corrupt', `unreadable gzip stream (${(err as Error).message})`, undefined, { cause: err }));

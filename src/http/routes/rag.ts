@@ -16,8 +16,12 @@ export interface RagCollections {
   list(): Promise<unknown>;
   /** The best chunks of collection `dir` for `query`, best first, with scores. */
   search(dir: string, query: string, options: { k?: number; mode?: string; signal?: AbortSignal }): Promise<readonly unknown[]>;
-  /** Extracts an archive (zip, tar, tar.gz) into collection `dir` and indexes its files. */
-  addArchive(dir: string, data: Uint8Array, options: { chunkSize?: number; signal?: AbortSignal }): Promise<unknown>;
+  /**
+   * Extracts an archive (zip, tar, tar.gz) into collection `dir` and indexes its files; stops
+   * when `signal` fires (the client went away). With `createIfMissing`, a missing collection is
+   * created only once the archive has been accepted, so a refused upload leaves none behind.
+   */
+  addArchive(dir: string, data: Uint8Array, options: { chunkSize?: number; signal?: AbortSignal; createIfMissing?: boolean }): Promise<unknown>;
   /** Adds one text document named `name` to collection `dir`. */
   addText(dir: string, name: string, text: string, options: { chunkSize?: number; signal?: AbortSignal }): Promise<unknown>;
   /** Whether collection `dir` exists; with `create`, saving into a new collection creates it (as the original did). */
@@ -101,9 +105,7 @@ export function ragRoutes(ctx: RouteContext, maxUploadBytes = DEFAULT_MAX_UPLOAD
       const file = form.file;
       if (!(file instanceof File)) throw invalid('an uploaded archive', 'file', file);
       const chunkSize = chunkSizeOf(form.chunk_size);
-      const rag = collections(ctx, 'addArchive');
-      await ensureCollection(rag, dir, chunkSize);
-      const added = await rag.addArchive(dir, new Uint8Array(await file.arrayBuffer()), { chunkSize, signal });
+      const added = await collections(ctx, 'addArchive').addArchive(dir, new Uint8Array(await file.arrayBuffer()), { chunkSize, signal, createIfMissing: true });
       return c.json(envelope(dir, { dir, file: file.name, bytes: file.size, added: added ?? null }));
     }
     if (type.startsWith('application/json') || type === '') {
@@ -122,9 +124,7 @@ export function ragRoutes(ctx: RouteContext, maxUploadBytes = DEFAULT_MAX_UPLOAD
     if (!dir) throw invalid('a collection name in the query (?dir=...)', 'dir', dir);
     const bytes = new Uint8Array(await c.req.arrayBuffer());
     const chunkSize = chunkSizeOf(c.req.query('chunk_size'));
-    const rag = collections(ctx, 'addArchive');
-    await ensureCollection(rag, dir, chunkSize);
-    const added = await rag.addArchive(dir, bytes, { chunkSize, signal });
+    const added = await collections(ctx, 'addArchive').addArchive(dir, bytes, { chunkSize, signal, createIfMissing: true });
     return c.json(envelope(dir, { dir, bytes: bytes.byteLength, added: added ?? null }));
   };
 
