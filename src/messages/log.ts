@@ -225,9 +225,8 @@ async function readLastLines(handle: FileHandle, size: number, limit: number, { 
     if (atFileStart) line = stripBom(line);
     const last = unterminated;
     unterminated = false;
-    if (last && keepTorn) return lines.push(line);
-    if (line.trim() === '' || (last && isTornLine(line))) return;
-    lines.push(line.trim());
+    if (last && keepTorn) lines.push(line);
+    else if (line.trim() !== '' && !(last && isTornLine(line))) lines.push(line.trim());
   };
   let position = size;
   while (position > 0 && lines.length < limit) {
