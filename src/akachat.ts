@@ -7,7 +7,7 @@ import { SpeechLog } from './logs/speech-log.js';
 import { MessageLog } from './messages/log.js';
 import { evaluateInstruction, type InstructionTree, type RagFunction } from './prompt/instruction/index.js';
 import type { Segment } from './prompt/messages.js';
-import { mergeOptions, normalizeOptions, type PromptOptions, type RawOptions } from './prompt/options.js';
+import { callerOverrides, mergeOptions, normalizeOptions, type PromptOptions, type RawOptions } from './prompt/options.js';
 import { Prompt, type PromptRunOptions, type PromptRunResult } from './prompt/prompt.js';
 import type { PromptRuntime } from './prompt/runtime.js';
 import { PromptStore } from './prompt/store.js';
@@ -22,6 +22,8 @@ export interface AkachatOptions {
   dataDir?: string;
   /** Local model used when a prompt names none (GGUF path or hf: reference). */
   defaultModel?: string;
+  /** A folder of GGUF files offered by name (file name without `.gguf`, sub-folders with `/`) to WebAPI clients. */
+  modelsDir?: string;
   /** A ModelManager to share, or options for a new one. */
   models?: ModelManager | ModelManagerOptions;
   /** RAG collections (`rag()` in instructions, the RAG routes). Default: a Rag over `rag/` in the data folder whose embedding models run on the engine; `null` turns RAG off. */
@@ -50,6 +52,7 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
   readonly speechLog: SpeechLog;
   rag: Rag | undefined;
   defaultModel: string | undefined;
+  modelsDir: string | undefined;
   readonly #local: LocalLlm;
   readonly #openai: OpenAiLlm;
 
@@ -68,6 +71,7 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
       defaultEmbeddingModel: options.defaultEmbeddingModel,
     });
     this.defaultModel = options.defaultModel;
+    this.modelsDir = options.modelsDir === undefined ? undefined : resolve(options.modelsDir);
     this.#local = new LocalLlm(this.models, options.onModelEvent);
     this.#openai = new OpenAiLlm({ apiKey: () => this.settings.openaiKey(), timeoutMs: options.openaiTimeoutMs });
   }
@@ -109,8 +113,10 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
       messages: this.messages,
       rag,
       llm: async (name, input, overrides, info) => {
+        // The nested prompt's own options say where it runs; the call may tune generation only.
+        const allowed = callerOverrides(overrides, `llm(${JSON.stringify(name)}) options`);
         const nested = await this.prompt(name);
-        const result = await nested.run(input, { overrides, fromWebApi: call.fromWebApi, depth: info.depth, signal: info.signal });
+        const result = await nested.run(input, { overrides: allowed, fromWebApi: call.fromWebApi, depth: info.depth, signal: info.signal });
         return result.text;
       },
       depth: call.depth,

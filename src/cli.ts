@@ -34,6 +34,10 @@ export interface ServeConfig {
   host: string;
   dataDir: string;
   model?: string;
+  /** Folder of GGUF files offered to clients by name. */
+  modelsDir?: string;
+  /** CPU threads per context; undefined = defaultThreads(). */
+  threads?: number;
   apiKey?: string;
   corsOrigins: OriginPolicy;
   managementOrigins: OriginPolicy;
@@ -52,6 +56,9 @@ Options (environment variable in brackets):
                               (default: the current folder) [AKACHAT_DATA]
   -m, --model <model>         default local model: a GGUF path or hf:owner/repo:QUANT
                               (default: none; prompts and presets may name their own) [AKACHAT_MODEL]
+      --models-dir <folder>   GGUF files offered to clients by name (file name without .gguf,
+                              listed by /v1/models); clients never name paths [AKACHAT_MODELS_DIR]
+  -t, --threads <n>           CPU threads per model (default: physical cores - 1) [AKACHAT_THREADS]
       --api-key <key>         require Authorization: Bearer <key> (default: no key) [AKACHAT_API_KEY]
       --cors <origins>        browser origins allowed on the chat routes: comma-separated
                               origins (* wildcards allowed), "local" or "*" (default: local) [AKACHAT_CORS]
@@ -109,6 +116,8 @@ export function parseServeArgs(args: readonly string[], env: Record<string, stri
         host: { type: 'string' },
         data: { type: 'string', short: 'd' },
         model: { type: 'string', short: 'm' },
+        'models-dir': { type: 'string' },
+        threads: { type: 'string', short: 't' },
         'api-key': { type: 'string' },
         cors: { type: 'string' },
         'management-cors': { type: 'string' },
@@ -137,12 +146,21 @@ export function parseServeArgs(args: readonly string[], env: Record<string, stri
     const stat = statOf(resolve(model));
     if (!stat?.isFile()) throw new UsageError(`Model file not found for --model: ${resolve(model)} (give a GGUF path or hf:owner/repo:QUANT)`);
   }
+  const modelsDirText = pick(values['models-dir'], 'AKACHAT_MODELS_DIR');
+  const modelsDir = modelsDirText === undefined ? undefined : resolve(modelsDirText);
+  if (modelsDir !== undefined && !statOf(modelsDir)?.isDirectory()) throw new UsageError(`Expected a folder for --models-dir but received ${JSON.stringify(modelsDirText)}`);
+  const threadsText = pick(values.threads, 'AKACHAT_THREADS');
+  if (threadsText !== undefined && (!/^\d{1,4}$/.test(threadsText) || Number(threadsText) < 1)) {
+    throw new UsageError(`Expected a number of threads (1 or more) for --threads but received ${JSON.stringify(threadsText)}`);
+  }
   const apiKey = pick(values['api-key'], 'AKACHAT_API_KEY');
   return {
     port: Number(portText),
     host,
     dataDir,
     model: model === undefined ? undefined : isHubReference(model) ? model : resolve(model),
+    modelsDir,
+    threads: threadsText === undefined ? undefined : Number(threadsText),
     apiKey,
     corsOrigins: parseOrigins(pick(values.cors, 'AKACHAT_CORS'), 'local', '--cors'),
     managementOrigins: parseOrigins(pick(values['management-cors'], 'AKACHAT_MANAGEMENT_CORS'), [], '--management-cors'),
@@ -171,10 +189,11 @@ async function serveCommand(args: readonly string[], io: CliIo): Promise<number>
   const akachat = new Akachat({
     dataDir: config.dataDir,
     defaultModel: config.model,
+    modelsDir: config.modelsDir,
     // Embedding model for RAG collections that name none; without it they are lexical-only.
     defaultEmbeddingModel: io.env.AKACHAT_EMBEDDING_MODEL || undefined,
     // The server's model stays loaded: the next request should not pay for loading it again.
-    models: { keepAliveMs: 0 },
+    models: { keepAliveMs: 0, threads: config.threads },
     onModelEvent: modelProgressPrinter(io),
   });
   let server;
@@ -215,6 +234,8 @@ function printBanner(io: CliIo, url: string, config: ServeConfig): void {
       ? `  Model:           ${config.model} (loading...)`
       : '  Model:           none configured. Set one with --model <file.gguf | hf:owner/repo:QUANT> or AKACHAT_MODEL;\n' +
         '                   saved prompts and presets that name a model work without it.',
+    ...(config.modelsDir ? [`  Models folder:   ${config.modelsDir} (offered by file name)`] : []),
+    `  Threads:         ${config.threads ?? 'physical cores - 1'} per model`,
     describeAddon(),
     `  API key:         ${config.apiKey ? 'required (Authorization: Bearer <key>)' : 'not required'}`,
     `  CORS:            ${describeOrigins(config.corsOrigins)}; management routes: ${describeOrigins(config.managementOrigins)}`,

@@ -59,6 +59,15 @@ export class UnsupportedError extends AkachatError {
   constructor(message: string, options?: ErrorOptions) { super(message, 'UNSUPPORTED', options); }
 }
 
+/**
+ * A caller tried to set what only the owner decides (where and what a generation runs: provider,
+ * endpoint, model path, dtype, templates, context size, keys). HTTP callers and an instruction's
+ * `llm()` may set generation parameters only.
+ */
+export class OwnerOnlyError extends AkachatError {
+  constructor(message: string, options?: ErrorOptions) { super(message, 'OWNER_ONLY', options); }
+}
+
 /** Error from a remote (OpenAI-compatible) service, with its own message. */
 export class RemoteError extends AkachatError {
   readonly status?: number;

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { expectInteger } from '../validate.js';
 import { loadAddon } from './addon.js';
 import type { NativeDevice } from './addon-types.js';
 
@@ -47,10 +48,23 @@ export function systemInfo(): SystemInfo {
 let defaultThreadCount: number | undefined;
 
 /**
- * CPU threads a context uses unless told otherwise: llama.cpp's own default (physical cores;
- * hyper-threads only slow its matrix kernels), within the CPUs this process may use.
+ * CPU threads a context uses unless told otherwise: the physical cores this process may use
+ * (hyper-threads only slow llama.cpp's matrix kernels) minus one, left to the JavaScript thread
+ * and to whatever else runs on the machine. ggml's compute threads spin while they wait for each
+ * other; when another process takes one of their cores, a pool as wide as the machine stalls on
+ * it at every step (measured 11-35x slower than one thread on a busy 2-core VM; see
+ * bench/contention.bench.ts), while a pool one core narrower keeps going. `AKACHAT_THREADS`
+ * overrides it.
  */
 export function defaultThreads(): number {
-  defaultThreadCount ??= Math.max(1, Math.min(loadAddon().systemInfo().mathCores || Infinity, availableParallelism()));
+  if (defaultThreadCount === undefined) {
+    const fromEnv = process.env.AKACHAT_THREADS;
+    if (fromEnv !== undefined && fromEnv !== '') {
+      defaultThreadCount = expectInteger(Number(fromEnv), 'AKACHAT_THREADS', 1, 1024);
+    } else {
+      const cores = Math.max(1, Math.min(loadAddon().systemInfo().mathCores || Infinity, availableParallelism()));
+      defaultThreadCount = Math.max(1, cores - 1);
+    }
+  }
   return defaultThreadCount;
 }

@@ -1,17 +1,20 @@
 /**
  * What a client's `model` string means. Clients send whatever their UI lets the user pick (often a
  * name we listed in `/v1/models` or `/api/tags`, sometimes `gpt-4o-mini`), so names are resolved
- * in this order instead of failing on unknown ones:
+ * among the names the server lists, in this order, instead of failing on unknown ones:
  *
  * 1. a saved prompt: run it (its instruction is the persona);
  * 2. a preset from `models.json`: its options;
- * 3. a local model reference: an existing `*.gguf` path or an `hf:` reference;
+ * 3. a GGUF file in the owner's models folder (`--models-dir`), by its name without `.gguf`;
  * 4. the default model (`--model`), whatever the name was.
  *
+ * A client's name is never a path or an `hf:` reference: what runs, and what is downloaded or
+ * quantized, is the owner's choice (the trust rule in the README's security section).
  * A trailing `:latest` (added by some Ollama clients) is ignored when the full name is unknown.
  */
 import { existsSync, statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Akachat } from '../akachat.js';
 import { InvalidArgumentError } from '../errors.js';
 import { isHubReference } from '../llm/hub.js';
@@ -31,17 +34,17 @@ export interface CatalogEntry {
   kind: 'model' | 'preset' | 'prompt';
   /** Unix seconds (file time where there is a file, else the server's start). */
   created: number;
-  /** GGUF path of the default model. */
-  path?: string;
-  /** Bytes of the default model's file. */
+  /** Bytes of the model's file (the default model, models-folder files). */
   size?: number;
 }
 
 /** How to configure a model, appended to every "no model" message. */
 export const HOW_TO_SET_A_MODEL =
-  'start akachat with --model <file.gguf | hf:owner/repo:QUANT> (or set AKACHAT_MODEL), or send a saved prompt\'s name, a preset name (models.json) or a GGUF path as "model"';
+  'start akachat with --model <file.gguf | hf:owner/repo:QUANT> (or set AKACHAT_MODEL) or --models-dir <folder>, or send a name listed by /v1/models (a saved prompt, a preset from models.json, a file of the models folder) as "model"';
 
 const LATEST_TAG = ':latest';
+const MAX_FOLDER_MODELS = 1000;
+const MAX_FOLDER_DEPTH = 3;
 
 export class ModelCatalog {
   readonly #akachat: Akachat;
@@ -66,7 +69,8 @@ export class ModelCatalog {
         const [isPrompt, isPreset] = await Promise.all([this.#isPrompt(name), this.#akachat.presets.has(name)]);
         if (isPrompt) return { kind: 'prompt', name, prompt: await this.#akachat.prompt(name) };
         if (isPreset) return { kind: 'model', name, options: { model: name, extra: {} } };
-        if (isLocalModelReference(name)) return { kind: 'model', name, options: { model: name, extra: {} } };
+        const file = await this.#folderModel(name);
+        if (file) return { kind: 'model', name, options: { model: file, extra: {} } };
       }
     }
     if (!this.#akachat.defaultModel) throw noModelError(requested);
@@ -88,7 +92,21 @@ export class ModelCatalog {
     return { ref: options.model, name: target.name };
   }
 
-  /** The default model, presets and saved prompts, each usable as `model`; a prompt shadows a preset of the same name. */
+  /**
+   * A model a caller may pick by name for a saved prompt's run (a preset, a models-folder file or
+   * the default model's name), as the `model` option of that run; undefined for any other name.
+   */
+  async modelOverride(requested: string): Promise<string | undefined> {
+    for (const name of namesToTry(requested)) {
+      if (await this.#akachat.presets.has(name)) return name;
+      const file = await this.#folderModel(name);
+      if (file) return file;
+      if (name === this.defaultModelId()) return this.#akachat.defaultModel;
+    }
+    return undefined;
+  }
+
+  /** The default model, presets, models-folder files and saved prompts, each usable as `model`; a prompt shadows a preset of the same name. */
   async list(): Promise<CatalogEntry[]> {
     const entries: CatalogEntry[] = [];
     const seen = new Set<string>();
@@ -100,13 +118,49 @@ export class ModelCatalog {
     const ref = this.#akachat.defaultModel;
     if (ref) {
       const file = isHubReference(ref) ? undefined : fileInfo(resolve(ref));
-      add({ id: this.defaultModelId()!, kind: 'model', created: file?.created ?? this.#startedAt, path: file ? resolve(ref) : undefined, size: file?.size });
+      add({ id: this.defaultModelId()!, kind: 'model', created: file?.created ?? this.#startedAt, size: file?.size });
+    }
+    for (const [id, path] of await this.#folderModels()) {
+      const file = fileInfo(path);
+      if (file) add({ id, kind: 'model', created: file.created, size: file.size });
     }
     const prompts = await this.#akachat.prompts.list();
     const presets = await this.#akachat.presets.list();
     for (const name of prompts) add({ id: name, kind: 'prompt', created: this.#startedAt });
     for (const name of presets) add({ id: name, kind: 'preset', created: this.#startedAt });
     return entries;
+  }
+
+  /** The models folder's file for `name`, if it lists one. */
+  async #folderModel(name: string): Promise<string | undefined> {
+    if (!this.#akachat.modelsDir) return undefined;
+    return (await this.#folderModels()).get(name);
+  }
+
+  /**
+   * `*.gguf` files of the models folder (sub-folders to depth 3, at most 1000 files), by name.
+   * Read on each call: the owner may drop a new file in while the server runs.
+   */
+  async #folderModels(): Promise<Map<string, string>> {
+    const folder = this.#akachat.modelsDir;
+    const found = new Map<string, string>();
+    if (!folder) return found;
+    const walk = async (dir: string, depth: number): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return; // a missing or unreadable folder lists nothing
+      }
+      for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        if (found.size >= MAX_FOLDER_MODELS || entry.name.startsWith('.')) continue;
+        const path = join(dir, entry.name);
+        if (entry.isDirectory() && depth < MAX_FOLDER_DEPTH) await walk(path, depth + 1);
+        else if (entry.isFile() && /\.gguf$/i.test(entry.name)) found.set(relative(folder, path).split(sep).join('/').replace(/\.gguf$/i, ''), path);
+      }
+    };
+    await walk(folder, 1);
+    return found;
   }
 
   async #isPrompt(name: string): Promise<boolean> {
@@ -122,20 +176,9 @@ export class ModelCatalog {
 /** 503: nothing is configured that could answer. */
 export function noModelError(requested?: string): HttpError {
   const what = requested
-    ? `Model ${JSON.stringify(requested)} is not a saved prompt, a preset or a GGUF file, and no default model is configured`
+    ? `Model ${JSON.stringify(requested)} is not a name this server lists, and no default model is configured`
     : 'No model is configured';
   return new HttpError(503, `${what}: ${HOW_TO_SET_A_MODEL}`, 'model_not_configured');
-}
-
-/** An `hf:` reference, or an existing `.gguf` file (other files are never opened on a client's word). */
-export function isLocalModelReference(name: string): boolean {
-  if (isHubReference(name)) return true;
-  if (!/\.gguf$/i.test(name)) return false;
-  try {
-    return statSync(resolve(name)).isFile();
-  } catch {
-    return false;
-  }
 }
 
 function namesToTry(requested: string): string[] {

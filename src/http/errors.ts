@@ -4,6 +4,8 @@
  * `{"error":{"code","message","type"}}` and akachat's envelope. A body is never empty (`400 {}`
  * was the original's habit): it always carries a message a person can act on.
  */
+import { existsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { AkachatError } from '../errors.js';
 
 /** An error that already knows its HTTP status (queue full, no model configured, ...). */
@@ -34,6 +36,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   CONTEXT_FULL: 400,
   UNSUPPORTED: 400,
   ARCHIVE_REFUSED: 400,
+  OWNER_ONLY: 403,
   NOT_FOUND: 404,
   REMOTE_ERROR: 502,
   MODEL_LOAD_FAILED: 500,
@@ -80,9 +83,26 @@ export function errorCode(error: unknown, status: number): string {
 }
 
 export function errorMessage(error: unknown): string {
-  if (error instanceof Error && error.message) return error.message;
-  if (typeof error === 'string' && error) return error;
+  if (error instanceof Error && error.message) return withoutPaths(error.message);
+  if (typeof error === 'string' && error) return withoutPaths(error);
   return 'Internal server error';
+}
+
+/** An absolute POSIX path inside a message (not the path part of a URL: no `:`, `/` or word character before it). */
+const ABSOLUTE_PATH = /(?<![\w:/.~-])\/[^\s"'`()<>,;]+/g;
+
+/**
+ * A message for a client: file-system paths (those that exist here, or whose folder does) are
+ * shown by their base name only, so an error never tells a caller where the data folder, the
+ * models or the working directory are. Route paths such as `/v1/models` are left as they are.
+ */
+export function withoutPaths(message: string): string {
+  return message.replace(ABSOLUTE_PATH, (path) => {
+    const trimmed = path.replace(/[.:]+$/, '');
+    const folder = dirname(trimmed);
+    if (folder === '/' || (!existsSync(trimmed) && !existsSync(folder))) return path;
+    return basename(trimmed) + path.slice(trimmed.length);
+  });
 }
 
 /** The JSON error body of one dialect. */

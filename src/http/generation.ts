@@ -8,10 +8,11 @@ import type { Akachat } from '../akachat.js';
 import { AbortError, abortReason, throwIfAborted } from '../errors.js';
 import type { LlmResult, LlmTimings } from '../llm/stream.js';
 import type { ChatMessage as PromptChatMessage } from '../prompt/messages.js';
-import { generationSettings, type PromptOptions, type RawOptions } from '../prompt/options.js';
+import { callerOverrides, generationSettings, type PromptOptions, type RawOptions } from '../prompt/options.js';
+import { describeValue } from '../validate.js';
 import type { Prompt, PromptRunResult } from '../prompt/prompt.js';
 import { noModelError, type ModelCatalog, type ModelTarget } from './catalog.js';
-import { isAbort } from './errors.js';
+import { HttpError, isAbort } from './errors.js';
 import type { ChatMessage, SamplingParams } from './openai-normalize.js';
 import type { GenerationQueue } from './queue.js';
 
@@ -95,8 +96,10 @@ export interface PromptRunRequest extends CommonRequest {
   input: string;
   /** Earlier turns, placed after the instruction's messages (messages mode). */
   history?: PromptChatMessage[];
-  /** Option overrides for this call (either schema). */
+  /** The caller's generation parameters (see callerOverrides). */
   overrides?: RawOptions;
+  /** A model name the caller picked for this run among the listed ones (presets, models folder, the default). */
+  model?: string;
 }
 
 export interface GenerationsOptions {
@@ -128,7 +131,7 @@ export class Generations {
     const target = await this.#catalog.resolve(request.model);
     if (target.kind === 'prompt') {
       const { history, input } = splitConversation(request.messages);
-      return this.prompt({ ...request, prompt: target.prompt, input, history, overrides: samplingToOptions(request.sampling) }, target.name);
+      return this.prompt({ route: request.route, signal: request.signal, prompt: target.prompt, input, history, overrides: samplingToOptions(request.sampling) }, target.name);
     }
     return this.#model(request, target, { messages: request.messages });
   }
@@ -137,14 +140,15 @@ export class Generations {
   async text(request: TextRunRequest): Promise<GenerationRun> {
     const target = await this.#catalog.resolve(request.model);
     if (target.kind === 'prompt') {
-      return this.prompt({ ...request, prompt: target.prompt, input: request.text, overrides: samplingToOptions(request.sampling) }, target.name);
+      return this.prompt({ route: request.route, signal: request.signal, prompt: target.prompt, input: request.text, overrides: samplingToOptions(request.sampling) }, target.name);
     }
     return this.#model(request, target, { text: request.text });
   }
 
   /** Runs a prompt with `fromWebApi: true` (its `test()` text is left out); the call is written to the speech logs. */
   async prompt(request: PromptRunRequest, displayName = request.prompt.name): Promise<GenerationRun> {
-    const { prompt, input, history, overrides, signal } = request;
+    const { prompt, input, history, signal } = request;
+    const overrides = { ...callerOverrides(request.overrides), ...(request.model ? { model: await this.#modelOverride(request.model) } : {}) };
     const merged = await this.#akachat.resolveOptions(prompt.options, overrides); // bad overrides fail here, before queueing
     const local = (merged.provider ?? 'local') === 'local';
     if (local && !merged.model) throw noModelError(); // the prompt names no model and there is no default
@@ -166,8 +170,17 @@ export class Generations {
     });
   }
 
+  /** The owner's model reference behind a listed name; 400 for any other name (never a path). */
+  async #modelOverride(name: string): Promise<string> {
+    const model = await this.#catalog.modelOverride(name);
+    if (model === undefined) {
+      throw new HttpError(400, `Expected a model name listed by /v1/models (a preset, a file of the models folder or the default model) for model but received ${describeValue(name)}`, 'unknown_model');
+    }
+    return model;
+  }
+
   async #model(request: ChatRunRequest | TextRunRequest, target: Extract<ModelTarget, { kind: 'model' }>, input: { messages?: ChatMessage[]; text?: string }): Promise<GenerationRun> {
-    const merged: PromptOptions = await this.#akachat.resolveOptions(target.options, samplingToOptions(request.sampling));
+    const merged: PromptOptions = await this.#akachat.resolveOptions(target.options, callerOverrides(samplingToOptions(request.sampling)));
     const provider = merged.provider ?? 'local';
     if (provider === 'local' && !merged.model) throw noModelError(request.model);
     const settings = generationSettings(merged);
@@ -180,6 +193,7 @@ export class Generations {
         model: merged.model ?? '',
         ggufType: merged.dtype,
         endpoint: merged.endpoint,
+        apiKey: merged.apiKey,
         signal: runSignal,
       });
       const result = stream.result.then((r: LlmResult): RunResult => ({
@@ -257,7 +271,7 @@ export class Generations {
  * Maps dialect-neutral sampling fields to option overrides (later schema). Fields the client did
  * not send are left out, so the prompt's or preset's own values stay.
  * `presence_penalty`, `frequency_penalty` and `response_format` have no generation setting yet
- * and are ignored.
+ * and are ignored. A context size (Ollama `num_ctx`) is the owner's choice: not mapped.
  */
 export function samplingToOptions(sampling: SamplingParams): RawOptions {
   const options: RawOptions = {};
@@ -269,7 +283,6 @@ export function samplingToOptions(sampling: SamplingParams): RawOptions {
   if (sampling.repeatPenalty !== undefined) options.repetition_penalty = sampling.repeatPenalty;
   if (sampling.seed !== undefined) options.seed = sampling.seed;
   if (sampling.stop !== undefined) options.stop = sampling.stop;
-  if (sampling.contextSize !== undefined) options.input_tokens = sampling.contextSize;
   return options;
 }
 

@@ -4,7 +4,11 @@ import type { LlmRequest } from './request.js';
 import { LlmStream } from './stream.js';
 
 export interface OpenAiLlmOptions {
-  /** API key; default from settings (`openai_key`) or OPENAI_API_KEY. */
+  /**
+   * Key for OpenAI's own endpoint (`https://api.openai.com`, the default when a request names no
+   * endpoint); default OPENAI_API_KEY. Never sent to any other endpoint: those get the `apiKey`
+   * their request carries (the `api_key` option written beside the endpoint), or no key.
+   */
   apiKey?: string | (() => Promise<string | undefined>);
   /** Per-request timeout, ms. Default 120000. */
   timeoutMs?: number;
@@ -20,12 +24,17 @@ export class OpenAiLlm {
     this.#options = options;
   }
 
+  async #openAiKey(): Promise<string | undefined> {
+    const key = typeof this.#options.apiKey === 'function' ? await this.#options.apiKey() : this.#options.apiKey;
+    return key || process.env.OPENAI_API_KEY || undefined;
+  }
+
   stream(request: LlmRequest): LlmStream {
     return new LlmStream(async (emit, signal) => {
       if (!request.model) throw new InvalidArgumentError('Expected a model name for the openai provider but received ""');
-      const key = typeof this.#options.apiKey === 'function' ? await this.#options.apiKey() : this.#options.apiKey;
+      const key = request.apiKey || (isOpenAiEndpoint(request.endpoint) ? await this.#openAiKey() : undefined);
       const client = new OpenAI({
-        apiKey: key || process.env.OPENAI_API_KEY || 'no-key',
+        apiKey: key || 'no-key',
         baseURL: request.endpoint || undefined,
         timeout: this.#options.timeoutMs ?? 120_000,
         maxRetries: this.#options.maxRetries ?? 1,
@@ -74,6 +83,17 @@ export class OpenAiLlm {
       }
       return { text, stopReason, usage, model: request.model };
     }, request.signal);
+  }
+}
+
+/** OpenAI's own API: no endpoint (the SDK's default) or an https URL on api.openai.com. */
+export function isOpenAiEndpoint(endpoint: string | undefined): boolean {
+  if (!endpoint) return true;
+  try {
+    const url = new URL(endpoint);
+    return url.protocol === 'https:' && url.hostname === 'api.openai.com' && (url.port === '' || url.port === '443');
+  } catch {
+    return false;
   }
 }
 

@@ -16,5 +16,7 @@ export interface LlmRequest {
   ggufType?: string;
   /** openai: base URL. */
   endpoint?: string;
+  /** openai: the key configured together with `endpoint` (the `api_key` option). */
+  apiKey?: string;
   signal?: AbortSignal;
 }

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { InvalidArgumentError, OwnerOnlyError, UnsupportedError } from '../errors.js';
 import { describeValue, expectBoolean, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 
 /** Options as stored in `prompt/{name}.json`, `models.json` or an HTTP body: any schema, any keys. */
@@ -45,6 +45,8 @@ export interface PromptOptions {
   seed?: number;
   /** Stop strings (`stop` may be one string or a list). Default none. */
   stop?: string[];
+  /** `api_key`: key for this options' `endpoint` (openai). The settings' `openai_key` only ever goes to OpenAI's own endpoint. */
+  apiKey?: string;
   /** Keys this library does not know, kept so a save round-trips them; never sent to a backend. */
   extra: RawOptions;
 }
@@ -102,6 +104,7 @@ const FIELD_KEYS: ReadonlyArray<{ field: KnownField; key: string; oldKey?: strin
   { field: 'repetitionPenalty', key: 'repetition_penalty' },
   { field: 'seed', key: 'seed' },
   { field: 'stop', key: 'stop' },
+  { field: 'apiKey', key: 'api_key' },
 ];
 
 const KNOWN_KEYS = new Set(FIELD_KEYS.flatMap(({ key, oldKey }) => (oldKey ? [key, oldKey] : [key])));
@@ -164,6 +167,7 @@ function parseProvider(value: unknown, key: string): { provider: Provider; ollam
 function parseField(field: Exclude<KnownField, 'provider'>, value: unknown, key: string): unknown {
   switch (field) {
     case 'endpoint':
+    case 'apiKey':
     case 'model':
     case 'template':
     case 'chatTemplate':
@@ -275,6 +279,43 @@ export function generationSettings(options: PromptOptions): GenerationSettings {
   if (options.seed !== undefined && options.seed >= 0) settings.seed = options.seed;
   if (options.inputTokens) settings.inputTokens = options.inputTokens;
   return settings;
+}
+
+/** Fields a caller who is not the owner may set per call: generation parameters. */
+const CALLER_FIELDS: ReadonlySet<KnownField> = new Set(['maxNewTokens', 'temperature', 'topP', 'topK', 'minP', 'repetitionPenalty', 'seed', 'stop']);
+
+/** Stop strings a caller may send, and their length: each is checked after every token. */
+const MAX_CALLER_STOPS = 32;
+const MAX_STOP_LENGTH = 1000;
+
+const CALLER_KEYS = FIELD_KEYS.filter(({ field }) => CALLER_FIELDS.has(field)).map(({ key }) => key);
+
+/**
+ * The option overrides a caller who is not the owner may make (an HTTP request, an instruction's
+ * `llm()`): generation parameters only, in either schema, validated and bounded. Keys that choose
+ * where and what runs (provider, endpoint, model, dtype, templates, context size, keys) throw
+ * OwnerOnlyError: they come from saved prompts, presets, config, the command line or library
+ * calls. Unknown keys are dropped (they never reached a backend). Returns the later schema.
+ */
+export function callerOverrides(raw: unknown, name = 'options'): RawOptions {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw invalid('an options object', name, raw);
+  for (const { field, key, oldKey } of FIELD_KEYS) {
+    if (CALLER_FIELDS.has(field)) continue;
+    const used = [key, oldKey].find((k) => k !== undefined && Object.hasOwn(raw, k) && (raw as RawOptions)[k] !== null);
+    if (used) {
+      throw new OwnerOnlyError(
+        `${used} is chosen by the server's owner (a saved prompt's options, a preset in models.json, the settings or the command line), not per call; a call may set ${CALLER_KEYS.join(', ')}`,
+      );
+    }
+  }
+  const options = normalizeOptions(raw, name);
+  if (options.stop && (options.stop.length > MAX_CALLER_STOPS || options.stop.some((stop) => stop.length > MAX_STOP_LENGTH))) {
+    throw invalid(`at most ${MAX_CALLER_STOPS} stop strings of at most ${MAX_STOP_LENGTH} characters`, `${name}.stop`, options.stop);
+  }
+  const allowed: PromptOptions = { extra: {} };
+  for (const field of CALLER_FIELDS) if (options[field] !== undefined) setField(allowed, field, options[field]);
+  return toRawOptions(allowed);
 }
 
 /** Messages mode when `is_messages` is on or no text template is given; template mode otherwise. */

@@ -109,6 +109,7 @@ export class Prompt {
           model: merged.model ?? '',
           ggufType: merged.dtype,
           endpoint: merged.endpoint,
+          apiKey: merged.apiKey,
           signal,
         });
         for await (const text of llm) emit(text);

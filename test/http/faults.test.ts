@@ -88,13 +88,16 @@ describe.skipIf(!stories)('behaviour under load and faults on stories260K', () =
   });
 
   it('survives a model that fails to load: 500 with the reason, then serves on', async () => {
+    // The owner's preset names a broken file (a caller can only pick listed names).
     const broken = join(t.dataDir, 'broken.gguf');
     await writeFile(broken, 'this is not a GGUF file');
-    const response = await postJson(`${t.url}/v1/chat/completions`, { model: broken, messages: long.messages, max_tokens: 2 });
+    await t.akachat.presets.set('broken', { model: broken });
+    const response = await postJson(`${t.url}/v1/chat/completions`, { model: 'broken', messages: long.messages, max_tokens: 2 });
     expect(response.status).toBe(500);
     const error = (await response.json() as { error: { message: string; code: string } }).error;
     expect(error.code).toBe('model_load_failed');
     expect(error.message.length).toBeGreaterThan(10);
+    expect(error.message).not.toContain(t.dataDir);
     expect((await postJson(`${t.url}/v1/chat/completions`, { messages: long.messages, max_tokens: 2 })).status).toBe(200);
   });
 });

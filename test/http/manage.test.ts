@@ -131,7 +131,7 @@ describe('management routes and a server without a model', () => {
     expect(error.type).toBe('unavailable_error');
     const ollama = await postJson(`${t.url}/api/chat`, { model: 'llama3', messages: [{ role: 'user', content: 'hi' }] });
     expect(ollama.status).toBe(503);
-    expect((await ollama.json() as { error: string }).error).toMatch(/"llama3" is not a saved prompt.*--model/);
+    expect((await ollama.json() as { error: string }).error).toMatch(/"llama3" is not a name this server lists.*--model/);
     for (const [path, body] of [['/v1/embeddings', { input: 'x' }], ['/tokenize', { content: 'x' }], ['/completion', { prompt: 'x' }]] as const) {
       expect((await postJson(`${t.url}${path}`, body)).status, path).toBe(503);
     }

@@ -104,10 +104,10 @@ describe('GenerationQueue', () => {
 });
 
 describe('request mapping', () => {
-  it('maps sampling fields to option overrides, leaving out what the client did not send', () => {
+  it('maps sampling fields to option overrides, leaving out what the client did not send and the context size (the owner\'s)', () => {
     expect(samplingToOptions({})).toEqual({});
     expect(samplingToOptions({ maxTokens: 5, temperature: 0, topP: 0.9, topK: 20, minP: 0.1, repeatPenalty: 1.1, seed: 7, stop: ['\n'], contextSize: 2048 })).toEqual({
-      max_new_tokens: 5, temperature: 0, top_p: 0.9, top_k: 20, min_p: 0.1, repetition_penalty: 1.1, seed: 7, stop: ['\n'], input_tokens: 2048,
+      max_new_tokens: 5, temperature: 0, top_p: 0.9, top_k: 20, min_p: 0.1, repetition_penalty: 1.1, seed: 7, stop: ['\n'],
     });
   });
 

@@ -6,7 +6,7 @@
 import type { Context } from 'hono';
 import type { ChatMessage } from '../../prompt/messages.js';
 import { toChatMessage } from '../../prompt/messages.js';
-import type { RawOptions } from '../../prompt/options.js';
+import { callerOverrides, type RawOptions } from '../../prompt/options.js';
 import { invalid } from '../../validate.js';
 import { serverTime } from '../errors.js';
 import { firstChunkReady, type RunResult } from '../generation.js';
@@ -31,7 +31,7 @@ const CALL_SCHEMA: JsonSchema = {
     dir: { type: 'string', description: 'The original name of `name`' },
     input: { type: 'string', default: '' },
     messages: { type: 'array', description: 'Earlier turns, placed after the instruction\'s messages', items: { type: 'object', properties: { role: { enum: ['system', 'user', 'assistant', 'tool'] }, content: { type: 'string' } } } },
-    options: { type: 'object', description: 'Option overrides (also accepted at the top level: temperature, max_new_tokens, model, ...)' },
+    options: { type: 'object', description: 'Generation parameters for this call (also accepted at the top level): temperature, top_p, top_k, min_p, repetition_penalty, seed, stop, max_new_tokens; `model` picks a name listed by /v1/models. Where and what runs (provider, endpoint, dtype, templates, input_tokens, api_key) is the owner\'s: 403' },
   },
   additionalProperties: true,
 };
@@ -51,23 +51,44 @@ export interface PromptCall {
   name: string;
   input: string;
   history: ChatMessage[];
+  /** Generation parameters the caller set (later schema). */
   overrides: RawOptions;
+  /** A model name the caller picked among the listed ones (resolved by the catalog). */
+  model?: string;
 }
 
-/** Reads `{dir|name, input, messages?, options?, ...overrides}`. */
+/**
+ * Reads `{dir|name, input, messages?, options?, ...overrides}`. Overrides (in `options` or at the
+ * top level) are the caller's: generation parameters only (see callerOverrides); `model` picks a
+ * listed name. Other keys that choose where and what runs answer 403.
+ */
 export function parsePromptCall(body: Record<string, unknown>, { needsName = true } = {}): PromptCall {
   const name = body.name ?? body.dir;
   if (needsName && (typeof name !== 'string' || name === '')) throw invalid('a saved prompt name', 'name (or dir)', name);
   const input = body.input ?? '';
   if (typeof input !== 'string') throw invalid('a string', 'input', input);
   const history = parseHistory(body.messages);
-  const overrides: RawOptions = {};
+  const raw: RawOptions = {};
   if (body.options !== undefined && body.options !== null) {
     if (!isRecord(body.options)) throw invalid('an options object', 'options', body.options);
-    Object.assign(overrides, body.options);
+    Object.assign(raw, body.options);
   }
-  for (const [key, value] of Object.entries(body)) if (!CALL_KEYS.has(key)) overrides[key] = value;
-  return { name: typeof name === 'string' ? name : '', input, history, overrides };
+  for (const [key, value] of Object.entries(body)) if (!CALL_KEYS.has(key)) raw[key] = value;
+  const model = raw.model ?? undefined;
+  delete raw.model;
+  if (model !== undefined && (typeof model !== 'string' || model === '')) throw invalid('a model name listed by /v1/models', 'model', model);
+  return { name: typeof name === 'string' ? name : '', input, history, overrides: callerOverrides(raw), ...(model ? { model } : {}) };
+}
+
+/** Reads the management route's `{instruction, options, input, messages?}`: the owner's own options, unfiltered. */
+function parseOwnerCall(body: Record<string, unknown>): { name: string; input: string; history: ChatMessage[]; options: RawOptions } {
+  const name = body.name ?? '';
+  if (typeof name !== 'string') throw invalid('a string', 'name', name);
+  const input = body.input ?? '';
+  if (typeof input !== 'string') throw invalid('a string', 'input', input);
+  const options = body.options ?? {};
+  if (!isRecord(options)) throw invalid('an options object', 'options', options);
+  return { name, input, history: parseHistory(body.messages), options };
 }
 
 function parseHistory(value: unknown): ChatMessage[] {
@@ -104,7 +125,7 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
   const infer = (route: string): RouteSpec['handler'] => async (c: Context, signal) => {
     const call = parsePromptCall(await readJson(c));
     const prompt = await ctx.akachat.prompt(call.name);
-    const run = await ctx.generations.prompt({ route, prompt, input: call.input, history: call.history, overrides: call.overrides, signal });
+    const run = await ctx.generations.prompt({ route, prompt, input: call.input, history: call.history, overrides: call.overrides, model: call.model, signal });
     const result = await run.result;
     return c.json(envelope(result.text, runDetail(result, call.name)));
   };
@@ -112,7 +133,7 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
   const stream = (route: string): RouteSpec['handler'] => async (c: Context, signal) => {
     const call = parsePromptCall(await readJson(c));
     const prompt = await ctx.akachat.prompt(call.name);
-    const run = await ctx.generations.prompt({ route, prompt, input: call.input, history: call.history, overrides: call.overrides, signal });
+    const run = await ctx.generations.prompt({ route, prompt, input: call.input, history: call.history, overrides: call.overrides, model: call.model, signal });
     // A failure after the first chunk cuts the connection: plain text has no way to say "error".
     return streamResponse(await firstChunkReady(run), TEXT_STREAM_HEADERS);
   };
@@ -133,8 +154,8 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
     const body = await readJson(c);
     const instruction = body.instruction ?? '';
     if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
-    const call = parsePromptCall(body, { needsName: false });
-    const prompt = ctx.akachat.createPrompt(instruction, call.overrides, call.name || '(unsaved)');
+    const call = parseOwnerCall(body);
+    const prompt = ctx.akachat.createPrompt(instruction, call.options, call.name || '(unsaved)');
     const run = await ctx.generations.prompt({ route: 'POST /api/prompt/run', prompt, input: call.input, history: call.history, signal });
     const result = await run.result;
     return c.json(envelope(result.text, runDetail(result, prompt.name)));

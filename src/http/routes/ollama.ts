@@ -140,7 +140,7 @@ export function ollamaRoutes(ctx: RouteContext): RouteSpec[] {
         modified_at: new Date(entry.created * 1000).toISOString(),
         size: entry.size ?? 0,
         // Not a content hash (hashing a multi-GB file per listing is too slow): a stable id of the entry.
-        digest: createHash('sha256').update(`${entry.kind}\0${entry.id}\0${entry.path ?? ''}\0${entry.size ?? ''}`).digest('hex'),
+        digest: createHash('sha256').update(`${entry.kind}\0${entry.id}\0${entry.created}\0${entry.size ?? ''}`).digest('hex'),
         details: { parent_model: '', format: entry.kind === 'model' ? 'gguf' : entry.kind, family: '', families: null, parameter_size: '', quantization_level: '' },
       })),
     });

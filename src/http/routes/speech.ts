@@ -70,7 +70,7 @@ export function speechRoutes(ctx: RouteContext): RouteSpec[] {
     } else {
       const call = parsePromptCall(body);
       const prompt = await ctx.akachat.prompt(call.name);
-      run = await ctx.generations.prompt({ route: 'POST /api/speech/stream', prompt, input: call.input, history: call.history, overrides: call.overrides, signal });
+      run = await ctx.generations.prompt({ route: 'POST /api/speech/stream', prompt, input: call.input, history: call.history, overrides: call.overrides, model: call.model, signal });
     }
     const chunks = await firstChunkReady(run);
     const splitter = new SentenceSplitter(minCommaLength === undefined ? {} : { minCommaLength });
