@@ -33,7 +33,8 @@ export interface SettingsOptions {
  * The settings of one data folder, `config.json`: `is_test`, `openai_key`, other provider
  * keys and any other key (all kept). Values are read from the file on every call (it is
  * small, and another process may edit it), with environment overrides on top. Secrets are
- * never logged; use {@link Settings.masked} to show them. Writes are atomic and run one at a time.
+ * never logged; {@link Settings.masked} is the form to show: only {@link PUBLIC_SETTING_KEYS}
+ * appear as they are. Writes are atomic and run one at a time.
  */
 export class Settings {
   readonly file: string;
