@@ -26,10 +26,11 @@ interface PooledWorker {
 const idle: PooledWorker[] = [];
 const waiting: (() => void)[] = [];
 let started = 0;
+let busy = 0;
 
-/** Workers alive now (busy or idle); for tests that check an abort ended its worker. */
-export function ingestWorkerCount(): number {
-  return started;
+/** Workers alive now and those running a task; for tests that check an abort ended its work. */
+export function ingestWorkerStats(): { workers: number; busy: number } {
+  return { workers: started, busy };
 }
 
 export interface RunTaskOptions {
@@ -54,6 +55,7 @@ export async function runIngestTask<T>(request: IngestTask, options: RunTaskOpti
       worker.off('error', onError);
       worker.off('exit', onExit);
       signal?.removeEventListener('abort', onAbort);
+      busy--;
       if (keepWorker) release(pooled);
       else void worker.terminate();
       settle();
@@ -104,6 +106,7 @@ async function acquire(signal: AbortSignal | undefined): Promise<PooledWorker> {
     });
   }
   const pooled = idle.pop() ?? start();
+  busy++;
   clearTimeout(pooled.idleTimer);
   pooled.worker.ref();
   return pooled;
