@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rag as RagType } from '../../src/rag/index.js';
 import type { RagCollections } from '../../src/http/routes/rag.js';
-import { postJson, startServer, type TestServer } from './helpers.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { zipSync } from 'fflate';
+import { ingestWorkerStats } from '../../src/rag/ingest-pool.js';
+import { cpuMsOver, deepHtmlZip, watchEventLoopLag } from '../support/heavy-input.js';
+import { postJson, startServer, waitFor, type TestServer } from './helpers.js';
 
 /** Records the calls the routes make; answers like the Rag class. */
 class FakeRag implements RagCollections {
@@ -105,5 +110,48 @@ describe('RAG routes over the Rag class (lexical-only collection, no model neede
     expect(missing.status).toBe(404);
     const unsafe = await postJson(`${t.url}/api/rag/save`, { dir: '../escape', text: 'x' });
     expect(unsafe.status).toBe(400);
+  });
+
+  it('refuses an unsafe archive without leaving a new collection behind', async () => {
+    const evil = zipSync({ '../evil.txt': new TextEncoder().encode('x') });
+    const refused = await fetch(`${t.url}/api/rag/save?dir=fresh`, { method: 'POST', headers: { 'Content-Type': 'application/zip' }, body: evil });
+    expect(refused.status).toBe(400);
+    expect((await refused.json() as { message: string }).message).toMatch(/Archive refused/);
+    const listed = await (await fetch(`${t.url}/api/rag/collections`)).json() as { collections: Array<{ name: string }> };
+    expect(listed.collections.map((collection) => collection.name)).not.toContain('fresh');
+    expect(existsSync(join(t.dataDir, 'rag', 'fresh'))).toBe(false);
+  });
+
+  it('answers /health while an archive is ingested, and stops the ingest when the client goes away', async () => {
+    const { Rag } = await import('../../src/rag/index.js');
+    const previous = t.akachat.rag;
+    // Limits raised so that the 200,000-deep HTML really is parsed (many seconds of CPU).
+    t.akachat.rag = new Rag({ dataFolder: t.dataDir, documentLimits: { maxDepth: 10_000_000 } }) as unknown as RagType;
+    try {
+      const archive = deepHtmlZip();
+      const client = new AbortController();
+      const upload = fetch(`${t.url}/api/rag/save?dir=heavy`, { method: 'POST', headers: { 'Content-Type': 'application/zip' }, body: archive, signal: client.signal })
+        .catch((err: unknown) => err);
+      await waitFor(() => ingestWorkerStats().busy === 1, 10_000, 'the ingest to start on its worker');
+      const lag = watchEventLoopLag();
+      for (let i = 0; i < 10; i++) {
+        const started = performance.now();
+        const health = await fetch(`${t.url}/health`);
+        await health.arrayBuffer();
+        expect(performance.now() - started).toBeLessThan(200);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(lag.stop()).toBeLessThan(200);
+      expect(ingestWorkerStats().busy).toBe(1); // still parsing
+
+      client.abort();
+      expect(await upload).toMatchObject({ name: 'AbortError' });
+      await waitFor(() => ingestWorkerStats().busy === 0, 1000, 'the worker to stop after the client left');
+      expect(await cpuMsOver(1000)).toBeLessThan(250);
+      expect(existsSync(join(t.dataDir, 'rag', 'heavy'))).toBe(false);
+    } finally {
+      await (t.akachat.rag as unknown as InstanceType<typeof Rag>).dispose();
+      t.akachat.rag = previous;
+    }
   });
 });

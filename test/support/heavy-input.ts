@@ -4,12 +4,12 @@ import { zipSync } from 'fflate';
 const encode = (text: string) => new TextEncoder().encode(text);
 
 /** A zip holding an HTML 200,000 elements deep (reproduced: blocked every request 10-74 s). */
-export function deepHtmlZip(): Uint8Array {
+export function deepHtmlZip(): Uint8Array<ArrayBuffer> {
   return zipSync({ 'deep.html': encode('<div>'.repeat(200_000) + 'bottom'), 'ok.md': encode('# Manual\n\nThe red button resets the robot.') });
 }
 
 /** A zip holding a CSV 50,000 columns wide and a JSON 500,000 levels deep (reproduced: over 170 s). */
-export function wideCsvDeepJsonZip(): Uint8Array {
+export function wideCsvDeepJsonZip(): Uint8Array<ArrayBuffer> {
   const row = Array.from({ length: 50_000 }, (_, i) => `c${i}`).join(',');
   return zipSync({
     'wide.csv': encode(Array.from({ length: 20 }, () => row).join('\n')),
