@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', http: 'src/http/index.ts', cli: 'src/cli.ts' },
+  // rag-worker: the RAG ingestion worker thread, loaded by path (src/rag/ingest-pool.ts).
+  entry: { index: 'src/index.ts', http: 'src/http/index.ts', cli: 'src/cli.ts', 'rag-worker': 'src/rag/ingest-worker.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
