@@ -3,7 +3,7 @@
  * connection into an aborted `request.signal` and a cancelled response stream, so generations
  * stop when their client leaves).
  */
-import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import { createAdaptorServer } from '@hono/node-server';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Akachat } from '../akachat.js';
@@ -34,8 +34,9 @@ export interface AkachatServer {
   /** The port listened on (the one chosen when 0 was asked for). */
   readonly port: number;
   readonly app: AkachatApp;
-  /** The Node HTTP server. */
-  readonly server: ServerType;
+  /** The Node HTTP server. (Typed with node:http alone: @hono/node-server's ServerType pulls hono's
+   * WebSocket types, which need the DOM lib, into every consumer's type check.) */
+  readonly server: Server;
   /** Stops listening and closes every connection (running generations are aborted). */
   close(): Promise<void>;
 }
