@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// `npm run prebuild [-- --cuda]`: builds the portable addon (CMake option AKACHAT_PORTABLE) in
+// build-prebuild/ (AKACHAT_BUILD_DIR) and copies it, with the libraries it loads, into
+// prebuilds/<platform>-<arch>[-cuda]/, which `npm pack` carries. Then loads the copy in a child
+// process as a check. The folder holds akachat.node, libllama/libggml*.so.N (found through
+// RUNPATH $ORIGIN) and one libggml-cpu-<level>.so per instruction-set level, of which ggml
+// loads the best for the CPU it runs on (with --cuda also libggml-cuda.so).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildNative } from './build-native.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const cuda = process.argv.includes('--cuda') || process.env.AKACHAT_CUDA === '1';
+const buildDir = resolve(root, process.env.AKACHAT_BUILD_DIR ?? 'build-prebuild');
+const target = `${process.platform}-${process.arch}${cuda ? '-cuda' : ''}`;
+const out = join(root, 'prebuilds', target);
+
+/**
+ * The files of a portable build that belong in a prebuild folder: the addon, each shared
+ * library under the versioned name the loader asks for (libllama.so.0: a link in the build
+ * folder, copied as a file), and ggml's backend modules (libggml-<backend>[-<level>].so).
+ * The AMX level is left out unless AKACHAT_AMX=1: some virtual machines report AMX and then
+ * fault on its instructions (see AKACHAT_AMX in CMakeLists.txt).
+ */
+export function prebuildFiles(names) {
+  return names.filter((name) =>
+    name === 'akachat.node' ||
+    /^lib[\w-]+\.so\.\d+$/.test(name) ||
+    (/^libggml-[\w-]+\.so$/.test(name) && (process.env.AKACHAT_AMX === '1' || name !== 'libggml-cpu-sapphirerapids.so')));
+}
+
+function main() {
+  const started = Date.now();
+  buildNative({ buildDir, cuda, portable: true, jobs: process.env.AKACHAT_BUILD_JOBS ?? availableParallelism() });
+  const release = join(buildDir, 'Release');
+  const files = prebuildFiles(readdirSync(release));
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  let strip = spawnSync('strip', ['--version'], { stdio: 'ignore' }).status === 0;
+  for (const name of files) {
+    const dest = join(out, name);
+    copyFileSync(join(release, name), dest);  // follows the versioned-name link
+    if (strip) {
+      try {
+        execFileSync('strip', ['--strip-unneeded', dest]);
+      } catch (err) {
+        console.error(`prebuild: strip failed (${err.message}); copying the rest unstripped`);
+        strip = false;
+      }
+    }
+  }
+  if (!files.includes('akachat.node') || !files.some((name) => name.startsWith('libggml-cpu'))) {
+    throw new Error(`${release} lacks akachat.node or libggml-cpu-*.so: was it built with AKACHAT_PORTABLE=ON?`);
+  }
+  const check = spawnSync(process.execPath, ['-e', "const i = require(process.argv[1]).systemInfo(); console.log(i.llama); console.log(i.devices.map((d) => d.type + ': ' + d.description).join('\\n'))", join(out, 'akachat.node')], { encoding: 'utf8' });
+  if (check.status !== 0) throw new Error(`the prebuilt addon does not load:\n${check.stderr}`);
+  const bytes = files.reduce((sum, name) => sum + statSync(join(out, name)).size, 0);
+  console.error(`prebuild: ${out} (${files.length} files, ${(bytes / 2 ** 20).toFixed(1)} MiB) in ${((Date.now() - started) / 60000).toFixed(1)} min; loads here as:\n${check.stdout.trim()}`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    main();
+  } catch (err) {
+    console.error(`prebuild: ${err.message}`);
+    process.exit(1);
+  }
+}
