@@ -15,7 +15,7 @@ export type { PromptRunOptions, PromptRunResult, PromptStream } from './prompt/p
 export { PromptStore } from './prompt/store.js';
 export type { StoredPrompt } from './prompt/store.js';
 export {
-  normalizeOptions, mergeOptions, toRawOptions, generationSettings, usesChatMessages, dtypeToGgufType,
+  normalizeOptions, mergeOptions, toRawOptions, generationSettings, usesChatMessages, dtypeToGgufType, callerOverrides,
   DEFAULT_GENERATION_SETTINGS,
 } from './prompt/options.js';
 export type { PromptOptions, RawOptions, GenerationSettings, Provider } from './prompt/options.js';
@@ -29,6 +29,8 @@ export { MessageLog } from './messages/log.js';
 export { Settings } from './settings/settings.js';
 export { Presets } from './settings/presets.js';
 export { SpeechLog } from './logs/speech-log.js';
+export { redactOptions, redactUrl } from './settings/redact.js';
+export * from './batch/index.js';
 
 export { ModelManager } from './llm/model-manager.js';
 export type { ModelManagerOptions, ModelEvent, ModelLease, AcquireOptions } from './llm/model-manager.js';

@@ -98,8 +98,8 @@ describe('trust: per-request overrides are generation parameters only', () => {
     expect(response.status).toBe(400);
     expect((await response.json()).message).toMatch(/llm\("remote"\) failed: endpoint is chosen by the server's owner/);
     expect(fake.requests.length).toBe(before);
-    const error = await t.akachat.run('nested', 'x').catch((e: Error) => e);
-    expect(error.cause ?? error).toBeInstanceOf(OwnerOnlyError);
+    const error = await t.akachat.run('nested', 'x').then(() => undefined, (e: Error) => e);
+    expect(error?.cause ?? error).toBeInstanceOf(OwnerOnlyError);
   });
 
   it('bounds stop strings', () => {
