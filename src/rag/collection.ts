@@ -36,15 +36,21 @@ const GENERATION_FILE = /^\d{6,}\.(jsonl|usearch)$/;
 
 /** Vectors handed to usearch per step, so a large ingest leaves room for other work between steps. */
 const INDEX_BATCH = 128;
-/** Most new chunks added to a built lexical index in place, on the JS thread, at commit. */
-const LEXICAL_UPDATE_MAX_CHUNKS = 5000;
+/**
+ * Most new chunks added to a built lexical index in place, on the JS thread, at commit (their
+ * terms counted on a worker: ~50 ms for 2000 chunks).
+ */
+const LEXICAL_UPDATE_MAX_CHUNKS = 2000;
 /** Chunk ids of replaced files that must pile up before the segments are rewritten without them. */
 const COMPACTION_MIN_DEAD = 1000;
 /** Input bytes (or characters) of the files sent to a worker in one task: bounds what is held twice. */
 const PREPARE_BATCH_BYTES = 16 * 1024 * 1024;
-/** Characters of chunk text whose terms a lexical build counts per step; smaller steps are counted inline. */
-const COUNT_BATCH_CHARS = 1_000_000;
-const COUNT_INLINE_CHARS = 200_000;
+/**
+ * Characters of chunk text whose terms a lexical build counts per step on a worker (adding
+ * them to the index here then takes tens of ms); a smaller last step is counted here.
+ */
+const COUNT_BATCH_CHARS = 200_000;
+const COUNT_INLINE_CHARS = 20_000;
 
 export interface EmbeddingSettings {
   /** The model reference handed to the embedder factory. */
@@ -251,7 +257,7 @@ export class Collection {
 
   /**
    * Builds the lexical index from the live chunks; single flight. Terms are counted on a
-   * worker thread a million characters at a time, and only added to the index here.
+   * worker thread in steps, and only added to the index here.
    */
   #buildLexical(): Promise<LexicalIndex> {
     this.#lexicalBuilding ??= (async () => {
@@ -261,15 +267,25 @@ export class Collection {
           const index = new LexicalIndex();
           let batch: StoredChunk[] = [];
           let characters = 0;
+          // One batch is counted while the one before is added here.
+          let counting: { ids: number[]; counted: Promise<CountedTerms> } | undefined;
+          const addCounted = async () => {
+            if (!counting) return;
+            index.addCounted(counting.ids, await counting.counted);
+            counting = undefined;
+            await yieldToEventLoop();
+          };
           const flush = async () => {
             const texts = batch.map((chunk) => chunk.text);
             const counted = characters < COUNT_INLINE_CHARS
-              ? countTerms(texts)
-              : await runIngestTask<CountedTerms>({ task: 'count', texts });
-            index.addCounted(batch.map((chunk) => chunk.id), counted);
+              ? Promise.resolve(countTerms(texts))
+              : runIngestTask<CountedTerms>({ task: 'count', texts });
+            counted.catch(() => {}); // awaited below, after the batch before it
+            const ids = batch.map((chunk) => chunk.id);
             batch = [];
             characters = 0;
-            await yieldToEventLoop();
+            await addCounted();
+            counting = { ids, counted };
           };
           for (const chunk of this.#chunks) {
             if (!chunk) continue;
@@ -278,6 +294,7 @@ export class Collection {
             if (characters >= COUNT_BATCH_CHARS) await flush();
           }
           if (batch.length > 0) await flush();
+          await addCounted();
           // An ingest committed while building: build again from the new state.
           if (generation !== this.#manifest.generation) continue;
           this.#lexical = index;

@@ -100,9 +100,15 @@ export function forEachTerm(text: string, forQuery: boolean, emit: (term: TermKe
  * faster than a Map for the tens of millions of lookups an index build makes.
  */
 class IntegerTermTable {
-  #keys = new Int32Array(1 << 16).fill(-1);
-  #values = new Int32Array(1 << 16);
+  #keys: Int32Array;
+  #values: Int32Array;
   #size = 0;
+
+  /** `capacity`: a power of two; the table doubles when half full. */
+  constructor(capacity = 1 << 16) {
+    this.#keys = new Int32Array(capacity).fill(-1);
+    this.#values = new Int32Array(capacity);
+  }
 
   get(key: number): number {
     const mask = this.#keys.length - 1;
@@ -154,29 +160,43 @@ export function countTerms(texts: readonly string[]): CountedTerms {
     if (used === numbers.length) numbers = growInt32(numbers, numbers.length * 2);
     numbers[used++] = value;
   };
+  // Terms get a slot each (typed arrays, as in the index): counting is most of an index build.
+  const integerSlots = new IntegerTermTable(1024);
+  const stringSlots = new Map<string, number>();
+  const slotTerms: TermKey[] = [];
+  let frequency = new Int32Array(512);
   const strings: string[] = [];
-  const integerTerms = new Map<number, number>();
-  const stringTerms = new Map<string, number>();
+  const integerTouched: number[] = [];
+  const stringTouched: number[] = [];
   for (const text of texts) {
     let length = 0;
     forEachTerm(text, false, (term) => {
       length++;
-      if (typeof term === 'number') integerTerms.set(term, (integerTerms.get(term) ?? 0) + 1);
-      else stringTerms.set(term, (stringTerms.get(term) ?? 0) + 1);
+      let slot = typeof term === 'number' ? integerSlots.get(term) : stringSlots.get(term) ?? -1;
+      if (slot < 0) {
+        slot = slotTerms.length;
+        slotTerms.push(term);
+        if (typeof term === 'number') integerSlots.set(term, slot);
+        else stringSlots.set(term, slot);
+        if (slot >= frequency.length) frequency = growInt32(frequency, frequency.length * 2);
+      }
+      if (frequency[slot]++ === 0) (typeof term === 'number' ? integerTouched : stringTouched).push(slot);
     });
     push(length);
-    push(integerTerms.size);
-    for (const [term, frequency] of integerTerms) {
-      push(term);
-      push(frequency);
+    push(integerTouched.length);
+    for (const slot of integerTouched) {
+      push(slotTerms[slot] as number);
+      push(frequency[slot]);
+      frequency[slot] = 0;
     }
-    push(stringTerms.size);
-    for (const [term, frequency] of stringTerms) {
-      push(frequency);
-      strings.push(term);
+    push(stringTouched.length);
+    for (const slot of stringTouched) {
+      push(frequency[slot]);
+      strings.push(slotTerms[slot] as string);
+      frequency[slot] = 0;
     }
-    integerTerms.clear();
-    stringTerms.clear();
+    integerTouched.length = 0;
+    stringTouched.length = 0;
   }
   return { numbers: numbers.slice(0, used), strings };
 }

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AbortError } from '../../src/errors.js';
-import { Rag } from '../../src/rag/index.js';
+import { LexicalIndex, Rag, splitIntoChunks } from '../../src/rag/index.js';
 import { ingestWorkerStats } from '../../src/rag/ingest-pool.js';
 import { cpuMsOver, deepHtmlZip, watchEventLoopLag, wideCsvDeepJsonZip } from '../support/heavy-input.js';
 
@@ -76,6 +76,26 @@ describe('heavy input never blocks the JS thread', () => {
     const report = await rag.addArchive('fresh', deepHtmlZip(), { createIfMissing: true, chunkSize: 100 });
     expect(report.added.map((a) => a.file)).toEqual(['ok.md']);
     expect((await rag.info('fresh')).chunkSize).toBe(100);
+    await rag.dispose();
+  });
+
+  it('builds the lexical index of a large collection on a worker thread, as the same index built here', async () => {
+    const words = ['robot', 'button', 'red', 'blue', 'reset', 'start', '猫', '犬', '東京', '電車', 'manual', 'power'];
+    let seed = 1;
+    const word = () => words[(seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % words.length];
+    const text = Array.from({ length: 6000 }, (_, i) => `${Array.from({ length: 40 }, word).join(' ')} (${i}).`).join('\n\n');
+    expect(text.length).toBeGreaterThan(1_000_000); // several batches for the worker
+    const rag = new Rag({ dataFolder: folder });
+    await rag.create('large', { chunkSize: 300 });
+    await rag.addText('large', 'large.txt', text);
+    const lag = watchEventLoopLag();
+    const found = await rag.search('large', 'red robot 東京', { k: 10 });
+    expect(lag.stop()).toBeLessThan(MAX_LAG_MS);
+
+    // The same chunks (ids from 0 in a new collection), indexed on this thread.
+    const direct = new LexicalIndex();
+    splitIntoChunks(text, { chunkSize: 300 }).forEach((chunk, id) => direct.add(id, chunk.text));
+    expect(found.map((hit) => [hit.chunkId, hit.score])).toEqual(direct.search('red robot 東京', 10).map((hit) => [hit.id, hit.score]));
     await rag.dispose();
   });
 });
