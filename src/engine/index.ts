@@ -1,4 +1,5 @@
-export { loadAddon, addonAvailable } from './addon.js';
+export { loadAddon, addonAvailable, addonStatus } from './addon.js';
+export type { AddonStatus } from './addon.js';
 export type { GgufValue, NativeDevice } from './addon-types.js';
 export { Context, EmbeddingContext } from './context.js';
 export type { ContextOptions, EmbeddingContextOptions, GenerateOptions } from './context.js';
