@@ -38,7 +38,7 @@ const RATIO_CHECK_MIN_BYTES = 1024 * 1024;
 /** Compressed bytes handed to the inflater per step, so one step can expand to ~1 MiB at most. */
 const INFLATE_STEP_BYTES = 1024;
 const TAR_BLOCK = 512;
-/** How much compressed input is processed between two turns of the event loop. */
+/** How many inflated bytes come out between two turns of the event loop. */
 const YIELD_EVERY_BYTES = 4 * 1024 * 1024;
 
 export type ArchiveRefusalReason =
@@ -353,17 +353,7 @@ async function inflateZip(bytes: Uint8Array, plans: Map<string, ZipEntryPlan>,
   });
   unzip.register(UnzipInflate);
   try {
-    let sinceYield = 0;
-    for (let offset = 0; offset < bytes.length && !failure; offset += INFLATE_STEP_BYTES) {
-      const end = Math.min(offset + INFLATE_STEP_BYTES, bytes.length);
-      unzip.push(bytes.subarray(offset, end), end === bytes.length);
-      sinceYield += end - offset;
-      if (sinceYield >= YIELD_EVERY_BYTES) {
-        sinceYield = 0;
-        await yieldToEventLoop();
-        throwIfAborted(options.signal);
-      }
-    }
+    await pushInSteps(bytes, (chunk, final) => unzip.push(chunk, final), () => failure !== undefined, () => totalBytes, options.signal);
   } catch (err) {
     fail(err);
   }
@@ -564,24 +554,31 @@ async function gunzipInto(parser: TarParser, bytes: Uint8Array, limits: Required
   let ended = false;
   parser.on('eof', () => { ended = true; });
   try {
-    let sinceYield = 0;
-    for (let offset = 0; offset < bytes.length && !failed() && !ended; offset += INFLATE_STEP_BYTES) {
-      const end = Math.min(offset + INFLATE_STEP_BYTES, bytes.length);
-      const before = inflated;
-      gunzip.push(bytes.subarray(offset, end), end === bytes.length);
-      sinceYield += inflated - before;
-      if (sinceYield >= YIELD_EVERY_BYTES) {
-        sinceYield = 0;
-        await yieldToEventLoop();
-        throwIfAborted(options.signal);
-      }
-    }
+    await pushInSteps(bytes, (chunk, final) => gunzip.push(chunk, final), () => Boolean(failed()) || ended, () => inflated, options.signal);
     if (!failed() && !ended && head) throw new ArchiveRefusedError('unsupported-format', 'a gzip file that does not hold a tar archive');
   } catch (err) {
     fail(err instanceof AkachatError ? err
       : new ArchiveRefusedError('corrupt', `unreadable gzip stream (${(err as Error).message})`, undefined, { cause: err }));
   }
   if (!failed()) parser.end();
+}
+
+/**
+ * Hands compressed `bytes` to an inflater in small steps until `stop()`, letting the event loop
+ * turn (and an abort be seen) after every few MiB that come out (`produced()`).
+ */
+async function pushInSteps(bytes: Uint8Array, push: (chunk: Uint8Array, final: boolean) => void, stop: () => boolean,
+  produced: () => number, signal: AbortSignal | undefined): Promise<void> {
+  let yieldedAt = produced();
+  for (let offset = 0; offset < bytes.length && !stop(); offset += INFLATE_STEP_BYTES) {
+    const end = Math.min(offset + INFLATE_STEP_BYTES, bytes.length);
+    push(bytes.subarray(offset, end), end === bytes.length);
+    if (produced() - yieldedAt >= YIELD_EVERY_BYTES) {
+      yieldedAt = produced();
+      await yieldToEventLoop();
+      throwIfAborted(signal);
+    }
+  }
 }
 
 type TarEntryPlan = { kind: 'file'; path: string } | { kind: 'skip'; path: string; reason: string } | { kind: 'folder' };
