@@ -4,7 +4,9 @@ import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { Document, Packer, Paragraph, TextRun } from 'docx';
 import { zipSync } from 'fflate';
 import { decodeText, NotTextError } from '../../src/rag/encoding.js';
-import { csvToText, documentFormatOf, htmlToText, jsonToText, loadDocument, UnreadableFileError } from '../../src/rag/loaders.js';
+import {
+  csvToText, documentFormatOf, DocumentLimitError, htmlToText, jsonToText, loadDocument, resolveDocumentLimits, UnreadableFileError,
+} from '../../src/rag/loaders.js';
 
 const JAPANESE = '吾輩は猫である。名前はまだ無い。\nどこで生れたかとんと見当がつかぬ。ｶﾀｶﾅ';
 
@@ -143,3 +145,54 @@ describe('loadDocument', () => {
     await expect(loadDocument('bomb.docx', bomb, { maxExpandedBytes: 1024 * 1024 })).rejects.toThrow(/expand beyond 1048576 bytes/);
   });
 });
+
+describe('per-file limits', () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const limitOf = (work: () => unknown) => {
+    try {
+      work();
+    } catch (err) {
+      expect(err).toBeInstanceOf(DocumentLimitError);
+      return `${(err as DocumentLimitError).limit}: ${(err as Error).message}`;
+    }
+    return 'no error';
+  };
+
+  it('refuses HTML and JSON nested deeper than maxDepth, and takes them at that depth', async () => {
+    expect(htmlToText('<div>'.repeat(512) + 'deep')).toBe('deep');
+    expect(limitOf(() => htmlToText('<div>'.repeat(513) + 'deep'))).toBe('maxDepth: elements nested deeper than 512 levels (maxDepth)');
+    expect(limitOf(() => htmlToText('<b>'.repeat(11), { maxDepth: 10 }))).toMatch(/^maxDepth:/);
+    expect(jsonToText(JSON.parse('['.repeat(512) + '"x"' + ']'.repeat(512)))).toBe('x');
+    expect(limitOf(() => jsonToText(JSON.parse('['.repeat(513) + ']'.repeat(513))))).toMatch(/^maxDepth: arrays and objects nested deeper than 512/);
+    // Refused by a scan before JSON.parse builds it; brackets inside strings do not count.
+    await expect(loadDocument('deep.json', bytes('['.repeat(100_000) + ']'.repeat(100_000)))).rejects.toThrow('arrays and objects nested deeper than 512 levels (maxDepth)');
+    expect((await loadDocument('brackets.json', bytes(JSON.stringify({ a: '[{'.repeat(1000) })))).text).toBe(`a: ${'[{'.repeat(1000)}`);
+    await expect(loadDocument('deep.jsonl', bytes(`{"a":1}\n${'['.repeat(600)}${']'.repeat(600)}`))).rejects.toThrow(/maxDepth/);
+  });
+
+  it('refuses a CSV row of more than maxColumns cells', async () => {
+    expect(csvToText('a,b,c\nd,e,f', ',', { maxColumns: 3 })).toBe('a, b, c\nd, e, f');
+    expect(limitOf(() => csvToText('a,b\nc,d,e', ',', { maxColumns: 2 }))).toBe('maxColumns: a row of more than 2 cells (maxColumns)');
+    const wide = Array.from({ length: 20_000 }, (_, i) => `c${i}`).join(',');
+    await expect(loadDocument('wide.csv', bytes(wide))).rejects.toThrow('a row of more than 16384 cells (maxColumns)');
+  });
+
+  it('refuses more text than maxTextLength, and files over maxBytes', async () => {
+    const long = 'word '.repeat(100);
+    expect((await loadDocument('a.txt', bytes(long), { maxTextLength: 500 })).text).toBe(long);
+    await expect(loadDocument('a.txt', bytes(long), { maxTextLength: 499 })).rejects.toThrow('more than 499 characters of text (maxTextLength)');
+    // Extractors stop as soon as they pass the limit.
+    expect(limitOf(() => htmlToText('<p>abc</p>'.repeat(1000), { maxTextLength: 100 }))).toBe('maxTextLength: more than 100 characters of text (maxTextLength)');
+    expect(limitOf(() => csvToText('abc\n'.repeat(1000), ',', { maxTextLength: 100 }))).toMatch(/^maxTextLength:/);
+    expect(limitOf(() => jsonToText(Array.from({ length: 1000 }, () => 'abc'), { maxTextLength: 100 }))).toMatch(/^maxTextLength:/);
+    await expect(loadDocument('a.jsonl', bytes('{"a":"abc"}\n'.repeat(100)), { maxTextLength: 100 })).rejects.toThrow(/maxTextLength/);
+    await expect(loadDocument('a.txt', bytes(long), { maxBytes: 499 })).rejects.toThrow('file larger than 499 bytes (maxBytes)');
+    await expect(loadDocument('a.txt', bytes(long), { maxBytes: 499 })).rejects.toBeInstanceOf(UnreadableFileError);
+  });
+
+  it('checks limits given by a caller', () => {
+    expect(resolveDocumentLimits({ maxDepth: 64 })).toEqual({ maxBytes: 128 * 1024 * 1024, maxDepth: 64, maxColumns: 16_384, maxTextLength: 32 * 1024 * 1024 });
+    expect(() => resolveDocumentLimits({ maxColumns: 0 })).toThrow('Expected an integer >= 1 for documentLimits.maxColumns but received 0');
+  });
+});
+
