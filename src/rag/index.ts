@@ -1,6 +1,6 @@
 export { Rag, ragText } from './rag.js';
 export type {
-  RagOptions, CreateCollectionOptions, IngestOptions, RagFileInput, RagSearchMode, RagSearchOptions, RagSearchResult,
+  RagOptions, CreateCollectionOptions, IngestOptions, AddArchiveOptions, RagFileInput, RagSearchMode, RagSearchOptions, RagSearchResult,
 } from './rag.js';
 export type {
   CollectionInfo, EmbeddingSettings, FileRecord, IngestPhase, IngestProgress, IngestReport,
@@ -13,9 +13,12 @@ export type {
 } from './archive.js';
 export { splitIntoChunks, DEFAULT_CHUNK_SIZE } from './chunker.js';
 export type { ChunkOptions, TextChunk } from './chunker.js';
-export { loadDocument, documentFormatOf, htmlToText, csvToText, jsonToText, UnreadableFileError } from './loaders.js';
-export type { DocumentFormat, LoadedDocument, LoadOptions } from './loaders.js';
+export {
+  loadDocument, documentFormatOf, htmlToText, csvToText, jsonToText, UnreadableFileError, DocumentLimitError, DEFAULT_DOCUMENT_LIMITS,
+} from './loaders.js';
+export type { DocumentFormat, LoadedDocument, LoadOptions, DocumentLimits } from './loaders.js';
 export { decodeText, NotTextError } from './encoding.js';
 export type { DecodedText, TextEncodingName } from './encoding.js';
-export { LexicalIndex } from './lexical.js';
+export { LexicalIndex, countTerms } from './lexical.js';
+export type { CountedTerms } from './lexical.js';
 export type { VectorQuantization } from './vector-index.js';

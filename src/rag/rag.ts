@@ -10,6 +10,7 @@ import {
 } from './collection.js';
 import { embedChecked, EmbeddingError, type Embedder, type EmbedderFactory } from './embedder.js';
 import { runIngestTask } from './ingest-pool.js';
+import { ownBuffer } from './ingest-tasks.js';
 import { resolveDocumentLimits, type DocumentLimits } from './loaders.js';
 import type { VectorQuantization } from './vector-index.js';
 
@@ -266,7 +267,8 @@ export class Rag {
       const collection = missing ? undefined : await this.#open(dir);
       const bytes = typeof archive === 'string' ? await this.#readArchiveFile(archive) : archive;
       if (!(bytes instanceof Uint8Array)) throw invalid('a Uint8Array or a file path', 'archive', archive);
-      const copy = new Uint8Array(bytes); // handed over to the worker: the caller keeps its bytes
+      // Handed over to the worker: a copy of the caller's bytes, the file's own buffer as it is.
+      const copy = typeof archive === 'string' ? ownBuffer(bytes) : new Uint8Array(bytes);
       const contents = await runIngestTask<ArchiveContents>({ task: 'extract', bytes: copy, limits: this.#archiveLimits }, {
         transfer: [copy.buffer], signal: options.signal,
         onPart: (part) => { if (part.kind === 'extracted') options.onProgress?.({ phase: 'extract', done: part.done, total: part.total }); },
