@@ -200,6 +200,12 @@ export class Collection {
     return new Collection(name, folder, config, manifest, [], undefined);
   }
 
+  /** Undoes {@link create} of a collection left empty: its folder is no collection any more. */
+  static async discard(folder: string): Promise<void> {
+    await rm(join(folder, CONFIG_FILE), { force: true });
+    await rm(join(folder, MANIFEST_FILE), { force: true });
+  }
+
   /**
    * Opens a collection, finishing a committed ingest that was cut short and removing what an
    * uncommitted one left behind.
@@ -387,7 +393,7 @@ export class Collection {
     const sent = items.filter((item) => folderClash(item.path, existing) === undefined);
     const prepared: PreparedItem[] = [];
     let done = items.length - sent.length;
-    const countTerms = this.#lexical !== undefined;
+    const withTerms = this.#lexical !== undefined;
     for (let from = 0; from < sent.length;) {
       const batch: IngestItem[] = [];
       const transfer: ArrayBuffer[] = [];
@@ -406,7 +412,7 @@ export class Collection {
       }
       await runIngestTask({
         task: 'prepare', items: batch, chunkSize: options.chunkSize, chunkOverlap: options.chunkOverlap,
-        loadOptions: options.loadOptions ?? {}, countTerms,
+        loadOptions: options.loadOptions ?? {}, countTerms: withTerms,
       }, {
         transfer, signal: options.signal,
         onPart: (part) => {

@@ -275,13 +275,14 @@ export class Rag {
       });
       const items: IngestItem[] = contents.files.map((f) => ({ path: f.path, bytes: f.data }));
       if (collection) return this.#ingest(collection, items, options, contents.skipped);
+      const folderExisted = await stat(folder).then(() => true, () => false);
       const created = await this.#create(dir, folder, settings!);
       try {
         return await this.#ingest(created, items, options, contents.skipped);
       } catch (err) {
-        // Nothing else could write to it meanwhile (writes to one collection are serialised).
+        // Still empty: nothing else writes to it meanwhile (writes to one collection are serialised).
         this.#opened.delete(dir);
-        await rm(folder, { recursive: true, force: true });
+        await (folderExisted ? Collection.discard(folder) : rm(folder, { recursive: true, force: true }));
         throw err;
       }
     });
