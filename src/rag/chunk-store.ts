@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { AkachatError } from '../errors.js';
 import { writeFileAtomic } from '../data/atomic.js';
 
@@ -16,13 +17,31 @@ export interface StoredChunk {
   text: string;
 }
 
+/** Characters of chunk records serialised between two turns of the event loop. */
+const SEGMENT_STEP_CHARS = 4 * 1024 * 1024;
+
 /**
  * Chunks live in immutable JSON Lines segments, one written per ingest, so adding files never
  * rewrites what is already stored. Plain data only: nothing in a segment is ever executed.
  */
 export async function writeChunkSegment(path: string, chunks: readonly StoredChunk[]): Promise<void> {
-  const lines = chunks.map((c) => JSON.stringify({ id: c.id, file: c.file, index: c.index, start: c.start, end: c.end, text: c.text }));
-  await writeFileAtomic(path, lines.length ? lines.join('\n') + '\n' : '');
+  // Serialised and encoded a few MB at a time, with the event loop free in between.
+  const parts: Buffer[] = [];
+  let lines: string[] = [];
+  let characters = 0;
+  for (const c of chunks) {
+    const line = JSON.stringify({ id: c.id, file: c.file, index: c.index, start: c.start, end: c.end, text: c.text });
+    lines.push(line, '\n');
+    characters += line.length;
+    if (characters >= SEGMENT_STEP_CHARS) {
+      parts.push(Buffer.from(lines.join('')));
+      lines = [];
+      characters = 0;
+      await yieldToEventLoop();
+    }
+  }
+  parts.push(Buffer.from(lines.join('')));
+  await writeFileAtomic(path, parts.length === 1 ? parts[0] : Buffer.concat(parts));
 }
 
 export async function readChunkSegment(path: string): Promise<StoredChunk[]> {
