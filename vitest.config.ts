@@ -1,8 +1,17 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // Examples import the package by name, as users do; here that is the source tree.
+  resolve: {
+    alias: [
+      { find: /^akachat\/vitest$/, replacement: fileURLToPath(new URL('./src/vitest.ts', import.meta.url)) },
+      { find: /^akachat\/http$/, replacement: fileURLToPath(new URL('./src/http/index.ts', import.meta.url)) },
+      { find: /^akachat$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+    ],
+  },
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Native tests load models; keep files in separate forks so a crash names its file.

@@ -149,6 +149,11 @@ export class Batch {
     return run.report;
   }
 
+  /** Whether judge checks run after generation (a cell's verdict is final only at the end). */
+  get hasJudgeChecks(): boolean {
+    return (this.#options.checks ?? []).some((check) => check.type === 'judge');
+  }
+
   /** The run's file paths (known once run() has started). */
   get files(): BatchFiles | undefined {
     return this.#files;

@@ -53,6 +53,12 @@ export interface BatchSummary {
   cancelled: boolean;
 }
 
+/** A model as reports show it: GGUF paths by file name, other names as they are. */
+export function modelLabel(model: string): string {
+  if (model === '') return '(prompt default)';
+  return /\.gguf$/i.test(model) ? model.split(/[\\/]/).at(-1)! : model;
+}
+
 /** Key of a cell for resuming: the same cell of a later run has the same key. */
 export function cellKey(cell: BatchCell): string {
   return JSON.stringify([cell.prompt, cell.model, cell.temperature, cell.input, cell.repeat]);
@@ -98,14 +104,14 @@ export function parseOriginalLog(text: string): { model: string; options: RawOpt
 export function summarize(results: readonly CellResult[], startedAt: Date, cancelled: boolean): BatchSummary {
   const models: BatchSummary['models'] = {};
   for (const result of results) {
-    const name = result.model || result.modelUsed || '(prompt default)';
+    const name = modelLabel(result.model || result.modelUsed || '');
     const entry = (models[name] ??= { cells: 0, passed: 0, errors: 0 });
     entry.cells++;
     if (result.pass) entry.passed++;
     if (result.error !== undefined) entry.errors++;
   }
   for (const [name, entry] of Object.entries(models)) {
-    const speeds = results.filter((r) => (r.model || r.modelUsed || '(prompt default)') === name && r.tokensPerSecond !== undefined).map((r) => r.tokensPerSecond!).sort((a, b) => a - b);
+    const speeds = results.filter((r) => modelLabel(r.model || r.modelUsed || '') === name && r.tokensPerSecond !== undefined).map((r) => r.tokensPerSecond!).sort((a, b) => a - b);
     if (speeds.length > 0) entry.medianTokensPerSecond = +speeds[Math.floor((speeds.length - 1) / 2)].toFixed(1);
   }
   const checks = results.flatMap((r) => r.checks);
@@ -138,7 +144,7 @@ export function toCsv(results: readonly CellResult[]): string {
 
 /** The side-by-side matrix: rows are prompt/input (/repeat), columns model/temperature. */
 export function matrix(results: readonly CellResult[]): { columns: string[]; rows: { label: string; cells: (CellResult | undefined)[] }[] } {
-  const columnOf = (r: CellResult) => `${r.model || '(prompt default)'} / t=${r.temperature}`;
+  const columnOf = (r: CellResult) => `${modelLabel(r.model)} / t=${r.temperature}`;
   const rowOf = (r: CellResult) => `${r.prompt} / ${r.input}${r.repeat > 0 ? ` / #${r.repeat + 1}` : ''}`;
   const columns = [...new Set(results.map(columnOf))];
   const rowLabels = [...new Set(results.map(rowOf))];
