@@ -3,8 +3,9 @@
 // test` and `npm start`): makes sure a native addon loads. It keeps, in this order,
 // AKACHAT_ADDON_PATH, a build from source in build/, or the prebuilt binary for this platform
 // (prebuilds/<platform>-<arch>/, tried in a child process); only when none is there or loads does
-// it build from source, saying what that takes. AKACHAT_SKIP_BUILD=1 skips the build (for
-// installs that only use remote providers).
+// it build from source, saying what that takes. AKACHAT_CUDA=1 builds from source with CUDA
+// even where the CPU prebuild loads; AKACHAT_SKIP_BUILD=1 skips the build (for installs that
+// only use remote providers).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -42,13 +43,14 @@ function main() {
   if (process.env.AKACHAT_ADDON_PATH) return log(`using AKACHAT_ADDON_PATH=${process.env.AKACHAT_ADDON_PATH}`);
   const buildDir = join(root, 'build');
   if (existsSync(builtAddon(buildDir))) return;
-  const problem = prebuildProblem(join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'akachat.node'));
+  const cuda = process.env.AKACHAT_CUDA === '1';
+  // AKACHAT_CUDA=1 asks for a CUDA build from source even where a CPU prebuild would load.
+  const problem = cuda ? 'AKACHAT_CUDA=1' : prebuildProblem(join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'akachat.node'));
   if (!problem) return log(`using the prebuilt native addon for ${process.platform}-${process.arch}`);
   if (process.env.AKACHAT_SKIP_BUILD === '1') {
     return log(`${problem}; AKACHAT_SKIP_BUILD=1, so the native addon is not built (local models will not run until \`npm run build:native\`)`);
   }
-  const cuda = process.env.AKACHAT_CUDA === '1';
-  log(`${problem}; building the native addon from source${cuda ? ' with CUDA (AKACHAT_CUDA=1)' : ''}.`);
+  log(`${problem}; building the native addon from source${cuda ? ' with CUDA (needs nvcc and cuBLAS)' : ''}.`);
   log('  what: fetches the pinned llama.cpp source (node-llama-cpp@3.22.1 from the npm registry, integrity-checked) and compiles it with the addon (cmake-js) into build/');
   log('  time: about 15 CPU-minutes, so 5-10 minutes on 2-4 free cores (CUDA: much longer); AKACHAT_BUILD_JOBS sets the parallel jobs');
   log('  needs: cmake >= 3.19, a C++17 compiler, make or ninja, git; AKACHAT_SKIP_BUILD=1 skips this build');
