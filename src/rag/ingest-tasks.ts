@@ -33,6 +33,7 @@ export interface TaskOutput {
 
 export type SendPart = (part: TaskPart, transfer?: ArrayBuffer[]) => void;
 
+/** Runs one task; `send` passes on its parts as they are ready. */
 export async function runTask(request: IngestTask, send: SendPart): Promise<TaskOutput> {
   switch (request.task) {
     case 'extract': {
@@ -45,7 +46,8 @@ export async function runTask(request: IngestTask, send: SendPart): Promise<Task
     case 'prepare':
       for (const item of request.items) {
         const prepared = await prepareItem(item, request);
-        send({ kind: 'prepared', item: prepared }, 'bounds' in prepared ? [prepared.bounds.buffer as ArrayBuffer] : []);
+        const buffers = 'bounds' in prepared ? [prepared.bounds.buffer, ...(prepared.terms ? [prepared.terms.numbers.buffer] : [])] : [];
+        send({ kind: 'prepared', item: prepared }, buffers as ArrayBuffer[]);
       }
       return { value: null, transfer: [] };
     case 'count': {
