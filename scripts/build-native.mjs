@@ -9,7 +9,7 @@
 // folder, default build/: a second tree can be built beside the first). ccache, when on PATH,
 // caches compiled objects across build folders and rebuilds.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -43,7 +43,29 @@ export function buildNative({ buildDir, cuda = false, portable = false, target, 
   console.error(`akachat: building the native addon (${cuda ? 'CPU + CUDA' : 'CPU'}${portable ? ', portable' : ''}) into ${buildDir}, ${jobs} jobs`);
   // CCACHE_BASEDIR: objects compiled in one build folder are reused by another.
   const env = { ...process.env, CCACHE_BASEDIR: process.env.CCACHE_BASEDIR ?? root };
+  // `cmake-js build` configures only a new folder and ignores the options of later calls, so
+  // `build:cuda` after `build:native` would build for the CPU again: configure when they changed.
+  const cached = cachedOptions(buildDir);
+  if (cached && cached.AKACHAT_PORTABLE !== portable) {
+    throw new Error(`${buildDir} holds a ${cached.AKACHAT_PORTABLE ? 'portable' : 'non-portable'} build: use another AKACHAT_BUILD_DIR or delete it`);
+  }
+  if (cached && cached.GGML_CUDA !== cuda) {
+    const defines = cmakeArgs.filter((arg) => arg.startsWith('--CD'));
+    execFileSync(process.execPath, [cmakeJs, 'configure', '--out', buildDir, ...defines], { cwd: root, stdio: 'inherit', env });
+  }
   execFileSync(process.execPath, cmakeArgs, { cwd: root, stdio: 'inherit', env });
+}
+
+/** GGML_CUDA and AKACHAT_PORTABLE as a configured build folder has them, or undefined for a new one. */
+function cachedOptions(buildDir) {
+  let text;
+  try {
+    text = readFileSync(join(buildDir, 'CMakeCache.txt'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const on = (name) => /^(ON|TRUE|1|YES)$/i.test(new RegExp(`^${name}:\\w+=(.*)$`, 'm').exec(text)?.[1] ?? 'OFF');
+  return { GGML_CUDA: on('GGML_CUDA'), AKACHAT_PORTABLE: on('AKACHAT_PORTABLE') };
 }
 
 function hasCcache() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run prebuild [-- --cuda]`: builds the portable addon (CMake option AKACHAT_PORTABLE) in
-// build-prebuild/ (AKACHAT_BUILD_DIR) and copies it, with the libraries it loads, into
+// build-prebuild/ or build-prebuild-cuda/ (AKACHAT_BUILD_DIR) and copies it, with the libraries it loads, into
 // prebuilds/<platform>-<arch>[-cuda]/, which `npm pack` carries. Then loads the copy in a child
 // process as a check. The folder holds akachat.node, libllama/libggml*.so.N (found through
 // RUNPATH $ORIGIN) and one libggml-cpu-<level>.so per instruction-set level, of which ggml
@@ -14,7 +14,7 @@ import { buildNative } from './build-native.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cuda = process.argv.includes('--cuda') || process.env.AKACHAT_CUDA === '1';
-const buildDir = resolve(root, process.env.AKACHAT_BUILD_DIR ?? 'build-prebuild');
+const buildDir = resolve(root, process.env.AKACHAT_BUILD_DIR ?? (cuda ? 'build-prebuild-cuda' : 'build-prebuild'));
 const target = `${process.platform}-${process.arch}${cuda ? '-cuda' : ''}`;
 const out = join(root, 'prebuilds', target);
 
