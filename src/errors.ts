@@ -68,6 +68,20 @@ export class OwnerOnlyError extends AkachatError {
   constructor(message: string, options?: ErrorOptions) { super(message, 'OWNER_ONLY', options); }
 }
 
+/** The local model's slots and waiting line are full; retry after `retryAfterSeconds`. */
+export class BusyError extends AkachatError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message, 'QUEUE_FULL');
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Nothing is configured that could answer (no default model, and the name lists none). */
+export class NoModelError extends AkachatError {
+  constructor(message: string) { super(message, 'MODEL_NOT_CONFIGURED'); }
+}
+
 /** Error from a remote (OpenAI-compatible) service, with its own message. */
 export class RemoteError extends AkachatError {
   readonly status?: number;
@@ -75,6 +89,12 @@ export class RemoteError extends AkachatError {
     super(message, 'REMOTE_ERROR', options);
     this.status = status;
   }
+}
+
+/** Whether `error` is an abort (AbortError of this library, or a DOM AbortError / TimeoutError). */
+export function isAbort(error: unknown): boolean {
+  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
+  return code === 'ABORTED' || name === 'AbortError' || name === 'TimeoutError';
 }
 
 /** Throws AbortError when the signal is already aborted. */

@@ -6,7 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { AkachatError } from '../errors.js';
+import { AkachatError, isAbort } from '../errors.js';
+
+export { isAbort };
 
 /** An error that already knows its HTTP status (queue full, no model configured, ...). */
 export class HttpError extends AkachatError {
@@ -37,6 +39,8 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   UNSUPPORTED: 400,
   ARCHIVE_REFUSED: 400,
   OWNER_ONLY: 403,
+  MODEL_NOT_CONFIGURED: 503,
+  QUEUE_FULL: 503,
   NOT_FOUND: 404,
   REMOTE_ERROR: 502,
   MODEL_LOAD_FAILED: 500,
@@ -44,11 +48,6 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   DISPOSED: 503,
 };
 
-/** Whether `error` is an abort (AbortError of this library, or a DOM AbortError / TimeoutError). */
-export function isAbort(error: unknown): boolean {
-  const { code, name } = (error ?? {}) as { code?: unknown; name?: unknown };
-  return code === 'ABORTED' || name === 'AbortError' || name === 'TimeoutError';
-}
 
 /**
  * HTTP status for an error. `clientGone` tells an abort caused by the client closing the
@@ -127,6 +126,8 @@ export function errorResponse(style: ErrorStyle, error: unknown, clientGone = fa
   const status = statusOf(error, clientGone);
   const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8' };
   if (error instanceof HttpError) Object.assign(headers, error.headers);
+  const retryAfter = (error as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  if (typeof retryAfter === 'number') headers['Retry-After'] = String(retryAfter);
   return new Response(JSON.stringify(errorBody(style, error, status)), { status, headers });
 }
 

@@ -11,8 +11,8 @@
  */
 export { createApp, type AkachatApp, type AppOptions } from './app.js';
 export { serve, DEFAULT_HOST, DEFAULT_PORT, type AkachatServer, type ServeOptions } from './serve.js';
-export { GenerationQueue, type GenerationQueueOptions, type QueueTurn } from './queue.js';
-export type { GenerationReport, RunResult } from './generation.js';
+export { GenerationQueue, type GenerationQueueOptions, type QueueTurn } from '../run/admission.js';
+export type { GenerationReport, RunResult } from '../run/runner.js';
 export type { ServerState } from './route.js';
 export type { RagCollections } from './routes/rag.js';
 export { HttpError, type ErrorStyle } from './errors.js';

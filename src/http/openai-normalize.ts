@@ -10,38 +10,9 @@
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue, expectBoolean, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 
-export type ChatRole = 'system' | 'user' | 'assistant';
+import type { ChatMessage, ChatRole, ResponseFormat, SamplingParams } from '../run/request.js';
 
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-}
-
-/** Structured output asked for by the client; plain text is the absence of one. */
-export type ResponseFormat =
-  | { type: 'json_object' }
-  | { type: 'json_schema'; schema: Record<string, unknown>; name?: string; strict?: boolean };
-
-/** Generation parameters common to every dialect; absent = the prompt's or model's default. */
-export interface SamplingParams {
-  /** Most tokens to generate; the route clamps it to what fits the context. */
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  minP?: number;
-  repeatPenalty?: number;
-  presencePenalty?: number;
-  frequencyPenalty?: number;
-  seed?: number;
-  /** Non-empty stop strings. */
-  stop?: string[];
-  responseFormat?: ResponseFormat;
-  /** Context size asked for (Ollama `num_ctx`). */
-  contextSize?: number;
-  /** Whether to reuse the cached prompt (llama.cpp `cache_prompt`). */
-  cachePrompt?: boolean;
-}
+export type { ChatMessage, ChatRole, ResponseFormat, SamplingParams };
 
 export interface GenerationRequest extends SamplingParams {
   messages: ChatMessage[];

@@ -7,12 +7,12 @@ import type { Context } from 'hono';
 import type { Akachat } from '../akachat.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue, invalid } from '../validate.js';
-import type { ModelCatalog } from './catalog.js';
-import type { Embedder } from './embeddings.js';
+import type { ModelCatalog } from '../run/catalog.js';
+import type { Embedder } from '../run/embeddings.js';
 import type { ErrorStyle } from './errors.js';
-import type { Generations } from './generation.js';
+import type { Generations } from '../run/runner.js';
 import type { RouteDescription } from './openapi.js';
-import type { GenerationQueue } from './queue.js';
+import type { GenerationQueue } from '../run/admission.js';
 import { eventStream, type EventStreamOptions } from './sse.js';
 
 /** A route: its description for `/openapi.json`, its policies and its handler. */

@@ -4,9 +4,8 @@
  * bounded so that a burst gets a fast 503 with `Retry-After` instead of piling up connections,
  * and a request whose client left (or whose timeout fired) leaves the line at once.
  */
-import { AbortError, abortReason } from '../errors.js';
+import { AbortError, BusyError, abortReason } from '../errors.js';
 import { expectInteger } from '../validate.js';
-import { HttpError } from './errors.js';
 
 export interface GenerationQueueOptions {
   /** Requests that may wait for a turn (not counting the running ones). Default 16. */
@@ -67,7 +66,7 @@ export class GenerationQueue {
   }
 
   /**
-   * Waits for a turn. Throws HttpError 503 (with `Retry-After`) at once when the line is full,
+   * Waits for a turn. Throws BusyError (HTTP: 503 with `Retry-After`) at once when the line is full,
    * and AbortError when `signal` fires while waiting (the request leaves the line).
    */
   acquire(signal?: AbortSignal): Promise<QueueTurn> {
@@ -75,11 +74,9 @@ export class GenerationQueue {
     if (this.#running < this.concurrency && this.#waiting.length === 0) return Promise.resolve(this.#grant());
     if (this.#waiting.length >= this.maxWaiting) {
       const seconds = this.retryAfterSeconds();
-      return Promise.reject(new HttpError(
-        503,
+      return Promise.reject(new BusyError(
         `The server is busy: ${this.#running} request(s) running and ${this.#waiting.length} waiting (the most allowed); retry in about ${seconds} s`,
-        'queue_full',
-        { 'Retry-After': String(seconds) },
+        seconds,
       ));
     }
     return new Promise<QueueTurn>((resolve, reject) => {

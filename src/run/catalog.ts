@@ -16,11 +16,10 @@ import { existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Akachat } from '../akachat.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, NoModelError } from '../errors.js';
 import { isHubReference } from '../llm/hub.js';
 import type { PromptOptions } from '../prompt/options.js';
 import type { Prompt } from '../prompt/prompt.js';
-import { HttpError } from './errors.js';
 
 /** A resolved `model`: a saved prompt, or options naming a model (preset, path or default). */
 export type ModelTarget =
@@ -61,7 +60,7 @@ export class ModelCatalog {
     return isHubReference(ref) ? ref : basename(ref).replace(/\.gguf$/i, '');
   }
 
-  /** Resolves a client's `model` (see the module comment). Throws HttpError 503 when nothing can answer. */
+  /** Resolves a client's `model` (see the module comment). Throws NoModelError (HTTP 503) when nothing can answer. */
   async resolve(requested: string | undefined): Promise<ModelTarget> {
     if (requested) {
       for (const name of namesToTry(requested)) {
@@ -173,12 +172,12 @@ export class ModelCatalog {
   }
 }
 
-/** 503: nothing is configured that could answer. */
-export function noModelError(requested?: string): HttpError {
+/** Nothing is configured that could answer (HTTP 503). */
+export function noModelError(requested?: string): NoModelError {
   const what = requested
     ? `Model ${JSON.stringify(requested)} is not a name this server lists, and no default model is configured`
     : 'No model is configured';
-  return new HttpError(503, `${what}: ${HOW_TO_SET_A_MODEL}`, 'model_not_configured');
+  return new NoModelError(`${what}: ${HOW_TO_SET_A_MODEL}`);
 }
 
 function namesToTry(requested: string): string[] {

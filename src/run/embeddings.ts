@@ -56,8 +56,3 @@ export class Embedder {
     return created;
   }
 }
-
-/** A vector as OpenAI's `encoding_format: "base64"` sends it: little-endian float32 bytes. */
-export function vectorToBase64(vector: Float32Array): string {
-  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
-}

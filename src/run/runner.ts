@@ -5,16 +5,15 @@
  * {@link GenerationQueue}; every run stops when its AbortSignal fires (client gone, timeout).
  */
 import type { Akachat } from '../akachat.js';
-import { AbortError, abortReason, throwIfAborted } from '../errors.js';
+import { AbortError, InvalidArgumentError, abortReason, isAbort, throwIfAborted } from '../errors.js';
 import type { LlmResult, LlmTimings } from '../llm/stream.js';
 import type { ChatMessage as PromptChatMessage } from '../prompt/messages.js';
 import { callerOverrides, generationSettings, type PromptOptions, type RawOptions } from '../prompt/options.js';
 import { describeValue } from '../validate.js';
 import type { Prompt, PromptRunResult } from '../prompt/prompt.js';
 import { noModelError, type ModelCatalog, type ModelTarget } from './catalog.js';
-import { HttpError, isAbort } from './errors.js';
-import type { ChatMessage, SamplingParams } from './openai-normalize.js';
-import type { GenerationQueue } from './queue.js';
+import type { GenerationQueue } from './admission.js';
+import type { ChatMessage, SamplingParams } from './request.js';
 
 /** How a generation ended, the same for every kind of run. */
 export interface RunResult {
@@ -174,7 +173,7 @@ export class Generations {
   async #modelOverride(name: string): Promise<string> {
     const model = await this.#catalog.modelOverride(name);
     if (model === undefined) {
-      throw new HttpError(400, `Expected a model name listed by /v1/models (a preset, a file of the models folder or the default model) for model but received ${describeValue(name)}`, 'unknown_model');
+      throw new InvalidArgumentError(`Expected a model name listed by /v1/models (a preset, a file of the models folder or the default model) for model but received ${describeValue(name)}`);
     }
     return model;
   }
@@ -293,37 +292,3 @@ export function splitConversation(messages: readonly ChatMessage[]): { history: 
   if (last?.role === 'user') return { history: turns.slice(0, -1), input: last.content };
   return { history: turns, input: '' };
 }
-
-/**
- * Waits for the first chunk of a run (or its end), so that failures before any text (unknown
- * prompt, template error, model load error) still get a real status instead of a broken stream.
- * Returns the chunks again, the first one included; stopping their iteration aborts the run.
- */
-export async function firstChunkReady(run: AsyncIterable<string>): Promise<AsyncIterable<string>> {
-  const iterator = run[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  let finished = first.done === true;
-  async function* chunks(): AsyncGenerator<string> {
-    try {
-      if (first.done) return;
-      yield first.value;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) {
-          finished = true;
-          return;
-        }
-        yield next.value;
-      }
-    } finally {
-      if (!finished) await iterator.return?.();
-    }
-  }
-  return chunks();
-}
-
-/** OpenAI `finish_reason` for a stop reason. */
-export function finishReason(stopReason: string): 'stop' | 'length' {
-  return stopReason === 'maxTokens' || stopReason === 'contextFull' ? 'length' : 'stop';
-}
-

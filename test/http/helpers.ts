@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Akachat } from '../../src/akachat.js';
-import type { GenerationReport } from '../../src/http/generation.js';
+import type { GenerationReport } from '../../src/run/runner.js';
 import { serve, type AkachatServer, type ServeOptions } from '../../src/http/serve.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AbortError } from '../../src/errors.js';
-import { HttpError } from '../../src/http/errors.js';
-import { samplingToOptions, splitConversation } from '../../src/http/generation.js';
-import { GenerationQueue } from '../../src/http/queue.js';
+import { BusyError } from '../../src/errors.js';
+import { errorResponse } from '../../src/http/errors.js';
+import { samplingToOptions, splitConversation } from '../../src/run/runner.js';
+import { GenerationQueue } from '../../src/run/admission.js';
 import { ReasoningSplitter, splitReasoning } from '../../src/http/reasoning.js';
 import { SentenceChunker } from '../../src/http/sentence-chunks.js';
 
@@ -81,9 +82,9 @@ describe('GenerationQueue', () => {
     const turn = await queue.acquire();
     const waiter = queue.acquire();
     const error = await queue.acquire().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(HttpError);
-    expect((error as HttpError).status).toBe(503);
-    expect(Number((error as HttpError).headers['Retry-After'])).toBeGreaterThanOrEqual(1);
+    expect(error).toBeInstanceOf(BusyError);
+    expect(errorResponse('openai', error).status).toBe(503);
+    expect(Number(errorResponse('openai', error).headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
     turn.release();
     (await waiter).release();
   });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AbortError } from '../../src/errors.js';
-import { HttpError } from '../../src/http/errors.js';
-import { GenerationQueue, type QueueTurn } from '../../src/http/queue.js';
+import { BusyError } from '../../src/errors.js';
+import { errorResponse } from '../../src/http/errors.js';
+import { GenerationQueue, type QueueTurn } from '../../src/run/admission.js';
 
 /** Acquires a turn and records the order in which turns are granted. */
 function track(queue: GenerationQueue, order: number[], n: number, signal?: AbortSignal): Promise<QueueTurn> {
@@ -56,11 +57,12 @@ describe('GenerationQueue as admission to slots', () => {
     const turns = await Promise.all([queue.acquire(), queue.acquire()]);
     const waiters = [queue.acquire(), queue.acquire()];
     const error = await queue.acquire().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(HttpError);
-    expect((error as HttpError).status).toBe(503);
-    expect((error as HttpError).message).toMatch(/2 request\(s\) running and 2 waiting/);
+    expect(error).toBeInstanceOf(BusyError);
+    expect(errorResponse('openai', error).status).toBe(503);
+    expect((error as BusyError).message).toMatch(/2 request\(s\) running and 2 waiting/);
     // No run finished yet: 1 s assumed per run, 4 ahead over 2 slots.
-    expect((error as HttpError).headers['Retry-After']).toBe('2');
+    expect((error as BusyError).retryAfterSeconds).toBe(2);
+    expect(errorResponse('openai', error).headers.get('Retry-After')).toBe('2');
     for (const turn of turns) turn.release();
     for (const waiter of waiters) (await waiter).release();
   });

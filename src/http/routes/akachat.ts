@@ -9,7 +9,8 @@ import { toChatMessage } from '../../prompt/messages.js';
 import { callerOverrides, type RawOptions } from '../../prompt/options.js';
 import { invalid } from '../../validate.js';
 import { serverTime } from '../errors.js';
-import { firstChunkReady, type RunResult } from '../generation.js';
+import { firstChunkReady } from '../run-stream.js';
+import { type RunResult } from '../../run/runner.js';
 import type { JsonSchema } from '../openapi.js';
 import { isRecord, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 

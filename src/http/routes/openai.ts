@@ -6,12 +6,12 @@ import type { Context } from 'hono';
 import { InvalidArgumentError } from '../../errors.js';
 import { invalid } from '../../validate.js';
 import { errorBody, HttpError, statusOf } from '../errors.js';
-import { finishReason, firstChunkReady, type GenerationRun, type RunResult } from '../generation.js';
+import { finishReason, firstChunkReady } from '../run-stream.js';
+import { type GenerationRun, type RunResult } from '../../run/runner.js';
 import type { JsonSchema } from '../openapi.js';
 import { normalizeOpenAiChat, normalizeOpenAiCompletion } from '../openai-normalize.js';
 import { ReasoningSplitter, splitReasoning, type ReplyPart } from '../reasoning.js';
 import { randomId, readJson, streamResponse, unixSeconds, type RouteContext, type RouteSpec } from '../route.js';
-import { vectorToBase64 } from '../embeddings.js';
 import { SentenceChunker } from '../sentence-chunks.js';
 import { SSE_DONE, SSE_HEADERS, sseEvent } from '../sse.js';
 
@@ -297,3 +297,7 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
   ];
 }
 
+/** A vector as OpenAI's `encoding_format: "base64"` sends it: little-endian float32 bytes. */
+export function vectorToBase64(vector: Float32Array): string {
+  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('base64');
+}

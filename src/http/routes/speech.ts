@@ -5,7 +5,8 @@
  * models is never sent.
  */
 import { errorBody, statusOf } from '../errors.js';
-import { firstChunkReady, type GenerationRun } from '../generation.js';
+import { firstChunkReady } from '../run-stream.js';
+import { type GenerationRun } from '../../run/runner.js';
 import type { JsonSchema } from '../openapi.js';
 import { normalizeOpenAiChat } from '../openai-normalize.js';
 import { ReasoningSplitter } from '../reasoning.js';
