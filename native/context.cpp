@@ -35,8 +35,8 @@ size_t incompleteUtf8Tail(const std::string& s) {
   return 0;
 }
 
-llama_token argmaxToken(llama_context* ctx, int32_t nVocab) {
-  const float* logits = llama_get_logits_ith(ctx, -1);
+llama_token argmaxToken(llama_context* ctx, int32_t index, int32_t nVocab) {
+  const float* logits = llama_get_logits_ith(ctx, index);
   if (logits == nullptr) throw std::runtime_error("The model produced no logits");
   int32_t best = 0;
   for (int32_t i = 1; i < nVocab; i++) {
@@ -179,7 +179,7 @@ struct GenerationJob {
     Napi::HandleScope scope(env);
     std::string text = job->takePending();
     if (!text.empty()) fn.Call({Napi::String::New(env, text)});
-    if (job->owner != nullptr) job->owner->finishJob();
+    if (job->owner != nullptr) job->owner->generating_--;
     if (!job->error.empty()) {
       job->deferred.Reject(MakeError(env, job->error, job->errorCode).Value());
     } else {
@@ -196,8 +196,31 @@ struct GenerationJob {
     job->tsfn.Release();
   }
 
+  // Settles the generation on the JS thread (after its last text).
+  static void Post(const std::shared_ptr<GenerationJob>& job) {
+    auto* holder = new std::shared_ptr<GenerationJob>(job);
+    if (job->tsfn.NonBlockingCall(holder, Finish) != napi_ok) delete holder;
+  }
+
   std::weak_ptr<GenerationJob> weakSelf;
   std::shared_ptr<GenerationJob> shared() { return weakSelf.lock(); }
+};
+
+// One sequence of a generation context, owned by the decode loop while it runs.
+struct Slot {
+  llama_seq_id id = 0;
+  std::vector<llama_token> cached;  // the tokens in this sequence's KV cells, in order
+  uint64_t lastUsed = 0;
+  std::shared_ptr<GenerationJob> job;  // null while free
+  llama_sampler_ptr sampler;
+  bool greedy = false;
+  bool generating = false;  // the whole prompt is in the cache
+  size_t prefilled = 0;     // prompt tokens in the cache
+  llama_token next = 0;     // sampled, decoded by the next step
+  std::string held;         // text not yet emitted: a partial UTF-8 char or a possible stop-string start
+  Clock::time_point prefillStart{}, decodeStart{};
+  int32_t batchAt = -1;     // index of its logits in this step's batch, or -1
+  size_t batchCount = 0;    // prompt tokens it has in this step's batch
 };
 
 // ---- context creation ----------------------------------------------------------------------------
@@ -233,7 +256,9 @@ class CreateContextWorker : public PromiseWorker {
     params_.no_perf = true;
     params_.abort_callback = [](void* data) -> bool {
       auto* ctx = static_cast<AddonContext*>(data);
-      return ctx->jobAbort_ && ctx->jobAbort_->load(std::memory_order_relaxed);
+      if (ctx->closing_.load(std::memory_order_relaxed)) return true;
+      std::atomic<bool>* flag = ctx->batchAbort_.load(std::memory_order_relaxed);
+      return flag != nullptr && flag->load(std::memory_order_relaxed);
     };
     params_.abort_callback_data = target;
   }
@@ -283,6 +308,14 @@ class CreateContextWorker : public PromiseWorker {
     target_->embeddings_ = params_.embeddings;
     target_->batchSize_ = llama_n_batch(target_->ctx_.get());
     target_->seqMax_ = llama_n_seq_max(target_->ctx_.get());
+    target_->slotContext_ = params_.embeddings ? llama_n_ctx(target_->ctx_.get()) : llama_n_ctx_seq(target_->ctx_.get());
+    if (!params_.embeddings) {
+      for (uint32_t i = 0; i < target_->seqMax_; i++) {
+        target_->slots_.push_back(std::make_unique<Slot>());
+        target_->slots_.back()->id = static_cast<llama_seq_id>(i);
+      }
+      target_->views_.resize(target_->seqMax_);
+    }
     return env.Undefined();
   }
 
@@ -317,7 +350,9 @@ class EmbedWorker : public PromiseWorker {
  protected:
   void Run() override {
     llama_context* ctx = target_->ctx_.get();
-    target_->jobAbort_ = abort_;
+    target_->embedAbort_ = abort_;
+    target_->batchAbort_ = abort_.get();
+    struct AbortGuard { std::atomic<std::atomic<bool>*>& p; ~AbortGuard() { p = nullptr; } } abortGuard{target_->batchAbort_};
     const llama_model* model = llama_get_model(ctx);
     const int nEmbd = llama_model_n_embd(model);
     const uint32_t nBatch = target_->batchSize_;
@@ -448,11 +483,12 @@ AddonContext::~AddonContext() {
 }
 
 void AddonContext::release() {
-  if (jobAbort_) jobAbort_->store(true);
+  closing_ = true;  // the decode loop ends every generation with 'abort' and returns
+  if (embedAbort_) embedAbort_->store(true);
   jobs_.stop();
   ctx_.reset();
   threadpool_.reset();
-  cached_.clear();
+  slots_.clear();
   if (model_ != nullptr) {
     model_->detach(this);
     model_ = nullptr;
@@ -485,20 +521,44 @@ Napi::Value AddonContext::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!ctx_) ThrowError(env, "Context has been disposed", "DISPOSED");
   Napi::Object out = Napi::Object::New(env);
-  out.Set("contextSize", llama_n_ctx(ctx_.get()));
+  out.Set("contextSize", slotContext_);
+  out.Set("totalContextSize", llama_n_ctx(ctx_.get()));
   out.Set("batchSize", batchSize_);
   out.Set("sequences", seqMax_);
   out.Set("embeddings", embeddings_);
   out.Set("pooling", static_cast<int>(llama_pooling_type(ctx_.get())));
-  out.Set("cachedTokens", static_cast<double>(busy_ ? -1 : static_cast<double>(cached_.size())));
+  std::lock_guard<std::mutex> lock(slotsMutex_);
+  size_t cached = 0;
+  Napi::Array slots = Napi::Array::New(env, views_.size());
+  for (size_t i = 0; i < views_.size(); i++) {
+    const SlotView& view = views_[i];
+    cached += view.cachedTokens;
+    Napi::Object slot = Napi::Object::New(env);
+    slot.Set("id", static_cast<double>(i));
+    slot.Set("state", view.state);
+    slot.Set("cachedTokens", static_cast<double>(view.cachedTokens));
+    slot.Set("promptTokens", view.promptTokens);
+    slot.Set("generatedTokens", view.generatedTokens);
+    slots.Set(static_cast<uint32_t>(i), slot);
+  }
+  out.Set("cachedTokens", busy_ || generating_ > 0 ? -1.0 : static_cast<double>(cached));
+  out.Set("slots", slots);
+  out.Set("waiting", static_cast<double>(waiting_.size()));
   return out;
 }
 
 Napi::Value AddonContext::ClearCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   requireReady(env);
-  llama_memory_clear(llama_get_memory(ctx_.get()), true);
-  cached_.clear();
+  if (generating_ > 0) ThrowError(env, "Context is busy with a generation; wait for it or abort it", "BUSY");
+  std::lock_guard<std::mutex> lock(slotsMutex_);
+  for (SlotView& view : views_) view.cachedTokens = 0;
+  if (loopRunning_) {
+    clearRequested_ = true;  // the loop is winding down after its last generation: it clears
+  } else {
+    llama_memory_clear(llama_get_memory(ctx_.get()), true);
+    for (auto& slot : slots_) slot->cached.clear();
+  }
   return env.Undefined();
 }
 
@@ -526,7 +586,6 @@ Napi::Value AddonContext::Embed(const Napi::CallbackInfo& info) {
   auto* worker = new EmbedWorker(env, this, info.This().As<Napi::Object>(), std::move(inputs),
                                  AbortToken::FromValue(info.Length() > 1 ? info[1] : env.Undefined()));
   busy_ = true;
-  cached_.clear();  // embedding clears the KV cache
   pauseIdleContexts(env);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
@@ -570,144 +629,305 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
                           " is outside the vocabulary", "INVALID_ARGUMENT");
     }
   }
-  busy_ = true;
-  jobAbort_ = job->abort;
+  generating_++;
   pauseIdleContexts(env);
   Napi::Promise promise = job->deferred.Promise();
-  jobs_.post([this, job]() { runGeneration(job); });
+  bool start = false;
+  {
+    std::lock_guard<std::mutex> lock(slotsMutex_);
+    waiting_.push_back(job);
+    start = !loopRunning_;
+    loopRunning_ = true;
+  }
+  if (start) jobs_.post([this]() { runSlots(); });
   return promise;
 }
 
-// Runs on the generation thread. Never touches JS; ends with exactly one Finish call.
-void AddonContext::runGeneration(const std::shared_ptr<GenerationJob>& job) {
-  clearRecentErrors();
+// ---- decode loop ------------------------------------------------------------------------------
+
+namespace {
+
+size_t commonPrefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) n++;
+  return n;
+}
+
+void batchAdd(llama_batch& batch, llama_token token, llama_pos pos, llama_seq_id seq, bool logits) {
+  const int32_t i = batch.n_tokens++;
+  batch.token[i] = token;
+  batch.pos[i] = pos;
+  batch.n_seq_id[i] = 1;
+  batch.seq_id[i][0] = seq;
+  batch.logits[i] = logits;
+}
+
+// llama-server's slot choice: the free slot whose cache shares the longest prefix with the
+// prompt when that prefix is more than a tenth of the prompt, else the free slot used least
+// recently, so a new persona does not evict another's prefix while an older slot is free.
+Slot* pickSlot(const std::vector<std::unique_ptr<Slot>>& slots, const std::vector<llama_token>& prompt) {
+  Slot* best = nullptr;
+  Slot* oldest = nullptr;
+  size_t bestPrefix = 0;
+  for (const auto& slot : slots) {
+    if (slot->job) continue;
+    const size_t prefix = commonPrefix(slot->cached, prompt);
+    if (prefix > bestPrefix) { best = slot.get(); bestPrefix = prefix; }
+    if (oldest == nullptr || slot->lastUsed < oldest->lastUsed) oldest = slot.get();
+  }
+  return best != nullptr && bestPrefix * 10 > prompt.size() ? best : oldest;
+}
+
+}  // namespace
+
+// Runs on the job thread while any slot is active or a request waits; never touches JS. Each
+// generation ends with exactly one Finish call.
+void AddonContext::runSlots() {
   llama_context* ctx = ctx_.get();
-  const llama_vocab* vocab = model_->vocab();
   llama_memory_t mem = llama_get_memory(ctx);
-  const auto& prompt = job->prompt;
-  const size_t nCtx = llama_n_ctx(ctx);
-  job->promptTokens = static_cast<int32_t>(prompt.size());
-
-  auto fail = [&](const std::string& message, const char* code) {
-    job->error = message;
-    job->errorCode = code;
-  };
-  // After a failed or aborted decode the cache may hold part of a batch: trim it back.
-  auto trimCache = [&]() {
-    if (!llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(cached_.size()), -1)) {
-      llama_memory_clear(mem, true);
-      cached_.clear();
-    }
-  };
-
-  try {
-    if (prompt.empty()) {
-      fail("The prompt has no tokens", "INVALID_ARGUMENT");
-    } else if (prompt.size() >= nCtx) {
-      fail("The prompt has " + std::to_string(prompt.size()) + " tokens but the context holds " +
-               std::to_string(nCtx) + " (at least one must stay free for generation): shorten the prompt or "
-               "create the context with a larger contextSize",
-           "CONTEXT_FULL");
-    } else {
-      // Reuse the longest common prefix; at least one prompt token is decoded for logits.
-      size_t reuse = 0;
-      while (reuse < cached_.size() && reuse < prompt.size() && cached_[reuse] == prompt[reuse]) reuse++;
-      if (reuse == prompt.size()) reuse--;
-      if (!llama_memory_seq_rm(mem, 0, static_cast<llama_pos>(reuse), -1)) {
-        llama_memory_clear(mem, true);  // e.g. recurrent state: cannot cut, start over
-        reuse = 0;
+  llama_batch batch = llama_batch_init(static_cast<int32_t>(std::max<size_t>(batchSize_, slots_.size())), 0, 1);
+  struct BatchGuard { llama_batch& b; ~BatchGuard() { llama_batch_free(b); } } guard{batch};
+  std::vector<Slot*> inBatch;
+  for (;;) {
+    // Admission: aborted requests leave the line, the rest take free slots in arrival order.
+    std::vector<std::pair<Slot*, std::shared_ptr<GenerationJob>>> placed;
+    {
+      std::lock_guard<std::mutex> lock(slotsMutex_);
+      if (clearRequested_) {
+        clearRequested_ = false;
+        llama_memory_clear(mem, true);
+        for (auto& slot : slots_) slot->cached.clear();
       }
-      cached_.resize(reuse);
-      job->reusedTokens = static_cast<int32_t>(reuse);
-
-      auto prefillStart = Clock::now();
-      for (size_t i = reuse; i < prompt.size() && job->error.empty();) {
-        if (job->abort->load()) break;
-        const size_t count = std::min<size_t>(batchSize_, prompt.size() - i);
-        int32_t rc = llama_decode(ctx, llama_batch_get_one(const_cast<llama_token*>(&prompt[i]), static_cast<int32_t>(count)));
-        if (rc != 0) {
-          trimCache();
-          if (!job->abort->load()) fail("Prompt decoding failed (llama_decode returned " + std::to_string(rc) + ")", "NATIVE_ERROR");
-          break;
+      const bool closing = closing_.load();
+      for (auto it = waiting_.begin(); it != waiting_.end();) {
+        if (closing || (*it)->abort->load()) {
+          (*it)->promptTokens = static_cast<int32_t>((*it)->prompt.size());
+          (*it)->stopReason = "abort";
+          GenerationJob::Post(*it);
+          it = waiting_.erase(it);
+        } else {
+          ++it;
         }
-        cached_.insert(cached_.end(), prompt.begin() + static_cast<long>(i), prompt.begin() + static_cast<long>(i + count));
-        i += count;
       }
-      job->prefillMs = msSince(prefillStart);
-
-      if (job->error.empty() && job->abort->load()) {
-        job->stopReason = "abort";
-      } else if (job->error.empty()) {
-        const bool greedy = job->sampling.isPlainGreedy();
-        const int32_t nVocab = llama_vocab_n_tokens(vocab);
-        llama_sampler_ptr sampler(buildSampler(job->sampling, vocab));
-        // Repetition penalties also see the end of the prompt.
-        const size_t window = static_cast<size_t>(std::max(0, job->sampling.repeatLastN));
-        for (size_t i = prompt.size() > window ? prompt.size() - window : 0; i < prompt.size(); i++) {
-          llama_sampler_accept(sampler.get(), prompt[i]);
-        }
-        std::string held;  // text not yet emitted: a partial UTF-8 char or a possible stop-string start
-        const int32_t maxTokens = job->maxTokens;
-        auto decodeStart = Clock::now();
-        job->stopReason = "maxTokens";
-        while (maxTokens < 0 || job->generatedTokens < maxTokens) {
-          if (job->abort->load()) { job->stopReason = "abort"; break; }
-          // Greedy without penalties needs no candidate list: take the argmax of the logits.
-          const llama_token token = greedy ? argmaxToken(ctx, nVocab) : llama_sampler_sample(sampler.get(), ctx, -1);
-          const bool eog = llama_vocab_is_eog(vocab, token);
-          if (eog && !job->ignoreEos) { job->stopReason = "eos"; break; }
-          job->generatedTokens++;
-          if (!eog) held += model_->tokenText(token, false);
-
-          // Stop strings may span tokens: search the held text.
-          size_t stopAt = std::string::npos;
-          for (const auto& s : job->stops) stopAt = std::min(stopAt, held.find(s));
-          if (stopAt != std::string::npos) {
-            job->emit(held.substr(0, stopAt));
-            held.clear();
-            job->stopReason = "stop";
-            break;
-          }
-          // Emit all but an incomplete UTF-8 tail and the longest suffix that starts a stop string.
-          size_t keep = incompleteUtf8Tail(held);
-          for (const auto& s : job->stops) {
-            for (size_t k = std::min(s.size() - 1, held.size()); k > keep; k--) {
-              if (held.compare(held.size() - k, k, s, 0, k) == 0) { keep = k; break; }
-            }
-          }
-          if (held.size() > keep) {
-            job->emit(held.substr(0, held.size() - keep));
-            held.erase(0, held.size() - keep);
-          }
-          if (maxTokens >= 0 && job->generatedTokens >= maxTokens) break;  // no need to decode the last token
-          if (cached_.size() + 1 >= nCtx) { job->stopReason = "contextFull"; break; }
-          llama_token next = token;
-          int32_t rc = llama_decode(ctx, llama_batch_get_one(&next, 1));
-          if (rc != 0) {
-            trimCache();
-            if (job->abort->load()) { job->stopReason = "abort"; break; }
-            fail("Decoding failed (llama_decode returned " + std::to_string(rc) + ")", "NATIVE_ERROR");
-            break;
-          }
-          cached_.push_back(token);
-        }
-        if (job->error.empty() && job->stopReason != "stop") {
-          held.resize(held.size() - incompleteUtf8Tail(held));
-          job->emit(held);
-        }
-        job->decodeMs = msSince(decodeStart);
+      while (!waiting_.empty()) {
+        Slot* slot = pickSlot(slots_, waiting_.front()->prompt);
+        if (slot == nullptr) break;
+        slot->job = waiting_.front();  // taken: the next pick skips it
+        placed.emplace_back(slot, std::move(waiting_.front()));
+        waiting_.erase(waiting_.begin());
+      }
+      bool active = false;
+      for (auto& slot : slots_) active = active || slot->job != nullptr;
+      if (!active) {
+        loopRunning_ = false;
+        return;
       }
     }
-  } catch (const std::exception& e) {
-    std::string reason = recentErrors();
-    fail(std::string(e.what()) + (reason.empty() ? "" : ": " + reason), "NATIVE_ERROR");
+    try {
+      for (auto& [slot, job] : placed) admit(*slot, std::move(job));
+
+      // One batch: the next token of every generating slot, then prompt chunks while room is left.
+      batch.n_tokens = 0;
+      inBatch.clear();
+      for (auto& slot : slots_) {
+        if (!slot->job) continue;
+        if (closing_.load() || slot->job->abort->load()) { finishSlot(*slot, "abort"); continue; }
+        if (!slot->generating) continue;
+        slot->batchAt = batch.n_tokens;
+        batchAdd(batch, slot->next, static_cast<llama_pos>(slot->cached.size()), slot->id, true);
+        inBatch.push_back(slot.get());
+      }
+      for (auto& slot : slots_) {
+        const int32_t room = static_cast<int32_t>(batchSize_) - batch.n_tokens;
+        if (room <= 0) break;
+        if (!slot->job || slot->generating) continue;
+        const auto& prompt = slot->job->prompt;
+        const size_t count = std::min<size_t>(static_cast<size_t>(room), prompt.size() - slot->prefilled);
+        const bool last = slot->prefilled + count == prompt.size();
+        for (size_t i = 0; i < count; i++) {
+          const size_t at = slot->prefilled + i;
+          batchAdd(batch, prompt[at], static_cast<llama_pos>(at), slot->id, last && i + 1 == count);
+        }
+        slot->batchAt = last ? batch.n_tokens - 1 : -1;
+        slot->batchCount = count;
+        inBatch.push_back(slot.get());
+      }
+      if (batch.n_tokens == 0) continue;
+
+      // llama's abort callback can stop a decode only for the one generation it serves.
+      batchAbort_ = inBatch.size() == 1 ? inBatch[0]->job->abort.get() : nullptr;
+      clearRecentErrors();
+      const int32_t rc = llama_decode(ctx, batch);
+      batchAbort_ = nullptr;
+      if (rc != 0) {
+        for (Slot* slot : inBatch) {
+          // A failed or aborted decode may leave part of the batch in the cache: trim it back.
+          if (!llama_memory_seq_rm(mem, slot->id, static_cast<llama_pos>(slot->cached.size()), -1)) {
+            llama_memory_seq_rm(mem, slot->id, -1, -1);
+            slot->cached.clear();
+          }
+          if (closing_.load() || slot->job->abort->load()) {
+            finishSlot(*slot, "abort");
+          } else {
+            failSlot(*slot, std::string(slot->generating ? "Decoding failed" : "Prompt decoding failed") +
+                                " (llama_decode returned " + std::to_string(rc) + ")", "NATIVE_ERROR");
+          }
+        }
+        continue;
+      }
+      for (Slot* slot : inBatch) {
+        if (slot->generating) {
+          slot->cached.push_back(slot->next);
+        } else {
+          const auto& prompt = slot->job->prompt;
+          slot->cached.insert(slot->cached.end(), prompt.begin() + static_cast<long>(slot->prefilled),
+                              prompt.begin() + static_cast<long>(slot->prefilled + slot->batchCount));
+          slot->prefilled += slot->batchCount;
+          if (slot->batchAt < 0) continue;  // more prompt to come
+          slot->job->prefillMs = msSince(slot->prefillStart);
+          slot->generating = true;
+          slot->decodeStart = Clock::now();
+        }
+        advance(*slot, slot->batchAt);
+      }
+      publishSlots();
+    } catch (const std::exception& e) {
+      std::string reason = recentErrors();
+      for (auto& slot : slots_) {
+        if (slot->job) failSlot(*slot, std::string(e.what()) + (reason.empty() ? "" : ": " + reason), "NATIVE_ERROR");
+      }
+    }
   }
-  if (!job->error.empty() && job->errorCode == std::string("NATIVE_ERROR")) {
-    std::string reason = recentErrors();
-    if (!reason.empty() && job->error.find(reason) == std::string::npos) job->error += ": " + reason;
+}
+
+// Places a request on a slot: keeps the longest common prefix of the slot's cache (at least one
+// prompt token is decoded, for logits) and sets up its sampler.
+void AddonContext::admit(Slot& slot, std::shared_ptr<GenerationJob> job) {
+  slot.job = std::move(job);
+  GenerationJob& j = *slot.job;
+  const auto& prompt = j.prompt;
+  j.promptTokens = static_cast<int32_t>(prompt.size());
+  slot.generating = false;
+  slot.held.clear();
+  if (prompt.empty()) return failSlot(slot, "The prompt has no tokens", "INVALID_ARGUMENT");
+  if (prompt.size() >= slotContext_) {
+    const std::string holder = slots_.size() == 1 ? "the context holds " : "each of the context's " + std::to_string(slots_.size()) + " slots holds ";
+    return failSlot(slot, "The prompt has " + std::to_string(prompt.size()) + " tokens but " + holder +
+                              std::to_string(slotContext_) + " (at least one must stay free for generation): shorten the prompt or "
+                              "create the context with a larger contextSize",
+                    "CONTEXT_FULL");
   }
-  auto* holder = new std::shared_ptr<GenerationJob>(job);
-  if (job->tsfn.NonBlockingCall(holder, GenerationJob::Finish) != napi_ok) delete holder;
+  llama_memory_t mem = llama_get_memory(ctx_.get());
+  size_t reuse = commonPrefix(slot.cached, prompt);
+  if (reuse == prompt.size()) reuse--;
+  if (!llama_memory_seq_rm(mem, slot.id, static_cast<llama_pos>(reuse), -1)) {
+    llama_memory_seq_rm(mem, slot.id, -1, -1);  // e.g. recurrent state: cannot cut, start over
+    reuse = 0;
+  }
+  slot.cached.resize(reuse);
+  slot.prefilled = reuse;
+  j.reusedTokens = static_cast<int32_t>(reuse);
+  slot.greedy = j.sampling.isPlainGreedy();
+  slot.sampler.reset(buildSampler(j.sampling, model_->vocab()));
+  // Repetition penalties also see the end of the prompt.
+  const size_t window = static_cast<size_t>(std::max(0, j.sampling.repeatLastN));
+  for (size_t i = prompt.size() > window ? prompt.size() - window : 0; i < prompt.size(); i++) {
+    llama_sampler_accept(slot.sampler.get(), prompt[i]);
+  }
+  slot.prefillStart = Clock::now();
+}
+
+// Samples a slot's next token from the logits at `logitsIndex` and hands its text over; ends
+// the generation on end-of-generation, a stop string, maxTokens, abort or a full slot.
+void AddonContext::advance(Slot& slot, int32_t logitsIndex) {
+  GenerationJob& job = *slot.job;
+  if (job.maxTokens >= 0 && job.generatedTokens >= job.maxTokens) { finishSlot(slot, "maxTokens"); return; }
+  if (job.abort->load()) { finishSlot(slot, "abort"); return; }
+  const llama_vocab* vocab = model_->vocab();
+  // Greedy without penalties needs no candidate list: take the argmax of the logits.
+  const llama_token token = slot.greedy ? argmaxToken(ctx_.get(), logitsIndex, llama_vocab_n_tokens(vocab))
+                                        : llama_sampler_sample(slot.sampler.get(), ctx_.get(), logitsIndex);
+  const bool eog = llama_vocab_is_eog(vocab, token);
+  if (eog && !job.ignoreEos) { finishSlot(slot, "eos"); return; }
+  job.generatedTokens++;
+  std::string& held = slot.held;
+  if (!eog) held += model_->tokenText(token, false);
+
+  // Stop strings may span tokens: search the held text.
+  size_t stopAt = std::string::npos;
+  for (const auto& s : job.stops) stopAt = std::min(stopAt, held.find(s));
+  if (stopAt != std::string::npos) {
+    job.emit(held.substr(0, stopAt));
+    held.clear();
+    finishSlot(slot, "stop");
+    return;
+  }
+  // Emit all but an incomplete UTF-8 tail and the longest suffix that starts a stop string.
+  size_t keep = incompleteUtf8Tail(held);
+  for (const auto& s : job.stops) {
+    for (size_t k = std::min(s.size() - 1, held.size()); k > keep; k--) {
+      if (held.compare(held.size() - k, k, s, 0, k) == 0) { keep = k; break; }
+    }
+  }
+  if (held.size() > keep) {
+    job.emit(held.substr(0, held.size() - keep));
+    held.erase(0, held.size() - keep);
+  }
+  // No need to decode the last token.
+  if (job.maxTokens >= 0 && job.generatedTokens >= job.maxTokens) { finishSlot(slot, "maxTokens"); return; }
+  if (slot.cached.size() + 1 >= slotContext_) { finishSlot(slot, "contextFull"); return; }
+  slot.next = token;
+}
+
+// Ends a slot's generation: flushes its held text (not after a stop string) and frees the slot.
+void AddonContext::finishSlot(Slot& slot, const char* stopReason) {
+  GenerationJob& job = *slot.job;
+  job.stopReason = stopReason;
+  if (job.stopReason != "stop") {
+    slot.held.resize(slot.held.size() - incompleteUtf8Tail(slot.held));
+    job.emit(slot.held);
+  }
+  if (slot.generating) {
+    job.decodeMs = msSince(slot.decodeStart);
+  } else {
+    job.prefillMs = msSince(slot.prefillStart);
+  }
+  freeSlot(slot);
+}
+
+void AddonContext::failSlot(Slot& slot, const std::string& message, const char* code) {
+  GenerationJob& job = *slot.job;
+  job.error = message;
+  job.errorCode = code;
+  if (job.errorCode == "NATIVE_ERROR") {
+    std::string reason = recentErrors();
+    if (!reason.empty() && job.error.find(reason) == std::string::npos) job.error += ": " + reason;
+  }
+  if (slot.generating) job.decodeMs = msSince(slot.decodeStart);
+  freeSlot(slot);
+}
+
+// Frees a slot at once (its cache stays for prefix reuse) and settles its generation.
+void AddonContext::freeSlot(Slot& slot) {
+  std::shared_ptr<GenerationJob> job = std::move(slot.job);
+  slot.sampler.reset();
+  slot.held.clear();
+  slot.generating = false;
+  slot.lastUsed = ++useClock_;
+  publishSlots();  // before JS hears of the end, so `info` then shows the freed slot
+  GenerationJob::Post(job);
+}
+
+void AddonContext::publishSlots() {
+  std::lock_guard<std::mutex> lock(slotsMutex_);
+  for (size_t i = 0; i < slots_.size(); i++) {
+    const Slot& slot = *slots_[i];
+    SlotView& view = views_[i];
+    view.state = !slot.job ? "idle" : slot.generating ? "generating" : "prompt";
+    view.cachedTokens = slot.cached.size();
+    view.promptTokens = slot.job ? slot.job->promptTokens : 0;
+    view.generatedTokens = slot.job ? slot.job->generatedTokens : 0;
+  }
 }
 
 // Idle compute threads sleep instead of polling for the next graph (llama.cpp wakes them on
@@ -719,7 +939,7 @@ void AddonContext::pauseComputeThreads() {
 // Another context's threads still polling after its last job would take cores from this one.
 void AddonContext::pauseIdleContexts(Napi::Env env) {
   for (AddonContext* other : env.GetInstanceData<AddonData>()->contexts) {
-    if (other != this && !other->busy_) other->pauseComputeThreads();
+    if (other != this && other->idle()) other->pauseComputeThreads();
   }
 }
 

@@ -1,8 +1,10 @@
-// AddonContext: one llama_context (KV cache) over an AddonModel, with sequence 0 used for
-// generation. It remembers the tokens in its KV cache so the next generation reuses the
-// longest common prefix. Generations run on the context's own long-lived thread (never on
-// the libuv pool) and stream text to JS through a thread-safe function; at most one job runs
-// at a time.
+// AddonContext: one llama_context (KV cache) over an AddonModel. A generation context holds
+// `slots` sequences (llama-server's slots): each remembers the tokens in its part of the KV
+// cache, so a request placed on the slot that shares the longest prefix with it decodes only
+// the rest. One decode loop on the context's own long-lived thread (never on the libuv pool)
+// serves every slot: each step is one llama_batch with the next token of every generating
+// slot and prompt chunks of starting ones (continuous batching). Text streams to JS through
+// each generation's thread-safe function. Requests beyond the free slots wait in arrival order.
 #pragma once
 
 #include <ggml-cpu.h>
@@ -24,6 +26,7 @@ namespace akachat {
 
 class AddonModel;
 struct GenerationJob;
+struct Slot;
 
 // One long-lived thread that runs posted jobs in order, so a generation starts without a
 // thread start. After `idleGrace` without a job it calls `onIdle` once: back-to-back jobs
@@ -70,8 +73,16 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   Napi::Value ClearCache(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void requireReady(Napi::Env env) const;
-  void runGeneration(const std::shared_ptr<GenerationJob>& job);
+  // Decode loop (job thread): runs while a slot is active or a request waits.
+  void runSlots();
+  void admit(Slot& slot, std::shared_ptr<GenerationJob> job);
+  void advance(Slot& slot, int32_t logitsIndex);
+  void finishSlot(Slot& slot, const char* stopReason);
+  void failSlot(Slot& slot, const std::string& message, const char* code);
+  void freeSlot(Slot& slot);
+  void publishSlots();
   void finishJob();
+  bool idle() const { return !busy_ && generating_ == 0; }
   void pauseComputeThreads();
   void pauseIdleContexts(Napi::Env env);
 
@@ -88,11 +99,29 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   bool embeddings_ = false;
   uint32_t batchSize_ = 512;
   uint32_t seqMax_ = 1;
-  // Tokens currently in the KV cache for sequence 0. Touched only by the thread that owns
-  // the running job (busy_ set) or by the JS thread when idle.
-  std::vector<llama_token> cached_;
-  std::atomic<bool> busy_{false};
-  AbortFlag jobAbort_;  // polled by llama's abort callback between graph nodes
+  uint32_t slotContext_ = 0;  // tokens one slot (sequence) holds
+  // Slots: owned by the decode loop while it runs (loopRunning_), by the JS thread otherwise.
+  std::vector<std::unique_ptr<Slot>> slots_;
+  uint64_t useClock_ = 0;  // orders slots by last use (loop thread)
+  // Shared between the JS thread and the loop: waiting requests, whether the loop runs, a
+  // cache clear asked for while it winds down, and what each slot holds (for `info`).
+  struct SlotView {
+    const char* state = "idle";
+    size_t cachedTokens = 0;
+    int32_t promptTokens = 0, generatedTokens = 0;
+  };
+  std::mutex slotsMutex_;
+  std::vector<std::shared_ptr<GenerationJob>> waiting_;
+  std::vector<SlotView> views_;
+  bool loopRunning_ = false;
+  bool clearRequested_ = false;
+  uint32_t generating_ = 0;  // generations not yet settled in JS (JS thread only)
+  std::atomic<bool> busy_{false};  // an embedding job runs
+  // Polled by llama's abort callback between graph nodes: the context is closing, or the abort
+  // flag of the only generation in the batch being decoded (or of the embedding job).
+  std::atomic<bool> closing_{false};
+  std::atomic<std::atomic<bool>*> batchAbort_{nullptr};
+  AbortFlag embedAbort_;  // the running embedding's flag, set on release
   // Declared last: stopped before the members its jobs use. Compute threads poll for the next
   // graph for a moment after a generation, then sleep.
   JobThread jobs_{std::chrono::milliseconds(20), [this]() { pauseComputeThreads(); }};

@@ -90,14 +90,32 @@ export interface NativeGenerationResult {
   decodeMs: number;
 }
 
+export interface NativeSlotInfo {
+  id: number;
+  /** `prompt`: decoding the prompt; `generating`: producing tokens. */
+  state: 'idle' | 'prompt' | 'generating';
+  /** Tokens in this slot's KV cache (reusable by a request with the same prefix). */
+  cachedTokens: number;
+  /** Of the request it serves now (0 when idle). */
+  promptTokens: number;
+  generatedTokens: number;
+}
+
 export interface NativeContextInfo {
+  /** Tokens one sequence (slot) holds; the whole context for embedding contexts. */
   contextSize: number;
+  /** Tokens the KV cache holds over all sequences. */
+  totalContextSize: number;
   batchSize: number;
   sequences: number;
   embeddings: boolean;
   pooling: number;
-  /** -1 while a job runs */
+  /** All slots together; -1 while a job runs */
   cachedTokens: number;
+  /** Generation contexts: one entry per slot. */
+  slots: NativeSlotInfo[];
+  /** Generation requests waiting for a free slot. */
+  waiting: number;
 }
 
 export interface NativeContext {

@@ -1,14 +1,18 @@
 import { AbortError, DisposedError, abortReason } from '../errors.js';
 import { expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 import { loadAddon } from './addon.js';
-import type { NativeContext, NativeModel, NativeSamplingOptions } from './addon-types.js';
+import type { NativeContext, NativeModel, NativeSamplingOptions, NativeSlotInfo } from './addon-types.js';
 import { Generation } from './generation.js';
 import { defaultThreads } from './llama.js';
 import type { Model } from './model.js';
 import { callSite, fromNative, nativeCall } from './native-errors.js';
 
 export interface ContextOptions {
-  /** Tokens the KV cache holds. Default: the smaller of 4096 and the model's trained context. */
+  /**
+   * Tokens the KV cache holds for one generation (one slot; the context holds `parallel`
+   * times as many, each slot rounded up to a multiple of 256 when `parallel` > 1). Default:
+   * the smaller of 4096 and the model's trained context.
+   */
   contextSize?: number;
   /** Tokens decoded per llama_decode call while processing a prompt. Default 512. */
   batchSize?: number;
@@ -23,6 +27,18 @@ export interface ContextOptions {
    */
   warmup?: boolean;
 }
+
+export interface GenerationContextOptions extends ContextOptions {
+  /**
+   * Generations that run at once (slots): each step decodes one batch with the next token of
+   * every running generation and prompt chunks of starting ones. A generation beyond the free
+   * slots waits for one. Default 1. At most `batchSize`.
+   */
+  parallel?: number;
+}
+
+/** What one slot of a generation context holds now. */
+export type SlotInfo = NativeSlotInfo;
 
 export interface EmbeddingContextOptions extends ContextOptions {
   /** Pooling: `'model'` (the model's own; mean when it has none, default), `'mean'`, `'cls'`, `'last'`. */
@@ -92,7 +108,7 @@ abstract class ContextBase implements AsyncDisposable {
     return this.native;
   }
 
-  /** Runs jobs one after another (the native context takes one at a time). */
+  /** Runs jobs one after another (an embedding context takes one at a time). */
   protected exclusive<T>(job: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(job, job);
     this.#queue = run.catch(() => {});
@@ -103,7 +119,7 @@ abstract class ContextBase implements AsyncDisposable {
     return this.#disposed;
   }
 
-  /** The context size, batch size and the number of tokens now in the KV cache. */
+  /** The context size (per slot), batch size, tokens now in the KV cache and the slots. */
   get info() {
     return nativeCall(() => this.check().info());
   }
@@ -127,18 +143,23 @@ abstract class ContextBase implements AsyncDisposable {
 }
 
 /**
- * A generation context. It remembers the tokens in its KV cache: the next generation reuses
- * the longest common prefix and decodes only the rest, so a long fixed persona is processed once.
+ * A generation context with one or more slots (`parallel`), each a sequence of the KV cache
+ * that remembers its tokens: a generation goes to the free slot sharing the longest prefix
+ * with its prompt and decodes only the rest, so a long fixed persona is processed once, and
+ * two personas alternating each keep their own slot. Generations on different slots run
+ * together, batched into one decode per step.
  */
 export class Context extends ContextBase {
   /** @internal */
-  static async create(model: Model, nativeModel: NativeModel, options: ContextOptions): Promise<Context> {
+  static async create(model: Model, nativeModel: NativeModel, options: GenerationContextOptions): Promise<Context> {
     const site = callSite();
     const params = contextParams(model, options);
+    const parallel = expectInteger(options.parallel ?? 1, 'parallel', 1, 256);
+    if (parallel > params.batchSize) throw invalid(`at most batchSize (${params.batchSize})`, 'parallel', parallel);
     const addon = loadAddon();
     const native = new addon.Context(nativeModel);
     try {
-      await native.create({ ...params, embeddings: false });
+      await native.create({ ...params, contextSize: params.contextSize * parallel, sequences: parallel, embeddings: false });
     } catch (err) {
       throw fromNative(err, site);
     }
@@ -147,7 +168,8 @@ export class Context extends ContextBase {
 
   /**
    * Generates from a prompt (text, tokenized with special tokens parsed, or tokens). Iterate
-   * the returned Generation for text chunks, or await `generation.result`.
+   * the returned Generation for text chunks, or await `generation.result`. Runs at once on a
+   * free slot, or waits (in call order) for one.
    */
   generate(prompt: string | Int32Array, options: GenerateOptions = {}): Generation {
     const native = this.check();
@@ -159,19 +181,28 @@ export class Context extends ContextBase {
     if (signal?.aborted) throw new AbortError(abortReason(signal));
     const token = new (loadAddon().AbortToken)();
     const site = callSite();
-    return new Generation(token, (onText) => this.exclusive(async () => {
-      if (this.disposed) throw new DisposedError('Context');
+    return new Generation(token, async (onText) => {
       try {
         return await native.generate(tokens, sampling, onText, token);
       } catch (err) {
         throw fromNative(err, site);
       }
-    }), signal);
+    }, signal);
   }
 
-  /** Tokens in the KV cache now (reusable by the next generation). */
+  /** Tokens in the KV cache now, all slots together (reusable by later generations); -1 while generating. */
   get cachedTokens(): number {
     return this.info.cachedTokens;
+  }
+
+  /** Generations that can run at once. */
+  get parallel(): number {
+    return this.info.sequences;
+  }
+
+  /** What each slot holds now: state, cached tokens, and the progress of the generation it serves. */
+  get slots(): SlotInfo[] {
+    return this.info.slots;
   }
 
   /** Forgets the KV cache (the next generation decodes its whole prompt). */

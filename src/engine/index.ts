@@ -2,7 +2,7 @@ export { loadAddon, addonAvailable, addonStatus } from './addon.js';
 export type { AddonStatus } from './addon.js';
 export type { GgufValue, NativeDevice } from './addon-types.js';
 export { Context, EmbeddingContext } from './context.js';
-export type { ContextOptions, EmbeddingContextOptions, GenerateOptions } from './context.js';
+export type { ContextOptions, EmbeddingContextOptions, GenerateOptions, GenerationContextOptions, SlotInfo } from './context.js';
 export { Generation } from './generation.js';
 export type { GenerationResult, StopReason } from './generation.js';
 export { readGgufMetadata } from './gguf.js';

@@ -3,7 +3,7 @@ import { AbortError, DisposedError, ModelLoadError, abortReason } from '../error
 import { expectInteger, expectString, invalid } from '../validate.js';
 import { loadAddon } from './addon.js';
 import type { NativeModel, NativeModelInfo } from './addon-types.js';
-import { Context, EmbeddingContext, type ContextOptions, type EmbeddingContextOptions } from './context.js';
+import { Context, EmbeddingContext, type EmbeddingContextOptions, type GenerationContextOptions } from './context.js';
 import { callSite, fromNative, nativeCall } from './native-errors.js';
 
 export interface ModelLoadOptions {
@@ -142,7 +142,7 @@ export class Model implements AsyncDisposable {
   }
 
   /** A context for generation (KV cache with prompt-prefix reuse). */
-  async createContext(options: ContextOptions = {}): Promise<Context> {
+  async createContext(options: GenerationContextOptions = {}): Promise<Context> {
     const ctx = await Context.create(this, this.#check(), options);
     this.#track(ctx);
     return ctx;

@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContextFullError } from '../../src/errors.js';
+import { Model, type Context, type GenerateOptions, type Generation } from '../../src/engine/index.js';
+import { addonBuilt, sharedModel } from '../support/models.js';
+
+const stories = addonBuilt ? sharedModel('stories') : undefined;
+const tiny = addonBuilt ? sharedModel('tinyRandom32k') : undefined;
+const PROMPTS = ['Once upon a time', 'The little dog', 'One day, Lily went to the park', 'Tom and his mom'];
+
+/** Runs each request alone, one after another, on a one-slot context. */
+async function oneByOne(model: Model, requests: [string, GenerateOptions][]): Promise<string[]> {
+  const ctx = await model.createContext({ contextSize: 256, threads: 2 });
+  const texts: string[] = [];
+  for (const [prompt, options] of requests) {
+    ctx.clearCache();
+    texts.push(await ctx.generate(prompt, options).text());
+  }
+  ctx.dispose();
+  return texts;
+}
+
+/** Reads every generation's stream at once and returns the most slots seen busy together. */
+async function drain(ctx: Context, generations: Generation[]): Promise<number> {
+  let busiest = 0;
+  await Promise.all(generations.map(async (g) => {
+    for await (const _ of g) busiest = Math.max(busiest, ctx.slots.filter((s) => s.state !== 'idle').length);
+  }));
+  return busiest;
+}
+
+describe.each([
+  ['stories260K', stories],
+  ['llama-2-tiny-random', tiny],
+])('slots with %s', (_name, path) => {
+  let model: Model;
+  let ctx: Context;
+  beforeAll(async () => {
+    if (!path) return;
+    model = await Model.load(path);
+    ctx = await model.createContext({ contextSize: 256, threads: 2, parallel: 4 });
+  });
+  afterAll(() => model?.dispose());
+
+  it.skipIf(!path)('4 concurrent greedy generations equal the same 4 run one by one', async () => {
+    const requests = PROMPTS.map((p): [string, GenerateOptions] => [p, { temperature: 0, maxTokens: 48, ignoreEos: true }]);
+    const expected = await oneByOne(model, requests);
+    ctx.clearCache();
+    const generations = requests.map(([p, o]) => ctx.generate(p, o));
+    const busiest = await drain(ctx, generations);
+    const results = await Promise.all(generations.map((g) => g.result));
+    expect(results.map((r) => r.text)).toEqual(expected);
+    expect(results.map((r) => r.generatedTokens)).toEqual([48, 48, 48, 48]);
+    expect(busiest).toBeGreaterThanOrEqual(2); // they did run together
+    expect(ctx.slots.map((s) => s.state)).toEqual(['idle', 'idle', 'idle', 'idle']);
+  });
+
+  it.skipIf(!path)('aborting one slot leaves the others running and correct', async () => {
+    const requests = PROMPTS.map((p): [string, GenerateOptions] => [p, { temperature: 0, maxTokens: 64, ignoreEos: true }]);
+    const expected = await oneByOne(model, requests);
+    const generations = requests.map(([p, o]) => ctx.generate(p, o));
+    const aborted = generations[1]!;
+    let chunks = 0;
+    const reading = Promise.all(generations.map(async (g) => {
+      for await (const _ of g) {
+        if (g === aborted && ++chunks === 1) aborted.abort();
+      }
+    }));
+    await reading;
+    const results = await Promise.all(generations.map((g) => g.result));
+    expect(results[1]!.stopReason).toBe('abort');
+    expect(results[1]!.generatedTokens).toBeLessThan(64);
+    expect(expected[1]!.startsWith(results[1]!.text)).toBe(true);
+    for (const i of [0, 2, 3]) {
+      expect(results[i]!.stopReason).toBe('maxTokens');
+      expect(results[i]!.text).toBe(expected[i]);
+    }
+  });
+
+  it.skipIf(!path)('stop strings and maxTokens apply per slot', async () => {
+    const plain = await oneByOne(model, PROMPTS.map((p) => [p, { temperature: 0, maxTokens: 40, ignoreEos: true }]));
+    // Slots 0 and 2 stop at a string from the middle of their continuation; 1 and 3 at their own token budgets.
+    const requests = PROMPTS.map((p, i): [string, GenerateOptions] => {
+      const text = plain[i]!;
+      const stop = i % 2 === 0 ? text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 3) : 'NEVER-THERE';
+      return [p, { temperature: 0, maxTokens: i % 2 === 0 ? 40 : 5 + 7 * i, ignoreEos: true, stop: stop.trim() ? [stop] : [] }];
+    });
+    const expected = await oneByOne(model, requests);
+    const results = await Promise.all(requests.map(([p, o]) => ctx.generate(p, o).result));
+    expect(results.map((r) => r.text)).toEqual(expected);
+    expect(results[1]!.stopReason).toBe('maxTokens');
+    expect(results[1]!.generatedTokens).toBe(12);
+    expect(results[3]!.generatedTokens).toBe(26);
+    for (const i of [0, 2]) {
+      if (requests[i]![1].stop!.length) {
+        expect(results[i]!.stopReason).toBe('stop');
+        expect(results[i]!.text.length).toBeLessThan(plain[i]!.length);
+      }
+    }
+  });
+
+  it.skipIf(!path)('a persona returns to the slot that holds its prefix', async () => {
+    ctx.clearCache();
+    const personaA = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her friends.';
+    const personaB = 'Tom had a big red ball. Every day he went to the park with his dog and threw the ball far away.';
+    const ask = (persona: string, input: string) => ctx.generate(`${persona} ${input}`, { temperature: 0, maxTokens: 4 }).result;
+    const lengthA = model.tokenize(personaA).length;
+    const lengthB = model.tokenize(personaB).length;
+    await ask(personaA, 'One day');
+    await ask(personaB, 'One day');
+    // A new request for B would go to the least recently used slot (A's) without prefix placement.
+    const b = await ask(personaB, 'Then');
+    const a = await ask(personaA, 'Then');
+    expect(b.reusedTokens).toBeGreaterThanOrEqual(lengthB);
+    expect(a.reusedTokens).toBeGreaterThanOrEqual(lengthA);
+    const holding = ctx.slots.filter((s) => s.cachedTokens > 0);
+    expect(holding.length).toBe(2);
+  });
+
+  it.skipIf(!path)('a prompt longer than one slot fails with the overflow error', async () => {
+    const long = Int32Array.from({ length: 300 }, (_, i) => 100 + (i % 50));
+    const error = await ctx.generate(long, { maxTokens: 2 }).result.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ContextFullError);
+    expect((error as Error).message).toMatch(/300 tokens but each of the context's 4 slots holds 256/);
+    // The other slots still work.
+    expect((await ctx.generate(PROMPTS[0]!, { maxTokens: 3, temperature: 0 }).result).generatedTokens).toBe(3);
+  });
+});
+
+describe.skipIf(!stories)('slot view and defaults', () => {
+  it('one slot by default; the context size is per slot', async () => {
+    const model = await Model.load(stories!);
+    try {
+      const one = await model.createContext({ contextSize: 256, threads: 1 });
+      expect(one.parallel).toBe(1);
+      expect(one.info.contextSize).toBe(256);
+      expect(one.slots).toEqual([{ id: 0, state: 'idle', cachedTokens: 0, promptTokens: 0, generatedTokens: 0 }]);
+      const result = await one.generate(PROMPTS[0]!, { temperature: 0, maxTokens: 5 }).result;
+      expect(one.slots[0]!.cachedTokens).toBe(result.promptTokens + result.generatedTokens - 1);
+      const three = await model.createContext({ contextSize: 256, threads: 1, parallel: 3 });
+      expect(three.info.contextSize).toBe(256);
+      expect(three.info.totalContextSize).toBe(768);
+      expect(three.slots.map((s) => s.id)).toEqual([0, 1, 2]);
+      await expect(model.createContext({ contextSize: 256, parallel: 0 })).rejects.toThrow(/Expected .* for parallel but received 0/);
+      await expect(model.createContext({ contextSize: 256, batchSize: 2, parallel: 4 })).rejects.toThrow(/at most batchSize \(2\) for parallel/);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe.skipIf(!stories)('slots over many requests', () => {
+  it('200 cycles of 4 concurrent requests do not grow memory', () => {
+    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, 'fixtures', 'slot-cycles.ts'), stories!, '200'], { encoding: 'utf8', timeout: 150_000 });
+    expect(child.status, child.stderr).toBe(0);
+    const { baseline, final, cycles, slots } = JSON.parse(child.stdout.trim().split('\n').at(-1)!);
+    expect(cycles).toBe(200);
+    expect(slots).toBe(4);
+    // A leaked sampler, batch or generation per request would add far more over 720 requests.
+    expect(final - baseline).toBeLessThan(24 * 1024 * 1024);
+  }, 180_000);
+});
