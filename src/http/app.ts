@@ -11,6 +11,8 @@ import { bodyLimit } from 'hono/body-limit';
 import packageJson from '../../package.json' with { type: 'json' };
 import type { Akachat } from '../akachat.js';
 import { expectInteger } from '../validate.js';
+import { BatchRuns } from '../batch/runs.js';
+import { batchRoutes } from './routes/batch.js';
 import { ModelCatalog } from '../run/catalog.js';
 import { Embedder } from '../run/embeddings.js';
 import { errorMessage, errorResponse, HttpError, statusOf, type ErrorStyle } from './errors.js';
@@ -98,6 +100,7 @@ const TAG_DESCRIPTIONS = [
   { name: 'messages', description: 'Management: the message log' },
   { name: 'settings', description: 'Management: settings (secrets masked)' },
   { name: 'presets', description: 'Management: model presets' },
+  { name: 'batch', description: 'Management: batch comparisons (prompts x models x temperatures x inputs)' },
   { name: 'status', description: 'Health and models' },
   { name: 'docs', description: 'This page and the OpenAPI document' },
 ];
@@ -123,6 +126,7 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
     state,
     generations: new Generations(akachat, catalog, queue, { onGeneration: options.onGeneration }),
     embedder: new Embedder(akachat, catalog),
+    batches: new BatchRuns(akachat),
     version: packageJson.version,
   };
 
@@ -140,6 +144,7 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
     ...llamaCppRoutes(ctx),
     ...ragRoutes(ctx, maxUploadBytes),
     ...manageRoutes(ctx),
+    ...batchRoutes(ctx),
     ...statusRoutes(ctx),
   ];
   // Clients paste base URLs in many forms: any path ending in /chat/completions is a chat.

@@ -13,6 +13,7 @@ import type { ErrorStyle } from './errors.js';
 import type { Generations } from '../run/runner.js';
 import type { RouteDescription } from './openapi.js';
 import type { GenerationQueue } from '../run/admission.js';
+import type { BatchRuns } from '../batch/runs.js';
 import { eventStream, type EventStreamOptions } from './sse.js';
 
 /** A route: its description for `/openapi.json`, its policies and its handler. */
@@ -51,6 +52,8 @@ export interface RouteContext {
   generations: Generations;
   embedder: Embedder;
   queue: GenerationQueue;
+  /** Batches started through the batch routes. */
+  batches: BatchRuns;
   state: ServerState;
   /** The package version, for health and version routes. */
   version: string;
