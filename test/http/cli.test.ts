@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, parseServeArgs, UsageError, type CliIo } from '../../src/cli.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../../src/cli/serve.js';
+import { DEFAULT_HOST as HTTP_DEFAULT_HOST, DEFAULT_PORT as HTTP_DEFAULT_PORT } from '../../src/http/serve.js';
 import { postJson, stories, waitFor } from './helpers.js';
 
 /** An io that records output and stops the server when `stop()` is called. */
@@ -27,7 +29,8 @@ describe('akachat serve: flags and environment', () => {
   });
   afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-  it('has safe defaults', () => {
+  it('has safe defaults, the same as the HTTP adapter\'s', () => {
+    expect([DEFAULT_PORT, DEFAULT_HOST]).toEqual([HTTP_DEFAULT_PORT, HTTP_DEFAULT_HOST]);
     expect(parseServeArgs([], {})).toEqual({
       port: 50000, host: '127.0.0.1', dataDir: resolve('.'), model: undefined, apiKey: undefined, corsOrigins: 'local', managementOrigins: [],
     });
@@ -44,11 +47,11 @@ describe('akachat serve: flags and environment', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--port', 'abc'], /--port/],
       [['--port', '70000'], /--port/],
-      [['--bogus'], /Unknown option '--bogus'/],
+      [['--bogus'], /unknown option '--bogus'/i],
       [['--model', join(dir, 'missing.gguf')], /Model file not found for --model/],
       [['--data', join(dir, 'a-file')], /Expected a folder for --data/],
       [['--cors', 'localhost:3000/path'], /--cors/],
-      [['stray'], /positional/],
+      [['stray'], /too many arguments/],
     ];
     for (const [args, message] of cases) expect(() => parseServeArgs(args, {}), args.join(' ')).toThrow(message);
     expect(() => parseServeArgs(['--bogus'], {})).toThrow(UsageError);
