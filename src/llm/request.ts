@@ -1,5 +1,4 @@
-import type { ChatMessage } from '../prompt/messages.js';
-import type { GenerationSettings } from '../prompt/options.js';
+import type { ChatMessage, GenerationSettings } from './types.js';
 
 /** One call to a model, the same for every location. */
 export interface LlmRequest {

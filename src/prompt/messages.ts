@@ -1,15 +1,8 @@
 import { invalid } from '../validate.js';
 
-/** Roles a chat message may have, as in the OpenAI chat format. */
-export const CHAT_ROLES = ['system', 'user', 'assistant', 'tool'] as const;
+import { CHAT_ROLES, type ChatMessage, type ChatRole } from '../llm/types.js';
 
-export type ChatRole = (typeof CHAT_ROLES)[number];
-
-/** One chat message, the unit of `log/messages.jsonl` and of what messages mode sends. */
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-}
+export { CHAT_ROLES, type ChatMessage, type ChatRole };
 
 /**
  * A piece of an evaluated instruction: literal or generated text, or chat messages spliced in

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, OwnerOnlyError, UnsupportedError } from '../errors.js';
+import { DEFAULT_GENERATION_SETTINGS, type GenerationSettings } from '../llm/types.js';
 import { describeValue, expectBoolean, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 
 /** Options as stored in `prompt/{name}.json`, `models.json` or an HTTP body: any schema, any keys. */
@@ -51,32 +52,10 @@ export interface PromptOptions {
   extra: RawOptions;
 }
 
-/** The sampling and size settings a backend needs, defaults applied. */
-export interface GenerationSettings {
-  temperature: number;
-  topP: number;
-  topK: number;
-  minP: number;
-  repetitionPenalty: number;
-  /** Undefined = random. */
-  seed?: number;
-  stop: string[];
-  maxNewTokens: number;
-  /** Context size; undefined = the backend's default. */
-  inputTokens?: number;
-}
+export { DEFAULT_GENERATION_SETTINGS, type GenerationSettings };
 
 export const DEFAULT_PROVIDER: Provider = 'local';
 
-export const DEFAULT_GENERATION_SETTINGS: Readonly<GenerationSettings> = Object.freeze({
-  temperature: 0.8,
-  topP: 0.95,
-  topK: 40,
-  minP: 0.05,
-  repetitionPenalty: 1,
-  stop: [],
-  maxNewTokens: 512,
-});
 
 /** Ollama's default address, used when `provider: "ollama"` comes without an endpoint. */
 export const DEFAULT_OLLAMA_ENDPOINT = 'http://localhost:11434/v1';

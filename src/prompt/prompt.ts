@@ -9,6 +9,8 @@ import { redactOptions } from '../settings/redact.js';
 export interface PromptRunOptions {
   /** Option overrides for this call (any schema); merged last, on copies. */
   overrides?: RawOptions;
+  /** The options of this call already resolved (prompt + preset + overrides + default model), by a caller that needed them first. */
+  resolvedOptions?: PromptOptions;
   /** Earlier turns placed after the instruction's messages and before the input (messages mode). */
   history?: readonly ChatMessage[];
   signal?: AbortSignal;
@@ -89,7 +91,7 @@ export class Prompt {
     const runtime = this.#runtime;
     const llmStream = new LlmStream(async (emit, signal) => {
       try {
-        const merged = await runtime.resolveOptions(this.options, options.overrides);
+        const merged = options.resolvedOptions ?? await runtime.resolveOptions(this.options, options.overrides);
         const segments = await runtime.evaluate(this.#tree, {
           input,
           fromWebApi: options.fromWebApi ?? false,

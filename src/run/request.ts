@@ -3,12 +3,9 @@
  * messages and the caller's generation parameters. Each HTTP dialect normalises its body into
  * these (src/http/openai-normalize.ts).
  */
-export type ChatRole = 'system' | 'user' | 'assistant';
+import type { ChatMessage, ChatRole } from '../llm/types.js';
 
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-}
+export type { ChatMessage, ChatRole };
 
 /** Structured output asked for by the client; plain text is the absence of one. */
 export type ResponseFormat =

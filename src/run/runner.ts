@@ -152,7 +152,7 @@ export class Generations {
     const local = (merged.provider ?? 'local') === 'local';
     if (local && !merged.model) throw noModelError(); // the prompt names no model and there is no default
     return this.#start(request.route, displayName, local, signal, (runSignal) => {
-      const stream = prompt.stream(input, { overrides, history, signal: runSignal, fromWebApi: true });
+      const stream = prompt.stream(input, { resolvedOptions: merged, history, signal: runSignal, fromWebApi: true });
       const result = stream.result.then((r): RunResult => ({
         text: r.text,
         stopReason: r.stopReason,
