@@ -6,6 +6,13 @@
 #include <llama.h>
 #include <napi.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#ifndef _WIN32
+#include <sys/resource.h>
+#endif
+
 #include "common.h"
 #include "context.h"
 #include "gguf.h"
@@ -44,6 +51,24 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// limitMemory(bytes): caps this process's data segment (heap and private mappings), so an
+// allocation past it fails with std::bad_alloc instead of the machine running out of memory.
+// Only the template worker process calls it. No-op on Windows.
+Napi::Value LimitMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 1) {
+    ThrowError(env, "Expected a positive number for bytes", "INVALID_ARGUMENT");
+  }
+#ifndef _WIN32
+  const auto wanted = static_cast<rlim_t>(info[0].As<Napi::Number>().DoubleValue());
+  rlimit limit{};
+  if (getrlimit(RLIMIT_DATA, &limit) != 0) ThrowError(env, "getrlimit(RLIMIT_DATA) failed", "NATIVE_ERROR");
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+  if (setrlimit(RLIMIT_DATA, &limit) != 0) ThrowError(env, "setrlimit(RLIMIT_DATA) failed", "NATIVE_ERROR");
+#endif
+  return env.Undefined();
+}
+
 void KeepAddonData(Napi::Env, AddonData*) {}
 
 void Cleanup(void* arg) {
@@ -68,8 +93,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static bool backendReady = false;
   if (!backendReady) {
     installLogHook();
+    installAbortHook();
     llama_backend_init();
-    ggml_backend_load_all();
+    // The template worker process (src/engine/template-sandbox.ts) only renders chat templates:
+    // it loads no compute backend (a CUDA build would otherwise start the CUDA runtime there).
+    if (std::getenv("AKACHAT_TEMPLATE_WORKER") == nullptr) ggml_backend_load_all();
     backendReady = true;
   }
   // Never freed: wrapper finalizers may run after environment teardown and still look here.
@@ -88,6 +116,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", model);
   exports.Set("Context", context);
   exports.Set("readGguf", Napi::Function::New(env, ReadGguf, "readGguf"));
+  exports.Set("chatTemplateBuiltins", Napi::Function::New(env, ChatTemplateBuiltins, "chatTemplateBuiltins"));
+  exports.Set("renderChatTemplate", Napi::Function::New(env, RenderChatTemplate, "renderChatTemplate"));
+  exports.Set("limitMemory", Napi::Function::New(env, LimitMemory, "limitMemory"));
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));

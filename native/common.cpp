@@ -2,8 +2,10 @@
 
 #include <llama.h>
 
+#include <cstdio>
 #include <deque>
 #include <mutex>
+#include <stdexcept>
 
 namespace akachat {
 
@@ -100,6 +102,30 @@ void releaseLogger() {
   }
   g_logLevel = GGML_LOG_LEVEL_NONE + 100;
 }
+
+// ---- asserts ----------------------------------------------------------------------------------
+
+namespace {
+
+thread_local int t_assertsThrow = 0;
+
+// Called by ggml_abort, which calls abort() when this returns. The message starts with the
+// source path of the assert; only its file name is kept.
+void abortCallback(const char* message) {
+  std::string text = message != nullptr ? message : "GGML_ASSERT failed";
+  size_t colon = text.find(':');
+  size_t slash = text.find_last_of("/\\", colon);
+  if (colon != std::string::npos && slash != std::string::npos) text.erase(0, slash + 1);
+  if (t_assertsThrow > 0) throw std::runtime_error("llama.cpp refused the file (" + text + ")");
+  std::fprintf(stderr, "%s\n", text.c_str());
+}
+
+}  // namespace
+
+void installAbortHook() { ggml_set_abort_callback(abortCallback); }
+
+AssertsThrow::AssertsThrow() { t_assertsThrow++; }
+AssertsThrow::~AssertsThrow() { t_assertsThrow--; }
 
 // ---- abort token -----------------------------------------------------------------------------
 

@@ -22,6 +22,22 @@ std::string recentErrors();  // "reason1; reason2" or ""
 Napi::Value SetLogger(const Napi::CallbackInfo& info);
 void releaseLogger();
 
+// ---- llama.cpp asserts ---------------------------------------------------------------
+// GGML_ASSERT aborts the whole process. installAbortHook() makes a failed assert on a thread
+// inside an AssertsThrow scope throw std::runtime_error instead, which llama.cpp's loader
+// catches and turns into a failed load. Only model loading opens such a scope: there every
+// assert checks file contents before anything is shared. Elsewhere (compute threads, decode)
+// an assert still aborts, since state after it is unknown; the checks in gguf.cpp keep known
+// bad files from getting that far.
+void installAbortHook();
+class AssertsThrow {
+ public:
+  AssertsThrow();
+  ~AssertsThrow();
+  AssertsThrow(const AssertsThrow&) = delete;
+  AssertsThrow& operator=(const AssertsThrow&) = delete;
+};
+
 // ---- cancellation -----------------------------------------------------------------------
 // A JS-visible token wrapping a shared atomic flag, so workers on other threads can poll
 // it after the JS object is gone.

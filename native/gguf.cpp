@@ -1,8 +1,13 @@
 // readGguf(path) -> Promise<{ version, tensorCount, metadata }>: a GGUF's key/value metadata
 // without loading any weights. Arrays longer than kMaxArray come back as a summary
 // { type: 'array', elementType, length } so a 150k-token vocabulary is not copied to JS.
+#include <ggml-backend.h>
 #include <gguf.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <string>
 #include <variant>
 #include <vector>
@@ -121,7 +126,78 @@ class ReadGgufWorker : public PromiseWorker {
   std::vector<std::pair<std::string, GgufValue>> entries_;
 };
 
+// The value of an integer key, or false for any other type.
+bool integerValue(const gguf_context* ctx, int64_t key, int64_t& out) {
+  switch (gguf_get_kv_type(ctx, key)) {
+    case GGUF_TYPE_UINT8: out = gguf_get_val_u8(ctx, key); return true;
+    case GGUF_TYPE_INT8: out = gguf_get_val_i8(ctx, key); return true;
+    case GGUF_TYPE_UINT16: out = gguf_get_val_u16(ctx, key); return true;
+    case GGUF_TYPE_INT16: out = gguf_get_val_i16(ctx, key); return true;
+    case GGUF_TYPE_UINT32: out = gguf_get_val_u32(ctx, key); return true;
+    case GGUF_TYPE_INT32: out = gguf_get_val_i32(ctx, key); return true;
+    case GGUF_TYPE_UINT64: out = static_cast<int64_t>(std::min<uint64_t>(gguf_get_val_u64(ctx, key), INT64_MAX)); return true;
+    case GGUF_TYPE_INT64: out = gguf_get_val_i64(ctx, key); return true;
+    default: return false;
+  }
+}
+
+std::string number(double v) {
+  if (std::isnan(v)) return "NaN";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// A hyper-parameter (a float under "<arch>.") that no model has and that llama.cpp only
+// trips over later, or "".
+std::string checkFloat(const std::string& key, double v) {
+  if (!std::isfinite(v)) return key + " is " + number(v) + ": expected a finite number";
+  if (key.find("epsilon") != std::string::npos && v < 0) return key + " is " + number(v) + ": expected a number >= 0";
+  return "";
+}
+
 }  // namespace
+
+std::string CheckModelFile(const std::string& path) {
+  gguf_init_params params{/*no_alloc=*/true, /*ctx=*/nullptr};
+  gguf_context* ctx = gguf_init_from_file(path.c_str(), params);
+  if (ctx == nullptr) return "";  // llama.cpp's loader refuses it too, with the reason in its log
+  struct Guard { gguf_context* c; ~Guard() { gguf_free(c); } } guard{ctx};
+
+  // Weights are used in place from the mapped file: the CPU backend asserts that each tensor's
+  // address is aligned to its own alignment (32), so a smaller general.alignment aborts.
+  const size_t cpuAlign = ggml_backend_buft_get_alignment(ggml_backend_cpu_buffer_type());
+  const size_t align = gguf_get_alignment(ctx);
+  if (align % cpuAlign != 0) {
+    return "general.alignment is " + std::to_string(align) + ": expected a multiple of " + std::to_string(cpuAlign);
+  }
+
+  const int64_t archKey = gguf_find_key(ctx, "general.architecture");
+  if (archKey < 0 || gguf_get_kv_type(ctx, archKey) != GGUF_TYPE_STRING) return "";
+  const std::string prefix = std::string(gguf_get_val_str(ctx, archKey)) + ".";
+  for (int64_t i = 0; i < gguf_get_n_kv(ctx); i++) {
+    const std::string key = gguf_get_key(ctx, i);
+    if (key.compare(0, prefix.size(), prefix) != 0) continue;
+    const gguf_type type = gguf_get_kv_type(ctx, i);
+    std::string problem;
+    if (type == GGUF_TYPE_FLOAT32) problem = checkFloat(key, gguf_get_val_f32(ctx, i));
+    if (type == GGUF_TYPE_FLOAT64) problem = checkFloat(key, gguf_get_val_f64(ctx, i));
+    if (type == GGUF_TYPE_ARRAY && gguf_get_arr_type(ctx, i) == GGUF_TYPE_FLOAT32) {
+      const auto* data = static_cast<const float*>(gguf_get_arr_data(ctx, i));
+      for (size_t j = 0; j < gguf_get_arr_n(ctx, i) && problem.empty(); j++) {
+        problem = checkFloat(key + "[" + std::to_string(j) + "]", data[j]);
+      }
+    }
+    if (!problem.empty()) return problem;
+  }
+  // llama.cpp keeps per-layer arrays of LLAMA_MAX_LAYERS (512, llama-hparams.h) entries.
+  const int64_t layersKey = gguf_find_key(ctx, (prefix + "block_count").c_str());
+  int64_t layers = 0;
+  if (layersKey >= 0 && integerValue(ctx, layersKey, layers) && (layers < 1 || layers > 512)) {
+    return prefix + "block_count is " + std::to_string(layers) + ": expected 1 to 512 layers";
+  }
+  return "";
+}
 
 Napi::Value ReadGguf(const Napi::CallbackInfo& info) {
   auto* worker = new ReadGgufWorker(info.Env(), StringArg(info, 0, "path"));

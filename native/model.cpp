@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "context.h"
+#include "gguf.h"
 
 namespace akachat {
 
@@ -43,6 +46,15 @@ class LoadModelWorker : public PromiseWorker {
       SetError("Model loading was aborted");
       return;
     }
+    // A vocabulary-only load reads no hyper-parameters or weights.
+    if (!params_.vocab_only) {
+      std::string problem = CheckModelFile(path_);
+      if (!problem.empty()) {
+        SetError("Refusing to load " + path_ + ": " + problem);
+        return;
+      }
+    }
+    AssertsThrow assertsThrow;  // the loader's (and fitter's) asserts on this file fail the load
     bool hasGpu = false;
     for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
       auto type = ggml_backend_dev_type(ggml_backend_dev_get(i));
@@ -143,7 +155,6 @@ Napi::Function AddonModel::Init(Napi::Env env) {
     InstanceMethod<&AddonModel::Metadata>("metadata"),
     InstanceMethod<&AddonModel::Tokenize>("tokenize"),
     InstanceMethod<&AddonModel::Detokenize>("detokenize"),
-    InstanceMethod<&AddonModel::ApplyChatTemplate>("applyChatTemplate"),
     InstanceMethod<&AddonModel::Dispose>("dispose"),
   });
 }
@@ -160,7 +171,6 @@ AddonModel::~AddonModel() {
 void AddonModel::release() {
   // Contexts detach themselves while being released.
   while (!contexts_.empty()) (*contexts_.begin())->release();
-  templates_.clear();
   model_.reset();
 }
 
@@ -203,6 +213,8 @@ Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
   out.Set("isRecurrent", llama_model_is_recurrent(m) || llama_model_is_hybrid(m));
   const char* tmpl = llama_model_chat_template(m, nullptr);
   out.Set("chatTemplate", tmpl ? Napi::Value(Napi::String::New(env, tmpl)) : env.Null());
+  const char* toolUse = llama_model_chat_template(m, "tool_use");
+  out.Set("toolUseTemplate", toolUse ? Napi::Value(Napi::String::New(env, toolUse)) : env.Null());
   llama_token bos = llama_vocab_bos(v);
   llama_token eos = llama_vocab_eos(v);
   out.Set("bosToken", bos);
@@ -286,15 +298,61 @@ Napi::Value AddonModel::Detokenize(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, out);
 }
 
-// applyChatTemplate(messages: {role, content}[], template: string, addGenerationPrompt) -> string
-// `template` is '' (the model's own), a Jinja source, or a llama.cpp built-in name.
-Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
+namespace {
+
+// The names llama.cpp formats with its C++ formatter (no Jinja).
+std::vector<const char*> builtinTemplates() {
+  std::vector<const char*> names(128);
+  int32_t n = llama_chat_builtin_templates(names.data(), names.size());
+  names.resize(static_cast<size_t>(std::max<int32_t>(0, std::min<int32_t>(n, 128))));
+  return names;
+}
+
+// Parsed Jinja templates by (source, bos, eos): parsing costs milliseconds.
+std::shared_ptr<common_chat_templates> parsedTemplate(const std::string& source, const std::string& bos,
+                                                      const std::string& eos) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<common_chat_templates>> cache;
+  std::string key = source + '\0' + bos + '\0' + eos;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto found = cache.find(key);
+    if (found != cache.end()) return found->second;
+  }
+  // Parsing runs the template too (llama.cpp probes its capabilities), so not under the lock.
+  std::shared_ptr<common_chat_templates> parsed(common_chat_templates_init(nullptr, source, bos, eos).release(),
+                                                common_chat_templates_free);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() >= 16) cache.clear();  // templates in use are few; bound the cache anyway
+  cache.emplace(std::move(key), parsed);
+  return parsed;
+}
+
+}  // namespace
+
+// chatTemplateBuiltins() -> string[]: the names llama.cpp formats without Jinja.
+Napi::Value ChatTemplateBuiltins(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  requireLoaded(env);
-  if (info.Length() < 1 || !info[0].IsArray()) ThrowError(env, "Expected an array for messages", "INVALID_ARGUMENT");
-  Napi::Array array = info[0].As<Napi::Array>();
-  std::string override = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
-  bool addAssistant = info.Length() > 2 ? info[2].ToBoolean().Value() : true;
+  std::vector<const char*> names = builtinTemplates();
+  Napi::Array out = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); i++) out.Set(static_cast<uint32_t>(i), names[i]);
+  return out;
+}
+
+// renderChatTemplate(template, bos, eos, messages: {role, content}[], addGenerationPrompt) -> string
+// `template` is a built-in name (llama.cpp's C++ formatter), "chatml" or a Jinja source; bos and
+// eos are the token texts a Jinja template sees. Needs no model. Jinja runs here with no limit
+// on time, memory or recursion depth (llama.cpp's engine has no hooks for any): akachat calls
+// this for Jinja only in its template worker process (src/engine/template-sandbox.ts), where a
+// template that never ends can stall or crash only that process.
+Napi::Value RenderChatTemplate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string source = StringArg(info, 0, "template");
+  std::string bos = StringArg(info, 1, "bos");
+  std::string eos = StringArg(info, 2, "eos");
+  if (info.Length() < 4 || !info[3].IsArray()) ThrowError(env, "Expected an array for messages", "INVALID_ARGUMENT");
+  Napi::Array array = info[3].As<Napi::Array>();
+  bool addAssistant = info.Length() > 4 ? info[4].ToBoolean().Value() : true;
   std::vector<common_chat_msg> messages;
   for (uint32_t i = 0; i < array.Length(); i++) {
     Napi::Value item = array.Get(i);
@@ -304,30 +362,25 @@ Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
     msg.content = StringOpt(item.As<Napi::Object>(), "content", "");
     messages.push_back(std::move(msg));
   }
-
-  // Named built-ins other than chatml go through llama.cpp's non-Jinja formatter.
-  std::vector<const char*> builtins(64);
-  int32_t nBuiltins = llama_chat_builtin_templates(builtins.data(), builtins.size());
-  builtins.resize(static_cast<size_t>(std::max<int32_t>(0, std::min<int32_t>(nBuiltins, 64))));
-  bool isBuiltin = override != "chatml" && std::any_of(builtins.begin(), builtins.end(),
-                                                         [&](const char* b) { return override == b; });
+  if (source.empty()) source = "chatml";  // llama.cpp's init asserts on "" without a model
   try {
-    if (isBuiltin) {
+    std::vector<const char*> builtins = builtinTemplates();
+    if (source != "chatml" && std::any_of(builtins.begin(), builtins.end(), [&](const char* b) { return source == b; })) {
       std::vector<llama_chat_message> raw;
       for (const auto& m : messages) raw.push_back({m.role.c_str(), m.content.c_str()});
       std::string buf(4096, '\0');
-      int32_t n = llama_chat_apply_template(override.c_str(), raw.data(), raw.size(), addAssistant, buf.data(),
+      int32_t n = llama_chat_apply_template(source.c_str(), raw.data(), raw.size(), addAssistant, buf.data(),
                                             static_cast<int32_t>(buf.size()));
       if (n > static_cast<int32_t>(buf.size())) {
         buf.resize(static_cast<size_t>(n));
-        n = llama_chat_apply_template(override.c_str(), raw.data(), raw.size(), addAssistant, buf.data(), n);
+        n = llama_chat_apply_template(source.c_str(), raw.data(), raw.size(), addAssistant, buf.data(), n);
       }
-      if (n < 0) ThrowError(env, "Chat template \"" + override + "\" could not be applied", "TEMPLATE_ERROR");
+      if (n < 0) ThrowError(env, "Chat template \"" + source + "\" could not be applied", "TEMPLATE_ERROR");
       buf.resize(static_cast<size_t>(n));
       return Napi::String::New(env, buf);
     }
     clearRecentErrors();
-    std::shared_ptr<common_chat_templates> templates = chatTemplates(override);
+    std::shared_ptr<common_chat_templates> templates = parsedTemplate(source, bos, eos);
     common_chat_templates_inputs inputs;
     inputs.messages = std::move(messages);
     inputs.add_generation_prompt = addAssistant;
@@ -341,16 +394,6 @@ Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
     ThrowError(env, std::string("Chat template failed: ") + e.what() + (reason.empty() ? "" : " (" + reason + ")"),
                "TEMPLATE_ERROR");
   }
-}
-
-std::shared_ptr<common_chat_templates> AddonModel::chatTemplates(const std::string& override) {
-  auto found = templates_.find(override);
-  if (found != templates_.end()) return found->second;
-  if (templates_.size() >= 8) templates_.clear();  // overrides are few; bound the cache anyway
-  std::shared_ptr<common_chat_templates> parsed(common_chat_templates_init(model_.get(), override).release(),
-                                                common_chat_templates_free);
-  templates_.emplace(override, parsed);
-  return parsed;
 }
 
 Napi::Value AddonModel::Dispose(const Napi::CallbackInfo& info) {

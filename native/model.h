@@ -1,19 +1,17 @@
 // AddonModel: one loaded GGUF model (weights + vocabulary). Owns a llama_model_ptr.
-// Loading runs on the libuv pool; tokenize/detokenize/templates are quick and run on the JS
-// thread. Contexts created from a model register here so dispose() can free them first.
+// Loading runs on the libuv pool; tokenize/detokenize are quick and run on the JS thread.
+// Contexts created from a model register here so dispose() can free them first. Chat templates
+// need no model (RenderChatTemplate below).
 #pragma once
 
 #include <llama-cpp.h>
 #include <napi.h>
 
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
 
 #include "common.h"
-
-struct common_chat_templates;  // llama.cpp common/chat.h
 
 namespace akachat {
 
@@ -40,18 +38,20 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value Metadata(const Napi::CallbackInfo& info);
   Napi::Value Tokenize(const Napi::CallbackInfo& info);
   Napi::Value Detokenize(const Napi::CallbackInfo& info);
-  Napi::Value ApplyChatTemplate(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void requireLoaded(Napi::Env env) const;
-  // Parsing a Jinja template costs milliseconds on the JS thread: parse once per override.
-  std::shared_ptr<common_chat_templates> chatTemplates(const std::string& override);
 
   llama_model_ptr model_;
-  std::map<std::string, std::shared_ptr<common_chat_templates>> templates_;  // "" = the model's own
   std::set<AddonContext*> contexts_;
 
  public:
   bool loading_ = false;  // set on the JS thread while a load worker runs
 };
+
+// chatTemplateBuiltins() -> string[]: template names llama.cpp formats without Jinja.
+Napi::Value ChatTemplateBuiltins(const Napi::CallbackInfo& info);
+// renderChatTemplate(template, bos, eos, messages, addGenerationPrompt) -> string, on the
+// calling thread (see model.cpp for why Jinja runs only in the template worker process).
+Napi::Value RenderChatTemplate(const Napi::CallbackInfo& info);
 
 }  // namespace akachat

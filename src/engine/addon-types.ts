@@ -30,6 +30,8 @@ export interface NativeModelInfo {
   hasDecoder: boolean;
   isRecurrent: boolean;
   chatTemplate: string | null;
+  /** The file's `tokenizer.chat_template.tool_use`, used when it has no default template. */
+  toolUseTemplate: string | null;
   bosToken: number;
   eosToken: number;
   bosText: string;
@@ -43,7 +45,6 @@ export interface NativeModel {
   metadata(): Record<string, string>;
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
   detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): string;
-  applyChatTemplate(messages: { role: string; content: string }[], template: string, addGenerationPrompt: boolean): string;
   dispose(): void;
 }
 
@@ -156,6 +157,15 @@ export interface NativeAddon {
   Model: new () => NativeModel;
   Context: new (model: NativeModel) => NativeContext;
   readGguf(path: string): Promise<NativeGgufFile>;
+  /** Template names llama.cpp formats with C++ code (no Jinja). */
+  chatTemplateBuiltins(): string[];
+  /**
+   * Renders on the calling thread: a built-in name, `'chatml'` or a Jinja source. Jinja has no
+   * time, memory or depth limit here: call it for Jinja only in the template worker process.
+   */
+  renderChatTemplate(template: string, bos: string, eos: string, messages: { role: string; content: string }[], addGenerationPrompt: boolean): string;
+  /** Caps this process's data segment (RLIMIT_DATA); for the template worker process. */
+  limitMemory(bytes: number): void;
   quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
   systemInfo(): NativeSystemInfo;
   setLogger(fn: ((level: number, line: string) => void) | null, minLevel?: number): void;

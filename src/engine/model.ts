@@ -5,6 +5,7 @@ import { loadAddon } from './addon.js';
 import type { NativeModel, NativeModelInfo } from './addon-types.js';
 import { Context, EmbeddingContext, type EmbeddingContextOptions, type GenerationContextOptions } from './context.js';
 import { callSite, fromNative, nativeCall } from './native-errors.js';
+import { templateSandbox } from './template-sandbox.js';
 
 export interface ModelLoadOptions {
   /** Layers to offload to the GPU: `'auto'` (what fits in free device memory), `'max'` (all) or a count. Default `'auto'`; 0 on machines without a GPU backend. */
@@ -25,6 +26,20 @@ export interface ChatMessage {
   role: string;
   content: string;
 }
+
+export interface ChatTemplateOptions {
+  /** The model's own (default `''`), a Jinja source, or a llama.cpp built-in name. */
+  template?: string;
+  /** End with the assistant's turn opened. Default true. */
+  addGenerationPrompt?: boolean;
+  /** A Jinja render still running after this long fails with a TemplateError. Default 10000 ms. */
+  timeoutMs?: number;
+  /** Stops the render with an AbortError. */
+  signal?: AbortSignal;
+}
+
+// Built-in template names other than chatml (which renders through Jinja, as llama.cpp does).
+let builtinTemplates: Set<string> | undefined;
 
 export interface ModelInfo extends NativeModelInfo {
   /** `general.architecture` (llama, qwen2, bert, ...). */
@@ -127,18 +142,35 @@ export class Model implements AsyncDisposable {
   }
 
   /**
-   * Renders messages through a chat template with the generation prompt added, using llama.cpp's
-   * Jinja engine. `template`: the model's own (default), a Jinja source, or a built-in name
-   * (`chatml`, `llama2`, `llama3`, `gemma`, `mistral-v7`, ... as llama.cpp names them).
+   * Renders messages through a chat template with the generation prompt added. `template`: the
+   * model's own (default), a Jinja source, or a built-in name (`chatml`, `llama2`, `llama3`,
+   * `gemma`, `mistral-v7`, ... as llama.cpp names them). Jinja templates render in a worker
+   * process (see template-sandbox.ts), so one that loops, recurses without end or crashes fails
+   * with a TemplateError after `timeoutMs` at most and cannot stop or kill this process.
    */
-  applyChatTemplate(messages: readonly ChatMessage[], { template = '', addGenerationPrompt = true } = {}): string {
+  async applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): Promise<string> {
+    const { template = '', addGenerationPrompt = true, timeoutMs, signal } = options;
     if (!Array.isArray(messages)) throw invalid('an array of messages', 'messages', messages);
     messages.forEach((m, i) => {
       if (typeof m?.role !== 'string' || typeof m?.content !== 'string') {
         throw invalid('{ role: string, content: string }', `messages[${i}]`, m);
       }
     });
-    return nativeCall(() => this.#check().applyChatTemplate(messages.map((m) => ({ role: m.role, content: m.content })), template, addGenerationPrompt));
+    expectString(template, 'template');
+    this.#check();
+    const list = messages.map((m) => ({ role: m.role, content: m.content }));
+    const addon = loadAddon();
+    builtinTemplates ??= new Set(addon.chatTemplateBuiltins().filter((name) => name !== 'chatml'));
+    // Built-in names are llama.cpp's C++ formatter: no user code, so they render here.
+    if (builtinTemplates.has(template)) return nativeCall(() => addon.renderChatTemplate(template, '', '', list, addGenerationPrompt));
+    const info = this.info;
+    const source = template || info.chatTemplate || info.toolUseTemplate || 'chatml';
+    const site = callSite();
+    try {
+      return await templateSandbox().render({ template: source, bos: info.bosText, eos: info.eosText, messages: list, addGenerationPrompt }, { timeoutMs, signal });
+    } catch (err) {
+      throw fromNative(err, site);
+    }
   }
 
   /** A context for generation (KV cache with prompt-prefix reuse). */

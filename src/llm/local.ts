@@ -27,7 +27,7 @@ export class LocalLlm {
       try {
         const { model, context } = lease;
         const prompt = request.messages
-          ? model.applyChatTemplate(request.messages, { template: request.chatTemplate ?? '' })
+          ? await model.applyChatTemplate(request.messages, { template: request.chatTemplate ?? '', signal })
           : request.text ?? '';
         // Chat templates and `{bos_token}` templates often write BOS themselves: don't add a second one.
         const bos = model.info.bosText;

@@ -37,29 +37,29 @@ describe.skipIf(!vocab32k)('tokenizer with the 32k Llama-2 vocabulary', () => {
     expect(literal[0]).not.toBe(model.info.bosToken);
   });
 
-  it('applies a named built-in chat template and the chatml fallback', () => {
+  it('applies a named built-in chat template and the chatml fallback', async () => {
     const messages = [{ role: 'system', content: 'Be kind.' }, { role: 'user', content: 'やあ' }];
-    const chatml = model.applyChatTemplate(messages, { template: 'chatml' });
+    const chatml = await model.applyChatTemplate(messages, { template: 'chatml' });
     expect(chatml).toBe('<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nやあ<|im_end|>\n<|im_start|>assistant\n');
-    const llama2 = model.applyChatTemplate(messages, { template: 'llama2-sys' });
+    const llama2 = await model.applyChatTemplate(messages, { template: 'llama2-sys' });
     expect(llama2).toContain('<<SYS>>');
     expect(llama2).toContain('やあ');
-    const jinja = model.applyChatTemplate(messages, { template: "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}" });
+    const jinja = await model.applyChatTemplate(messages, { template: "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}" });
     expect(jinja).toBe('[system]Be kind.[user]やあ[assistant]');
   });
 
-  it('keeps parsed templates apart: each override gives its own text on every call, with new messages', () => {
+  it('keeps parsed templates apart: each override gives its own text on every call, with new messages', async () => {
     const a = "{% for m in messages %}<{{ m.content }}>{% endfor %}";
     const b = "{% for m in messages %}({{ m.content }}){% endfor %}";
     for (const text of ['one', 'two', 'three']) {
       const messages = [{ role: 'user', content: text }];
-      expect(model.applyChatTemplate(messages, { template: a, addGenerationPrompt: false })).toBe(`<${text}>`);
-      expect(model.applyChatTemplate(messages, { template: b, addGenerationPrompt: false })).toBe(`(${text})`);
-      expect(model.applyChatTemplate(messages, { template: 'chatml' })).toContain(text);
+      expect(await model.applyChatTemplate(messages, { template: a, addGenerationPrompt: false })).toBe(`<${text}>`);
+      expect(await model.applyChatTemplate(messages, { template: b, addGenerationPrompt: false })).toBe(`(${text})`);
+      expect(await model.applyChatTemplate(messages, { template: 'chatml' })).toContain(text);
     }
     // A template that fails to parse is not remembered as a good one.
-    expect(() => model.applyChatTemplate([{ role: 'user', content: 'x' }], { template: '{% for %}' })).toThrow();
-    expect(() => model.applyChatTemplate([{ role: 'user', content: 'x' }], { template: '{% for %}' })).toThrow();
+    await expect(model.applyChatTemplate([{ role: 'user', content: 'x' }], { template: '{% for %}' })).rejects.toThrow();
+    await expect(model.applyChatTemplate([{ role: 'user', content: 'x' }], { template: '{% for %}' })).rejects.toThrow();
   });
 
   it('summarises arrays over 1024 items when reading metadata without loading', async () => {

@@ -12,6 +12,20 @@ const ALIGNMENT = 32;
 
 type Kv = [key: string, type: T, value: unknown, elemType?: T];
 
+/** A metadata value for `RandomLlamaOptions.metadata`; `null` removes the key. */
+export type GgufKvValue =
+  | { type: 'u32' | 'i32' | 'u64' | 'f32'; value: number }
+  | { type: 'bool'; value: boolean }
+  | { type: 'string'; value: string }
+  | null;
+
+/** A header field's place in the file (for fuzzing): what it is, where, and its width in bytes. */
+export interface GgufField {
+  kind: 'count' | 'strlen' | 'kvtype' | 'arraylen' | 'ndims' | 'dim' | 'ttype' | 'offset' | 'value';
+  at: number;
+  size: 4 | 8;
+}
+
 export interface RandomLlamaOptions {
   embedding?: number;
   layers?: number;
@@ -23,32 +37,44 @@ export interface RandomLlamaOptions {
   /** 'f32' or 'f16' weights. Default 'f32'. */
   type?: 'f32' | 'f16';
   seed?: number;
+  /** `general.alignment`, also used to lay out the data. Default 32. */
+  alignment?: number;
+  /** Keys to set (added, or replacing the writer's own) or, with null, to leave out. */
+  metadata?: Record<string, GgufKvValue>;
 }
 
 class Bytes {
   parts: Buffer[] = [];
-  u32(v: number) { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.parts.push(b); }
-  i32(v: number) { const b = Buffer.alloc(4); b.writeInt32LE(v); this.parts.push(b); }
-  u64(v: number | bigint) { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.parts.push(b); }
-  f32(v: number) { const b = Buffer.alloc(4); b.writeFloatLE(v); this.parts.push(b); }
-  str(s: string) { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.parts.push(b); }
+  fields: GgufField[] = [];
+  #length = 0;
+  #push(b: Buffer) { this.parts.push(b); this.#length += b.length; }
+  mark(kind: GgufField['kind'], size: 4 | 8) { this.fields.push({ kind, at: this.#length, size }); return this; }
+  raw(b: Buffer) { this.#push(b); }
+  u32(v: number) { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); this.#push(b); }
+  i32(v: number) { const b = Buffer.alloc(4); b.writeInt32LE(v); this.#push(b); }
+  u64(v: number | bigint) { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.#push(b); }
+  f32(v: number) { const b = Buffer.alloc(4); b.writeFloatLE(v); this.#push(b); }
+  str(s: string) { const b = Buffer.from(s, 'utf8'); this.mark('strlen', 8).u64(b.length); this.#push(b); }
   value(type: T, v: unknown, elemType?: T) {
     switch (type) {
-      case T.U32: this.u32(v as number); break;
-      case T.I32: this.i32(v as number); break;
-      case T.F32: this.f32(v as number); break;
-      case T.BOOL: this.parts.push(Buffer.from([v ? 1 : 0])); break;
+      case T.U32: this.mark('value', 4).u32(v as number); break;
+      case T.I32: this.mark('value', 4).i32(v as number); break;
+      case T.F32: this.mark('value', 4).f32(v as number); break;
+      case T.BOOL: this.#push(Buffer.from([v ? 1 : 0])); break;
       case T.STRING: this.str(v as string); break;
-      case T.U64: this.u64(v as number); break;
+      case T.U64: this.mark('value', 8).u64(v as number); break;
       case T.ARRAY: {
         const arr = v as unknown[];
-        this.u32(elemType!); this.u64(arr.length);
-        for (const item of arr) this.value(elemType!, item);
+        this.mark('kvtype', 4).u32(elemType!); this.mark('arraylen', 8).u64(arr.length);
+        // Per-element marks would drown the header fields in a fuzzer's choice.
+        const inner = new Bytes();
+        for (const item of arr) inner.value(elemType!, item);
+        for (const part of inner.parts) this.#push(part);
         break;
       }
     }
   }
-  get length() { return this.parts.reduce((n, b) => n + b.length, 0); }
+  get length() { return this.#length; }
 }
 
 /** A SentencePiece-style vocabulary: specials, 256 byte tokens, then synthetic pieces. */
@@ -81,6 +107,28 @@ function f32ToF16(v: number): number {
 
 /** Writes a random-weight Llama GGUF and returns its parameter count. */
 export async function writeRandomLlama(path: string, options: RandomLlamaOptions = {}): Promise<{ parameters: number; bytes: number }> {
+  const file = randomLlama(options);
+  await mkdir(dirname(path), { recursive: true });
+  const out = createWriteStream(path);
+  const write = (b: Buffer) => new Promise<void>((resolve, reject) => { out.write(b, (err) => (err ? reject(err) : resolve())); });
+  let bytes = 0;
+  for (const chunk of file.chunks()) {
+    await write(chunk);
+    bytes += chunk.length;
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  return { parameters: file.parameters, bytes };
+}
+
+/** A whole random-weight Llama GGUF in memory (small models), with its header fields' places. */
+export function randomLlamaBytes(options: RandomLlamaOptions = {}): { bytes: Buffer; fields: GgufField[]; headerLength: number } {
+  const file = randomLlama(options);
+  return { bytes: Buffer.concat([...file.chunks()]), fields: file.fields, headerLength: file.headerLength };
+}
+
+const KV_TYPES = { u32: T.U32, i32: T.I32, u64: T.U64, f32: T.F32, bool: T.BOOL, string: T.STRING } as const;
+
+function randomLlama(options: RandomLlamaOptions) {
   const nEmbd = options.embedding ?? 64;
   const nLayer = options.layers ?? 2;
   const nHead = options.heads ?? 4;
@@ -92,11 +140,12 @@ export async function writeRandomLlama(path: string, options: RandomLlamaOptions
   const nEmbdKv = headDim * nHeadKv;
   const vocab = syntheticVocab(nVocab);
 
-  const kvs: Kv[] = [
+  const alignment = options.alignment ?? ALIGNMENT;
+  const defaults: Kv[] = [
     ['general.architecture', T.STRING, 'llama'],
     ['general.name', T.STRING, 'akachat random llama'],
     ['general.file_type', T.U32, type === 'f16' ? 1 : 0],
-    ['general.alignment', T.U32, ALIGNMENT],
+    ['general.alignment', T.U32, alignment],
     ['llama.context_length', T.U32, options.contextLength ?? 2048],
     ['llama.embedding_length', T.U32, nEmbd],
     ['llama.block_count', T.U32, nLayer],
@@ -115,6 +164,9 @@ export async function writeRandomLlama(path: string, options: RandomLlamaOptions
     ['tokenizer.ggml.add_bos_token', T.BOOL, true],
     ['tokenizer.ggml.add_space_prefix', T.BOOL, true],
   ];
+  const overrides = options.metadata ?? {};
+  const kvs: Kv[] = defaults.filter(([key]) => !(key in overrides));
+  for (const [key, v] of Object.entries(overrides)) if (v) kvs.push([key, KV_TYPES[v.type], v.value]);
 
   // [name, dims (ne0 first), isNorm]
   const tensors: [string, number[], boolean][] = [['token_embd.weight', [nEmbd, nVocab], false], ['output_norm.weight', [nEmbd], true], ['output.weight', [nEmbd, nVocab], false]];
@@ -133,11 +185,11 @@ export async function writeRandomLlama(path: string, options: RandomLlamaOptions
   }
 
   const header = new Bytes();
-  header.parts.push(Buffer.from('GGUF', 'ascii'));
+  header.raw(Buffer.from('GGUF', 'ascii'));
   header.u32(3);
-  header.u64(tensors.length);
-  header.u64(kvs.length);
-  for (const [key, t, v, elem] of kvs) { header.str(key); header.u32(t); header.value(t, v, elem); }
+  header.mark('count', 8).u64(tensors.length);
+  header.mark('count', 8).u64(kvs.length);
+  for (const [key, t, v, elem] of kvs) { header.str(key); header.mark('kvtype', 4).u32(t); header.value(t, v, elem); }
   let offset = 0;
   let parameters = 0;
   const sizes: number[] = [];
@@ -146,13 +198,13 @@ export async function writeRandomLlama(path: string, options: RandomLlamaOptions
     parameters += count;
     const ttype = isNorm || type === 'f32' ? 0 : 1;
     const size = count * (ttype === 0 ? 4 : 2);
-    header.str(name); header.u32(dims.length);
-    for (const d of dims) header.u64(d);
-    header.u32(ttype); header.u64(offset);
+    header.str(name); header.mark('ndims', 4).u32(dims.length);
+    for (const d of dims) header.mark('dim', 8).u64(d);
+    header.mark('ttype', 4).u32(ttype); header.mark('offset', 8).u64(offset);
     sizes.push(size);
-    offset += Math.ceil(size / ALIGNMENT) * ALIGNMENT;
+    offset += Math.ceil(size / alignment) * alignment;
   }
-  const pad = (n: number) => Buffer.alloc((ALIGNMENT - (n % ALIGNMENT)) % ALIGNMENT);
+  const pad = (n: number) => Buffer.alloc((alignment - (n % alignment)) % alignment);
 
   // One block of random values, reused across tensors (enough randomness for benchmarks).
   let state = (options.seed ?? 1234) >>> 0;
@@ -167,34 +219,30 @@ export async function writeRandomLlama(path: string, options: RandomLlamaOptions
   }
   const ones = Buffer.alloc(nEmbd * 4);
   for (let i = 0; i < nEmbd; i++) ones.writeFloatLE(1, i * 4);
-
-  await mkdir(dirname(path), { recursive: true });
-  const out = createWriteStream(path);
-  const write = (b: Buffer) => new Promise<void>((resolve, reject) => { out.write(b, (err) => (err ? reject(err) : resolve())); });
   const head = Buffer.concat(header.parts);
-  await write(head);
-  await write(pad(head.length));
-  let bytes = head.length + pad(head.length).length;
-  for (let t = 0; t < tensors.length; t++) {
-    const [, , isNorm] = tensors[t];
-    const size = sizes[t];
-    if (isNorm) await write(ones.subarray(0, size));
-    else {
-      const block = type === 'f32' ? f32Block : f16Block;
-      // Start each tensor at a different place in the block so tensors differ.
-      let written = 0;
-      let start = ((t * 7919) % blockLen) * (type === 'f32' ? 4 : 2);
-      while (written < size) {
-        const chunk = block.subarray(start, Math.min(block.length, start + size - written));
-        await write(chunk);
-        written += chunk.length;
-        start = 0;
+
+  function* chunks(): Generator<Buffer> {
+    yield head;
+    yield pad(head.length);
+    for (let t = 0; t < tensors.length; t++) {
+      const [, , isNorm] = tensors[t];
+      const size = sizes[t];
+      if (isNorm) yield ones.subarray(0, size);
+      else {
+        const block = type === 'f32' ? f32Block : f16Block;
+        // Start each tensor at a different place in the block so tensors differ.
+        let written = 0;
+        let start = ((t * 7919) % blockLen) * (type === 'f32' ? 4 : 2);
+        while (written < size) {
+          const chunk = block.subarray(start, Math.min(block.length, start + size - written));
+          yield chunk;
+          written += chunk.length;
+          start = 0;
+        }
       }
+      const p = pad(size);
+      if (p.length) yield p;
     }
-    const p = pad(size);
-    if (p.length) await write(p);
-    bytes += size + p.length;
   }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  return { parameters, bytes };
+  return { chunks, parameters, fields: header.fields, headerLength: head.length };
 }
