@@ -115,6 +115,7 @@ async function runBatch(file: string | undefined, flags: BatchFlags, io: CliIo):
     const signal = stopSignal(io);
     const bar = progressBar(io, { label: 'batch', unit: 'items', lineIntervalMs: 0 });
     bar.update(0, cells.length, `model ${modelLabel(cells[0].model)}`);
+    let resumed = 0;
     const report = await batch.runAll({
       signal,
       resume: flags.resume,
@@ -123,6 +124,7 @@ async function runBatch(file: string | undefined, flags: BatchFlags, io: CliIo):
           bar.update(progress.done, progress.total, 'judging');
           return;
         }
+        resumed = progress.skipped;
         const next = cells[progress.done];
         const cell = progress.result!;
         const verdict = cell.error !== undefined ? `ERROR ${cell.error}` : cell.checks.length === 0 ? 'done' : cell.pass ? 'pass' : 'FAIL';
@@ -138,7 +140,7 @@ async function runBatch(file: string | undefined, flags: BatchFlags, io: CliIo):
       ...Object.entries(summary.models).map(([name, m]) => [name, String(m.cells), String(m.passed), String(m.errors), m.medianTokensPerSecond === undefined ? '' : String(m.medianTokensPerSecond)]),
     ]));
     const seconds = Date.parse(summary.finishedAt) - Date.parse(summary.startedAt);
-    io.out(`${summary.cells} cells in ${formatDuration(seconds)}, ${summary.failedCells} failed; checks: ${summary.checksPassed} passed, ${summary.checksFailed} failed${summary.cancelled ? ' (cancelled)' : ''}`);
+    io.out(`${summary.cells} cells in ${formatDuration(seconds)}${resumed ? ` (${resumed} taken from the journal)` : ''}, ${summary.failedCells} failed; checks: ${summary.checksPassed} passed, ${summary.checksFailed} failed${summary.cancelled ? ' (cancelled)' : ''}`);
     for (const cell of report.results.filter((r) => r.error !== undefined || r.checks.some((c) => !c.pass)).slice(0, 20)) {
       const why = cell.error ?? cell.checks.filter((c) => !c.pass).map((c) => `${c.name}${c.message ? ` (${c.message})` : ''}`).join(', ');
       io.out(`  ${cell.error !== undefined ? 'ERROR' : 'FAIL'} ${cell.prompt} / ${modelLabel(cell.model)} / t=${cell.temperature}${cell.input ? ` / ${cell.input}` : ''}: ${why}`);
