@@ -1,4 +1,5 @@
 import { ChunkQueue } from '../async/chunk-queue.js';
+import type { TextStream } from '../async/text-stream.js';
 import { AbortError, abortReason } from '../errors.js';
 import type { NativeAbortToken, NativeGenerationResult, NativeStopReason } from './addon-types.js';
 
@@ -25,7 +26,7 @@ export interface GenerationResult {
  * cancels it) plus `result`, which settles when the native thread is done. Aborting through
  * the caller's AbortSignal makes both the iteration and `result` reject with an AbortError.
  */
-export class Generation implements AsyncIterable<string> {
+export class Generation implements TextStream<GenerationResult> {
   readonly #token: NativeAbortToken;
   readonly #queue = new ChunkQueue<string>();
   #text = '';

@@ -1,4 +1,5 @@
 import { ChunkQueue } from '../async/chunk-queue.js';
+import type { TextStream } from '../async/text-stream.js';
 import { AbortError, abortReason } from '../errors.js';
 
 export interface LlmUsage {
@@ -37,7 +38,7 @@ export interface LlmResult {
  * the call) plus `result`. The producer gets an AbortSignal that fires on `break`, on
  * `abort()` and on the caller's signal.
  */
-export class LlmStream implements AsyncIterable<string> {
+export class LlmStream implements TextStream<LlmResult> {
   readonly result: Promise<LlmResult>;
   readonly #controller = new AbortController();
   readonly #queue = new ChunkQueue<string>();

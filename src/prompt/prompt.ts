@@ -4,6 +4,7 @@ import { parseInstruction, type InstructionTree } from './instruction/index.js';
 import type { LlmResult, LlmTimings, LlmUsage } from '../llm/stream.js';
 import { LlmStream } from '../llm/stream.js';
 import type { PromptRuntime } from './runtime.js';
+import type { TextStream } from '../async/text-stream.js';
 import { redactOptions } from '../settings/redact.js';
 
 export interface PromptRunOptions {
@@ -47,11 +48,8 @@ export interface PromptRunResult {
   options: RawOptions;
 }
 
-/** A stream of text chunks plus the full result. `break` aborts the generation. */
-export interface PromptStream extends AsyncIterable<string> {
-  readonly result: Promise<PromptRunResult>;
-  abort(): void;
-}
+/** A prompt run's text chunks plus its full result. `break` aborts the generation. */
+export type PromptStream = TextStream<PromptRunResult>;
 
 /**
  * A named instruction + options. The instruction is parsed once; `run()` evaluates it

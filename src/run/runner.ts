@@ -5,6 +5,7 @@
  * {@link GenerationQueue}; every run stops when its AbortSignal fires (client gone, timeout).
  */
 import type { Akachat } from '../akachat.js';
+import { mapResult, type TextStream } from '../async/text-stream.js';
 import { AbortError, InvalidArgumentError, abortReason, isAbort, throwIfAborted } from '../errors.js';
 import type { LlmResult, LlmTimings } from '../llm/stream.js';
 import type { ChatMessage as PromptChatMessage } from '../prompt/messages.js';
@@ -47,11 +48,9 @@ export function phaseTimes(result: RunResult): { promptMs: number; generationMs:
 }
 
 /** A started generation: text chunks (consumable once; `break` aborts it) and its result. */
-export interface GenerationRun extends AsyncIterable<string> {
+export interface GenerationRun extends TextStream<RunResult> {
   /** The name to echo to the client as `model`. */
   readonly model: string;
-  readonly result: Promise<RunResult>;
-  abort(): void;
 }
 
 /** What `onGeneration` hears about every generation when it ends. */
@@ -105,7 +104,6 @@ export interface GenerationsOptions {
   onGeneration?: (report: GenerationReport) => void;
 }
 
-type Startable = AsyncIterable<string> & { readonly result: Promise<unknown>; abort(): void };
 
 export class Generations {
   readonly #akachat: Akachat;
@@ -153,7 +151,7 @@ export class Generations {
     if (local && !merged.model) throw noModelError(); // the prompt names no model and there is no default
     return this.#start(request.route, displayName, local, signal, (runSignal) => {
       const stream = prompt.stream(input, { resolvedOptions: merged, history, signal: runSignal, fromWebApi: true });
-      const result = stream.result.then((r): RunResult => ({
+      return mapResult(stream, (r): RunResult => ({
         text: r.text,
         stopReason: r.stopReason,
         promptTokens: r.usage.promptTokens,
@@ -165,7 +163,6 @@ export class Generations {
         model: r.model,
         prompt: r,
       }));
-      return { stream, result };
     });
   }
 
@@ -195,7 +192,7 @@ export class Generations {
         apiKey: merged.apiKey,
         signal: runSignal,
       });
-      const result = stream.result.then((r: LlmResult): RunResult => ({
+      return mapResult(stream, (r: LlmResult): RunResult => ({
         text: r.text,
         stopReason: r.stopReason,
         promptTokens: r.usage.promptTokens,
@@ -206,7 +203,6 @@ export class Generations {
         timings: r.timings,
         model: r.model,
       }));
-      return { stream, result };
     });
   }
 
@@ -216,12 +212,12 @@ export class Generations {
     displayName: string,
     local: boolean,
     signal: AbortSignal,
-    begin: (signal: AbortSignal) => { stream: Startable; result: Promise<RunResult> },
+    begin: (signal: AbortSignal) => TextStream<RunResult>,
   ): Promise<GenerationRun> {
     const arrived = performance.now();
     throwIfAborted(signal);
     const turn = local ? await this.#queue.acquire(signal) : undefined;
-    let run: { stream: Startable; result: Promise<RunResult> };
+    let run: TextStream<RunResult>;
     try {
       // A run started on an aborted signal would never settle its result: refuse it here.
       if (signal.aborted) throw new AbortError(abortReason(signal));
@@ -248,13 +244,7 @@ export class Generations {
         this.#report({ route, model: displayName, outcome: aborted ? 'aborted' : 'failed', durationMs: performance.now() - arrived, error });
       },
     );
-    const { stream } = run;
-    return {
-      model: displayName,
-      result: run.result,
-      abort: () => stream.abort(),
-      [Symbol.asyncIterator]: () => stream[Symbol.asyncIterator](),
-    };
+    return Object.assign(run, { model: displayName });
   }
 
   #report(report: GenerationReport): void {
