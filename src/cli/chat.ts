@@ -47,18 +47,18 @@ async function chat(name: string | undefined, flags: ChatFlags, io: CliIo): Prom
       const stream = prompt.stream(input, { overrides, history, signal });
       for await (const text of stream) write(text);
       const result = await stream.result;
-      if (flags.verbose) {
-        const { promptTokens, completionTokens, reusedTokens } = result.usage;
-        const seconds = (result.timings?.generationMs ?? result.durationMs) / 1000;
-        io.err(`(${promptTokens} prompt tokens, ${reusedTokens ?? 0} reused, ${completionTokens} generated, ${(completionTokens / Math.max(seconds, 1e-3)).toFixed(1)} tok/s)`);
-      }
+      if (!flags.verbose) return undefined;
+      const { promptTokens, completionTokens, reusedTokens } = result.usage;
+      const seconds = (result.timings?.generationMs ?? result.durationMs) / 1000;
+      return `(${promptTokens} prompt tokens, ${reusedTokens ?? 0} reused, ${completionTokens} generated, ${(completionTokens / Math.max(seconds, 1e-3)).toFixed(1)} tok/s)`;
     });
   } finally {
     await akachat.dispose();
   }
 }
 
-type Reply = (input: string, history: readonly ChatMessage[], signal: AbortSignal, write: (text: string) => void) => Promise<void>;
+/** Streams one reply through `write`; resolves with a note for stderr (stats), if any. */
+type Reply = (input: string, history: readonly ChatMessage[], signal: AbortSignal, write: (text: string) => void) => Promise<string | undefined>;
 
 /** The read-reply loop; resolves with the exit code. */
 async function converse(io: CliIo, reply: Reply): Promise<number> {
@@ -120,8 +120,9 @@ async function converse(io: CliIo, reply: Reply): Promise<number> {
       }
       replying = new AbortController();
       let text = '';
+      let note: string | undefined;
       try {
-        await reply(input, history, replying.signal, (chunk) => {
+        note = await reply(input, history, replying.signal, (chunk) => {
           text += chunk;
           write(chunk);
         });
@@ -135,6 +136,7 @@ async function converse(io: CliIo, reply: Reply): Promise<number> {
       }
       write('\n');
       if (replying.signal.aborted) io.err('(stopped)');
+      else if (note) io.err(note);
       replying = undefined;
       // A reply cut short stays in the history as far as it got, as ollama keeps it.
       history.push({ role: 'user', content: input }, { role: 'assistant', content: text });
