@@ -64,7 +64,11 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
     this.settings = new Settings(this.dataDir);
     this.presets = new Presets(this.dataDir);
     this.speechLog = new SpeechLog(this.dataDir);
-    this.models = options.models instanceof ModelManager ? options.models : new ModelManager(options.models);
+    // With an embedding model for RAG, the budget holds it beside the chat model: a rag() call
+    // inside a prompt run would otherwise unload the chat model and load it again every time.
+    this.models = options.models instanceof ModelManager
+      ? options.models
+      : new ModelManager({ maxResident: options.defaultEmbeddingModel ? 2 : 1, ...options.models });
     this.rag = options.rag === null ? undefined : options.rag ?? new Rag({
       dataFolder: this.dataDir,
       embedderFactory: engineEmbedderFactory(this.models),

@@ -1,38 +1,30 @@
 import { basename } from 'node:path';
-import { Model, type EmbeddingContext } from '../engine/index.js';
 import type { Embedder, EmbedderFactory } from '../rag/embedder.js';
 import type { ModelManager } from './model-manager.js';
 
 /**
- * Embedders backed by llama.cpp embedding contexts: the reference (GGUF path or hf:) is
- * resolved through the ModelManager (downloads are shared) and the model is loaded once per
- * file, apart from the resident chat model. `threads` defaults to the physical cores.
+ * Embedders for RAG collections, backed by llama.cpp embedding contexts of the ModelManager: the
+ * same embedding path as `/v1/embeddings`, inside the manager's residency budget (each call
+ * holds a lease; the model stays resident between calls until the budget needs the room).
  */
-export function engineEmbedderFactory(manager: ModelManager, { threads }: { threads?: number } = {}): EmbedderFactory {
-  const cache = new Map<string, Promise<Embedder>>();
-  return (modelRef: string) => {
-    let embedder = cache.get(modelRef);
-    if (!embedder) {
-      embedder = (async () => {
-        const path = await manager.resolvePath(modelRef);
-        const model = await Model.load(path);
-        let context: EmbeddingContext;
+export function engineEmbedderFactory(manager: ModelManager): EmbedderFactory {
+  return async (modelRef: string) => {
+    // One lease up front: it loads the model, tells its dimensions and identity, and fails early.
+    const first = await manager.acquireEmbedding(modelRef);
+    const { dimensions } = first.context;
+    const modelId = `${basename(first.path)}:${first.model.info.parameters}:${first.model.info.sizeBytes}`;
+    first.release();
+    return {
+      dimensions,
+      modelId,
+      embed: async (texts: string[], signal?: AbortSignal) => {
+        const lease = await manager.acquireEmbedding(modelRef, { signal });
         try {
-          context = await model.createEmbeddingContext({ threads });
-        } catch (err) {
-          model.dispose();
-          throw err;
+          return await lease.context.embed(texts, { signal });
+        } finally {
+          lease.release();
         }
-        return {
-          dimensions: context.dimensions,
-          modelId: `${basename(path)}:${model.info.parameters}:${model.info.sizeBytes}`,
-          embed: (texts: string[], signal?: AbortSignal) => context.embed(texts, { signal }),
-          dispose: () => { cache.delete(modelRef); model.dispose(); },
-        } satisfies Embedder;
-      })();
-      embedder.catch(() => cache.delete(modelRef));
-      cache.set(modelRef, embedder);
-    }
-    return embedder;
+      },
+    } satisfies Embedder;
   };
 }

@@ -11,7 +11,7 @@ import { rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { AbortError, InvalidArgumentError, ModelLoadError, abortReason } from '../errors.js';
-import { Context, Model, ggufFileTypes, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
+import { Context, Model, ggufFileTypes, type EmbeddingContext, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
 import { expectInteger } from '../validate.js';
 import { downloadHubModel, isHubReference, type DownloadProgress } from './hub.js';
 import { quantizedCachePath } from './quantize-cache.js';
@@ -54,11 +54,23 @@ interface Resident {
   key: string;
   path: string;
   model: Model;
-  context: Context;
+  /** The generation context, made on the first generation lease (an embedding model never gets one). */
+  context?: Context;
+  /** The embedding context, made on the first embedding lease. */
+  embedding?: Promise<EmbeddingContext>;
   lastUsed: number;
   inUse: number;
   idle?: () => void;
   timer?: NodeJS.Timeout;
+}
+
+/** A model and its embedding context, held until `release()`; counts in the residency budget like a generation lease. */
+export interface EmbeddingLease {
+  readonly model: Model;
+  readonly context: EmbeddingContext;
+  readonly path: string;
+  readonly loadMs: number;
+  release(): void;
 }
 
 /** A model and its context, held until `release()`. */
@@ -143,19 +155,45 @@ export class ModelManager {
 
   /** Loads (or reuses) a model and a context of at least `contextSize`. Call `release()` when done. */
   async acquire(ref: string, options: AcquireOptions = {}): Promise<ModelLease> {
+    const { resident, path, loadMs, release } = await this.#lease(ref, options, 'generate');
+    return { model: resident.model, context: resident.context!, path, loadMs, release };
+  }
+
+  /**
+   * Loads (or reuses) a model and its embedding context: the one embedding path (RAG collections,
+   * `/v1/embeddings`), inside the same residency budget as generation models. A chat model that
+   * is resident serves embeddings from the same weights.
+   */
+  async acquireEmbedding(ref: string, options: Omit<AcquireOptions, 'contextSize'> = {}): Promise<EmbeddingLease> {
+    const started = performance.now();
+    const lease = await this.#lease(ref, options, 'embed');
+    try {
+      const resident = lease.resident;
+      if (!resident.embedding) {
+        resident.embedding = resident.model.createEmbeddingContext({ threads: this.#options.threads });
+        resident.embedding.catch(() => { resident.embedding = undefined; });
+      }
+      const context = await resident.embedding;
+      return { model: resident.model, context, path: lease.path, loadMs: performance.now() - started, release: lease.release };
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+  }
+
+  async #lease(ref: string, options: AcquireOptions, purpose: 'generate' | 'embed'): Promise<{ resident: Resident; path: string; loadMs: number; release: () => void }> {
     if (this.#disposed) throw new InvalidArgumentError('ModelManager has been disposed');
     const started = performance.now();
     const path = await this.resolvePath(ref, options);
     // Loads and evictions happen one at a time.
-    const run = this.#loading.then(() => this.#acquireResident(ref, path, options));
+    const run = this.#loading.then(() => this.#acquireResident(ref, path, options, purpose));
     this.#loading = run.catch(() => {});
     const resident = await run;
     resident.inUse++;
     clearTimeout(resident.timer);
     let released = false;
     return {
-      model: resident.model,
-      context: resident.context,
+      resident,
       path,
       loadMs: performance.now() - started,
       release: () => {
@@ -171,19 +209,24 @@ export class ModelManager {
     };
   }
 
-  async #acquireResident(ref: string, path: string, options: AcquireOptions): Promise<Resident> {
+  async #acquireResident(ref: string, path: string, options: AcquireOptions, purpose: 'generate' | 'embed'): Promise<Resident> {
     if (options.signal?.aborted) throw new AbortError(abortReason(options.signal));
     const wantedContext = options.contextSize ?? this.#options.contextSize;
     const existing = this.#resident.get(path);
     if (existing) {
       existing.lastUsed = Date.now();
-      if (existing.context.info.contextSize < Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext)) {
+      if (purpose === 'embed') return existing;
+      if (!existing.context) {
+        existing.context = await existing.model.createContext({ contextSize: Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext), threads: this.#options.threads, parallel: this.#options.parallel });
+      } else if (existing.context.info.contextSize < Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext)) {
         await this.#whenIdle(existing);
         existing.context.dispose();
         existing.context = await existing.model.createContext({ contextSize: wantedContext, threads: this.#options.threads, parallel: this.#options.parallel });
       }
       return existing;
     }
+    // A file that is not a readable GGUF fails here, before a resident model is evicted for it.
+    await readGgufMetadata(path);
     // Make room first: the least recently used models go.
     while (this.#resident.size >= this.#options.maxResident) {
       const lru = [...this.#resident.values()].sort((a, b) => a.lastUsed - b.lastUsed)[0];
@@ -194,9 +237,9 @@ export class ModelManager {
       signal: options.signal,
       onProgress: (progress) => options.onEvent?.({ type: 'load', model: ref, progress }),
     });
-    let context: Context;
+    let context: Context | undefined;
     try {
-      context = await model.createContext({ contextSize: Math.min(wantedContext, model.info.trainContextSize || wantedContext), threads: this.#options.threads, parallel: this.#options.parallel });
+      if (purpose === 'generate') context = await model.createContext({ contextSize: Math.min(wantedContext, model.info.trainContextSize || wantedContext), threads: this.#options.threads, parallel: this.#options.parallel });
     } catch (err) {
       model.dispose();
       throw err;

@@ -1,0 +1,43 @@
+/** The ModelManager's residency budget: embedding leases count in it, and a bad file never evicts. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ModelManager } from '../../src/llm/model-manager.js';
+import { engineEmbedderFactory } from '../../src/llm/embedder.js';
+import { addonBuilt, sharedModel } from '../support/models.js';
+
+const stories = addonBuilt ? sharedModel('stories') : undefined;
+const bert = addonBuilt ? sharedModel('bert') : undefined;
+
+describe.skipIf(!stories || !bert)('model residency budget', () => {
+  it('counts embedding models in the budget (RAG and /v1/embeddings go through it)', async () => {
+    const manager = new ModelManager({ maxResident: 1, keepAliveMs: 0, threads: 1 });
+    const chat = await manager.acquire(stories!);
+    chat.release();
+    expect(manager.loaded).toEqual([stories]);
+    const embedder = await engineEmbedderFactory(manager)(bert!);
+    const [vector] = await embedder.embed(['hello']);
+    expect(vector.length).toBe(embedder.dimensions);
+    expect(manager.loaded).toEqual([bert]); // the chat model made room: one resident model
+    // A resident chat model serves embeddings from the same weights, without a second load.
+    const again = await manager.acquire(stories!);
+    again.release();
+    const lease = await manager.acquireEmbedding(stories!);
+    expect(lease.model).toBe(again.model);
+    lease.release();
+    await manager.dispose();
+  });
+
+  it('refuses a file that is not a GGUF before evicting the resident model', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'akachat-budget-'));
+    const broken = join(dir, 'broken.gguf');
+    await writeFile(broken, 'not a gguf file at all, just text');
+    const manager = new ModelManager({ maxResident: 1, keepAliveMs: 0, threads: 1 });
+    (await manager.acquire(stories!)).release();
+    await expect(manager.acquire(broken)).rejects.toThrow();
+    expect(manager.loaded).toEqual([stories]);
+    await manager.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+});
