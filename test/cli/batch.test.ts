@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedModel } from '../support/models.js';
-import { runCli } from './helpers.js';
+import { collect, runCli, spawnCli } from './helpers.js';
 
 const stories = sharedModel('stories');
+const tinyRandom = sharedModel('tinyRandom32k');
 
-describe.skipIf(!stories)('akachat batch (child processes): exit codes for CI', () => {
+describe.skipIf(!stories || !tinyRandom)('akachat batch (child processes): exit codes for CI', () => {
   let data: string;
   beforeAll(async () => {
     data = await mkdtemp(join(tmpdir(), 'akachat-cli-batch-'));
@@ -88,5 +89,16 @@ describe.skipIf(!stories)('akachat batch (child processes): exit codes for CI', 
     const run = await runCli(['batch', file, '-d', data]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/Unknown key modles/);
+  });
+
+  it('stops at Ctrl-C, writes the reports of what was done and exits with 130', async () => {
+    const child = spawnCli(['batch', '-d', data, '--models', tinyRandom!, '--inputs', 'a', '--inputs', 'b', '-n', '3000', '--options', '{"input_tokens": 4096}', '--name', 'stopped']);
+    const done = collect(child);
+    await new Promise<void>((resolve) => child.stderr!.once('data', () => resolve())); // the 0% line: the first cell is running
+    child.kill('SIGINT');
+    const run = await done;
+    expect(run.code).toBe(130);
+    expect(run.stdout).toMatch(/0 cells in .*\(cancelled\)/);
+    expect(existsSync(join(data, 'log', 'stopped.json'))).toBe(true);
   });
 });

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers.js';
+import { collect, runCli, spawnCli } from './helpers.js';
 
 // A local hub in Hugging Face's URL layout that sends the file in slow pieces, so the
 // download lasts a few seconds and shows progress; `cutAfter` drops the next download midway.
@@ -102,6 +102,17 @@ describe('akachat pull (child processes, a local fake hub)', () => {
     expect(resumed.code).toBe(0);
     expect(ranges.slice(before)).toEqual([`bytes=${1_000_000}-`]);
     expect(await readFile(path)).toEqual(body);
+  });
+
+  it('stops at Ctrl-C, keeping the partial file for the next pull (exit 130)', async () => {
+    const child = spawnCli(['pull', 'hf:acme/tiny/tiny-Q8_0.gguf', '--cache-dir', join(cache, 'stopped')], { env: { AKACHAT_HF_ENDPOINT: endpoint } });
+    const done = collect(child);
+    await new Promise<void>((resolve) => child.stderr!.once('data', () => resolve())); // the first progress line
+    child.kill('SIGINT');
+    const run = await done;
+    expect(run.code).toBe(130);
+    expect(run.stderr).toMatch(/Stopped\. Run the same command again to resume the download\./);
+    expect(existsSync(join(cache, 'stopped', 'hf', 'acme', 'tiny', 'main', 'tiny-Q8_0.gguf.partial'))).toBe(true);
   });
 
   it('says when the hub has no such model (exit 1)', async () => {
