@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { Akachat } from '../akachat.js';
 import type { RawOptions } from '../prompt/options.js';
-import { modelProgressPrinter, statOf, UsageError, type CliIo } from './io.js';
+import { statOf, UsageError, type CliIo } from './io.js';
+import { modelEventPrinter } from './progress.js';
 import { checkedModel, checkedThreads } from './serve.js';
 
 export interface AkachatFlags {
@@ -83,7 +84,7 @@ export function openAkachat(flags: AkachatFlags, io: CliIo): Akachat {
     defaultModel: checkedModel(io.env.AKACHAT_MODEL || undefined, 'AKACHAT_MODEL'),
     defaultEmbeddingModel: io.env.AKACHAT_EMBEDDING_MODEL || undefined,
     models: { threads: checkedThreads(flags.threads ?? (io.env.AKACHAT_THREADS || undefined)) },
-    onModelEvent: modelProgressPrinter(io.err),
+    onModelEvent: modelEventPrinter(io),
   });
 }
 

@@ -4,7 +4,8 @@
  * first update (so a resumed download's earlier bytes do not count as speed).
  */
 import cliProgress from 'cli-progress';
-import { formatBytes, formatDuration, type CliIo } from './io.js';
+import type { ModelEvent } from '../llm/model-manager.js';
+import { formatBytes, formatDuration, modelProgressPrinter, type CliIo } from './io.js';
 
 export interface ProgressOptions {
   label: string;
@@ -96,5 +97,22 @@ export function spinner(io: CliIo, label: string): { stop(): void } {
       bar.update(1, { spinner: 'done', elapsed: elapsed() });
       bar.stop();
     },
+  };
+}
+
+/** Model events of a command that runs models: a progress bar per download, lines for the rest. */
+export function modelEventPrinter(io: CliIo): (event: ModelEvent) => void {
+  const bars = new Map<string, Progress>();
+  const lines = modelProgressPrinter(io.err);
+  return (event) => {
+    if (event.type !== 'download') return lines(event);
+    const { file, downloadedBytes, totalBytes } = event.progress;
+    let bar = bars.get(file);
+    if (!bar) bars.set(file, (bar = progressBar(io, { label: `downloading ${file}`, unit: 'bytes' })));
+    bar.update(downloadedBytes, totalBytes);
+    if (totalBytes !== undefined && downloadedBytes >= totalBytes) {
+      bar.stop();
+      bars.delete(file);
+    }
   };
 }

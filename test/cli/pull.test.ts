@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedModel } from '../support/models.js';
 import { collect, runCli, spawnCli } from './helpers.js';
 
 // A local hub in Hugging Face's URL layout that sends the file in slow pieces, so the
@@ -20,12 +21,21 @@ let endpoint: string;
 let cutAfter = 0;
 const ranges: (string | undefined)[] = [];
 
+const stories = sharedModel('stories');
+let storiesBytes: Buffer | undefined;
+
 beforeAll(async () => {
+  if (stories) storiesBytes = await readFile(stories);
   server = createServer((req, res) => {
     const url = req.url ?? '';
     if (url === '/api/models/acme/tiny/revision/main') {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ siblings: [{ rfilename: 'tiny-Q8_0.gguf' }, { rfilename: 'tiny-Q4_K_M.gguf' }] }));
+      return;
+    }
+    if (url === '/acme/stories/resolve/main/stories260K.gguf' && storiesBytes) {
+      res.setHeader('content-length', String(storiesBytes.length));
+      res.end(storiesBytes);
       return;
     }
     if (!/^\/acme\/tiny\/resolve\/main\/tiny-(Q8_0|Q4_K_M)\.gguf$/.test(url)) {
@@ -119,5 +129,18 @@ describe('akachat pull (child processes, a local fake hub)', () => {
     const run = await runCli(['pull', 'hf:acme/tiny:IQ2_XS'], { env: { AKACHAT_HF_ENDPOINT: endpoint, AKACHAT_CACHE_DIR: cache } });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/No IQ2_XS GGUF in acme\/tiny; it has: tiny-Q8_0\.gguf, tiny-Q4_K_M\.gguf/);
+  });
+
+  it.skipIf(!stories)('run with an hf: model downloads it first, with progress on stderr', async () => {
+    const data = join(cache, 'data');
+    await mkdir(join(data, 'prompt'), { recursive: true });
+    await writeFile(join(data, 'prompt', 'story.txt'), 'Once upon a time');
+    // Messages mode: in template mode Akachat.bosText() loads the model first without reporting the download.
+    await writeFile(join(data, 'prompt', 'story.json'), JSON.stringify({ max_new_tokens: 4 }));
+    const run = await runCli(['run', 'story', '-d', data, '--model', 'hf:acme/stories/stories260K.gguf'], { env: { AKACHAT_HF_ENDPOINT: endpoint, AKACHAT_CACHE_DIR: join(cache, 'run') } });
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().length).toBeGreaterThan(0);
+    expect(run.stderr).toMatch(/^downloading stories260K\.gguf 100%: 1\.1 MiB\/1\.1 MiB/m);
+    expect(existsSync(join(cache, 'run', 'hf', 'acme', 'stories', 'main', 'stories260K.gguf'))).toBe(true);
   });
 });
