@@ -58,7 +58,7 @@ const maxTokens = 16;
 async function inProcess(): Promise<{ total: number; ttft: number }> {
   const started = performance.now();
   let ttft = NaN;
-  const stream = local.stream({ messages, settings: { ...DEFAULT_GENERATION_SETTINGS, stop: [], temperature: 0, maxNewTokens: maxTokens }, model: model! });
+  const stream = local.stream({ messages, settings: { ...DEFAULT_GENERATION_SETTINGS, stop: [], temperature: 0, maxTokens }, model: model! });
   for await (const _ of stream) if (Number.isNaN(ttft)) ttft = performance.now() - started;
   const result = await stream.result;
   if (result.usage.completionTokens !== maxTokens) throw new Error(`expected ${maxTokens} tokens, got ${result.usage.completionTokens}`);

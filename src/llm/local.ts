@@ -19,7 +19,7 @@ export class LocalLlm {
         throw new InvalidArgumentError('No local model is configured: set "model" in the prompt options (a GGUF path or hf:owner/repo:QUANT), or start akachat with --model');
       }
       const lease = await this.manager.acquire(request.model, {
-        contextSize: request.settings.inputTokens,
+        contextSize: request.settings.contextSize,
         ggufType: request.ggufType,
         signal,
         onEvent: this.#onEvent,
@@ -32,18 +32,10 @@ export class LocalLlm {
         // Chat templates and `{bos_token}` templates often write BOS themselves: don't add a second one.
         const bos = model.info.bosText;
         const tokens = model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true });
-        const s = request.settings;
-        const generation = context.generate(tokens, {
-          maxTokens: s.maxNewTokens,
-          temperature: s.temperature,
-          topP: s.topP,
-          topK: s.topK,
-          minP: s.minP,
-          repeatPenalty: s.repetitionPenalty,
-          seed: s.seed,
-          stop: s.stop,
-          signal,
-        });
+        // The settings carry the engine's names: everything but the context size and the response
+        // format (no grammar sampler yet) goes to generate() as it is.
+        const { contextSize: _contextSize, responseFormat: _responseFormat, ...sampling } = request.settings;
+        const generation = context.generate(tokens, { ...sampling, signal });
         for await (const text of generation) emit(text);
         const result = await generation.result;
         return {

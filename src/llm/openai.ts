@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { AbortError, InvalidArgumentError, RemoteError, abortReason } from '../errors.js';
 import type { LlmRequest } from './request.js';
+import type { ResponseFormat } from './types.js';
 import { LlmStream } from './stream.js';
 
 export interface OpenAiLlmOptions {
@@ -44,7 +45,9 @@ export class OpenAiLlm {
         model: request.model,
         temperature: s.temperature,
         top_p: s.topP,
-        max_tokens: s.maxNewTokens,
+        max_tokens: s.maxTokens,
+        ...(s.presencePenalty ? { presence_penalty: s.presencePenalty } : {}),
+        ...(s.frequencyPenalty ? { frequency_penalty: s.frequencyPenalty } : {}),
         ...(s.stop.length ? { stop: s.stop.slice(0, 4) } : {}),
         ...(s.seed !== undefined ? { seed: s.seed } : {}),
         stream: true as const,
@@ -55,7 +58,8 @@ export class OpenAiLlm {
       let usage = { promptTokens: 0, completionTokens: 0 };
       try {
         if (request.messages) {
-          const stream = await client.chat.completions.create({ ...common, messages: request.messages.map((m) => ({ role: m.role === 'tool' ? 'user' : m.role, content: m.content })) as OpenAI.ChatCompletionMessageParam[] }, { signal });
+          const format = s.responseFormat && toOpenAiFormat(s.responseFormat);
+          const stream = await client.chat.completions.create({ ...common, ...(format ? { response_format: format } : {}), messages: request.messages.map((m) => ({ role: m.role === 'tool' ? 'user' : m.role, content: m.content })) as OpenAI.ChatCompletionMessageParam[] }, { signal });
           for await (const chunk of stream) {
             const choice = chunk.choices?.[0];
             const delta = choice?.delta?.content ?? '';
@@ -95,6 +99,12 @@ export function isOpenAiEndpoint(endpoint: string | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** A response format in the chat API's shape. */
+function toOpenAiFormat(format: ResponseFormat): OpenAI.ChatCompletionCreateParams['response_format'] {
+  if (format.type === 'json_object') return { type: 'json_object' };
+  return { type: 'json_schema', json_schema: { name: format.name ?? 'response', schema: format.schema, ...(format.strict !== undefined ? { strict: format.strict } : {}) } };
 }
 
 function mapFinish(reason: string): string {

@@ -15,27 +15,46 @@ export interface ChatMessage {
   content: string;
 }
 
-/** The sampling and size settings a location needs, defaults applied. */
+/** Structured output asked for; plain text is the absence of one. */
+export type ResponseFormat =
+  | { type: 'json_object' }
+  | { type: 'json_schema'; schema: Record<string, unknown>; name?: string; strict?: boolean };
+
+/**
+ * Generation settings in the one shape they travel in from a request to the engine (field names
+ * as the engine's `generate()` options), defaults applied. A request's own fields are a
+ * `Partial` of these (SamplingParams); stored prompt options map onto them.
+ */
 export interface GenerationSettings {
+  /** Most tokens to generate. */
+  maxTokens: number;
   temperature: number;
   topP: number;
   topK: number;
   minP: number;
-  repetitionPenalty: number;
+  /** 1 = off. */
+  repeatPenalty: number;
+  /** 0 = off. */
+  presencePenalty: number;
+  /** 0 = off. */
+  frequencyPenalty: number;
   /** Undefined = random. */
   seed?: number;
   stop: string[];
-  maxNewTokens: number;
+  /** Structured output (remote services today; local grammar-constrained output is not built yet). */
+  responseFormat?: ResponseFormat;
   /** Context size; undefined = the backend's default. */
-  inputTokens?: number;
+  contextSize?: number;
 }
 
 export const DEFAULT_GENERATION_SETTINGS: Readonly<GenerationSettings> = Object.freeze({
+  maxTokens: 512,
   temperature: 0.8,
   topP: 0.95,
   topK: 40,
   minP: 0.05,
-  repetitionPenalty: 1,
+  repeatPenalty: 1,
+  presencePenalty: 0,
+  frequencyPenalty: 0,
   stop: [],
-  maxNewTokens: 512,
 });

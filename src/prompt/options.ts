@@ -1,5 +1,5 @@
 import { InvalidArgumentError, OwnerOnlyError, UnsupportedError } from '../errors.js';
-import { DEFAULT_GENERATION_SETTINGS, type GenerationSettings } from '../llm/types.js';
+import { DEFAULT_GENERATION_SETTINGS, type GenerationSettings, type ResponseFormat } from '../llm/types.js';
 import { describeValue, expectBoolean, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 
 /** Options as stored in `prompt/{name}.json`, `models.json` or an HTTP body: any schema, any keys. */
@@ -42,6 +42,12 @@ export interface PromptOptions {
   minP?: number;
   /** `repetition_penalty`; 1 = off. Default 1. */
   repetitionPenalty?: number;
+  /** `presence_penalty`; 0 = off. Default 0. */
+  presencePenalty?: number;
+  /** `frequency_penalty`; 0 = off. Default 0. */
+  frequencyPenalty?: number;
+  /** `response_format`: `{type: "json_object"}` or `{type: "json_schema", schema}` (OpenAI's shape). Default none (text). */
+  responseFormat?: ResponseFormat;
   /** Sampling seed; -1 = random. Default random. */
   seed?: number;
   /** Stop strings (`stop` may be one string or a list). Default none. */
@@ -81,6 +87,9 @@ const FIELD_KEYS: ReadonlyArray<{ field: KnownField; key: string; oldKey?: strin
   { field: 'topK', key: 'top_k' },
   { field: 'minP', key: 'min_p' },
   { field: 'repetitionPenalty', key: 'repetition_penalty' },
+  { field: 'presencePenalty', key: 'presence_penalty' },
+  { field: 'frequencyPenalty', key: 'frequency_penalty' },
+  { field: 'responseFormat', key: 'response_format' },
   { field: 'seed', key: 'seed' },
   { field: 'stop', key: 'stop' },
   { field: 'apiKey', key: 'api_key' },
@@ -167,11 +176,31 @@ function parseField(field: Exclude<KnownField, 'provider'>, value: unknown, key:
     case 'topP':
     case 'minP':
       return expectNumber(value, key, 0, 1);
+    case 'presencePenalty':
+    case 'frequencyPenalty':
+      return expectNumber(value, key, -2, 2);
+    case 'responseFormat':
+      return parseResponseFormat(value, key);
     case 'stop':
       if (typeof value === 'string') return value === '' ? [] : [value];
       if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value.filter((s) => s !== '');
       throw invalid('a string or an array of strings', key, value);
   }
+}
+
+/** OpenAI's `response_format`: `{type: "text"}` (= none), `json_object`, or `json_schema` with its schema. */
+function parseResponseFormat(value: unknown, key: string): ResponseFormat | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('an object such as {"type": "json_object"}', key, value);
+  const format = value as Record<string, unknown>;
+  if (format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'json_object' };
+  if (format.type === 'json_schema') {
+    const spec = (format.json_schema ?? format) as Record<string, unknown>;
+    const schema = spec.schema;
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw invalid('a JSON schema object', `${key}.json_schema.schema`, schema);
+    return { type: 'json_schema', schema: structuredClone(schema) as Record<string, unknown>, ...(typeof spec.name === 'string' ? { name: spec.name } : {}), ...(typeof spec.strict === 'boolean' ? { strict: spec.strict } : {}) };
+  }
+  throw invalid('"text", "json_object" or "json_schema"', `${key}.type`, format.type);
 }
 
 /** `ollama` means its OpenAI-compatible API, which lives under `/v1`. */
@@ -247,21 +276,24 @@ export function toRawOptions(options: PromptOptions): RawOptions {
 export function generationSettings(options: PromptOptions): GenerationSettings {
   const d = DEFAULT_GENERATION_SETTINGS;
   const settings: GenerationSettings = {
+    maxTokens: options.maxNewTokens || d.maxTokens,
     temperature: options.temperature ?? d.temperature,
     topP: options.topP ?? d.topP,
     topK: options.topK ?? d.topK,
     minP: options.minP ?? d.minP,
-    repetitionPenalty: options.repetitionPenalty ?? d.repetitionPenalty,
+    repeatPenalty: options.repetitionPenalty ?? d.repeatPenalty,
+    presencePenalty: options.presencePenalty ?? d.presencePenalty,
+    frequencyPenalty: options.frequencyPenalty ?? d.frequencyPenalty,
     stop: [...(options.stop ?? d.stop)],
-    maxNewTokens: options.maxNewTokens || d.maxNewTokens,
   };
   if (options.seed !== undefined && options.seed >= 0) settings.seed = options.seed;
-  if (options.inputTokens) settings.inputTokens = options.inputTokens;
+  if (options.responseFormat) settings.responseFormat = structuredClone(options.responseFormat);
+  if (options.inputTokens) settings.contextSize = options.inputTokens;
   return settings;
 }
 
 /** Fields a caller who is not the owner may set per call: generation parameters. */
-const CALLER_FIELDS: ReadonlySet<KnownField> = new Set(['maxNewTokens', 'temperature', 'topP', 'topK', 'minP', 'repetitionPenalty', 'seed', 'stop']);
+const CALLER_FIELDS: ReadonlySet<KnownField> = new Set(['maxNewTokens', 'temperature', 'topP', 'topK', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed', 'stop', 'responseFormat']);
 
 /** Stop strings a caller may send, and their length: each is checked after every token. */
 const MAX_CALLER_STOPS = 32;

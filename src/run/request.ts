@@ -3,31 +3,13 @@
  * messages and the caller's generation parameters. Each HTTP dialect normalises its body into
  * these (src/http/openai-normalize.ts).
  */
-import type { ChatMessage, ChatRole } from '../llm/types.js';
+import type { ChatMessage, ChatRole, GenerationSettings, ResponseFormat } from '../llm/types.js';
 
-export type { ChatMessage, ChatRole };
+export type { ChatMessage, ChatRole, ResponseFormat };
 
-/** Structured output asked for by the client; plain text is the absence of one. */
-export type ResponseFormat =
-  | { type: 'json_object' }
-  | { type: 'json_schema'; schema: Record<string, unknown>; name?: string; strict?: boolean };
-
-/** Generation parameters common to every dialect; absent = the prompt's or model's default. */
-export interface SamplingParams {
-  /** Most tokens to generate; the route clamps it to what fits the context. */
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  minP?: number;
-  repeatPenalty?: number;
-  presencePenalty?: number;
-  frequencyPenalty?: number;
-  seed?: number;
-  /** Non-empty stop strings. */
-  stop?: string[];
-  responseFormat?: ResponseFormat;
-  /** Context size asked for (Ollama `num_ctx`). */
+/** A caller's generation parameters: the settings' shape, each absent = the prompt's or model's default. */
+export interface SamplingParams extends Partial<Omit<GenerationSettings, 'contextSize'>> {
+  /** Context size asked for (Ollama `num_ctx`); the owner's choice, so runs ignore it. */
   contextSize?: number;
   /** Whether to reuse the cached prompt (llama.cpp `cache_prompt`). */
   cachePrompt?: boolean;

@@ -259,8 +259,7 @@ export class Generations {
 /**
  * Maps dialect-neutral sampling fields to option overrides (later schema). Fields the client did
  * not send are left out, so the prompt's or preset's own values stay.
- * `presence_penalty`, `frequency_penalty` and `response_format` have no generation setting yet
- * and are ignored. A context size (Ollama `num_ctx`) is the owner's choice: not mapped.
+ * A context size (Ollama `num_ctx`) is the owner's choice: not mapped.
  */
 export function samplingToOptions(sampling: SamplingParams): RawOptions {
   const options: RawOptions = {};
@@ -270,8 +269,11 @@ export function samplingToOptions(sampling: SamplingParams): RawOptions {
   if (sampling.topK !== undefined) options.top_k = sampling.topK;
   if (sampling.minP !== undefined) options.min_p = sampling.minP;
   if (sampling.repeatPenalty !== undefined) options.repetition_penalty = sampling.repeatPenalty;
+  if (sampling.presencePenalty !== undefined) options.presence_penalty = sampling.presencePenalty;
+  if (sampling.frequencyPenalty !== undefined) options.frequency_penalty = sampling.frequencyPenalty;
   if (sampling.seed !== undefined) options.seed = sampling.seed;
   if (sampling.stop !== undefined) options.stop = sampling.stop;
+  if (sampling.responseFormat !== undefined) options.response_format = sampling.responseFormat;
   return options;
 }
 

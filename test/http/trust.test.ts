@@ -77,12 +77,16 @@ describe('trust: per-request overrides are generation parameters only', () => {
   });
 
   it('passes generation parameters through, so the prompt still runs where its owner said', async () => {
-    const response = await postJson(`${t.url}/api/prompt/infer`, { name: 'remote', input: 'hello', temperature: 0.25, options: { top_p: 0.5, max_new_tokens: 4 } });
+    const response = await postJson(`${t.url}/api/prompt/infer`, { name: 'remote', input: 'hello', temperature: 0.25, options: { top_p: 0.5, max_new_tokens: 4, presence_penalty: 0.5 } });
     expect(response.status).toBe(200);
     expect((await response.json()).result).toBe('echo: hello');
     const sent = fake.requests.at(-1)!;
     expect(sent.path).toBe('/v1/chat/completions');
-    expect(sent.body).toMatchObject({ model: 'gpt-owner', temperature: 0.25, top_p: 0.5, max_tokens: 4 });
+    expect(sent.body).toMatchObject({ model: 'gpt-owner', temperature: 0.25, top_p: 0.5, max_tokens: 4, presence_penalty: 0.5 });
+    // A chat's penalties and response format reach the service too (they used to be dropped on the way).
+    const schema = { type: 'object', properties: { a: { type: 'string' } } };
+    await postJson(`${t.url}/v1/chat/completions`, { model: 'remote', messages: [{ role: 'user', content: 'x' }], frequency_penalty: 0.3, response_format: { type: 'json_schema', json_schema: { name: 'reply', schema } } });
+    expect(fake.requests.at(-1)!.body).toMatchObject({ frequency_penalty: 0.3, response_format: { type: 'json_schema', json_schema: { name: 'reply', schema } } });
   });
 
   it('never sends the stored OpenAI key to an endpoint other than OpenAI\'s', async () => {

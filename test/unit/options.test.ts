@@ -160,18 +160,21 @@ describe('generationSettings and mode', () => {
 
   it('passes every set value through', () => {
     const settings = generationSettings(normalizeOptions({
-      temperature: 0, top_p: 0.5, top_k: 5, min_p: 0.2, repetition_penalty: 1.3, seed: 42, stop: 'END', max_new_tokens: 64, input_tokens: 2048,
+      temperature: 0, top_p: 0.5, top_k: 5, min_p: 0.2, repetition_penalty: 1.3, presence_penalty: 0.5, frequency_penalty: -0.5,
+      seed: 42, stop: 'END', max_new_tokens: 64, input_tokens: 2048, response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object' } } },
     }));
+    // The engine's names: the settings go to generate() as they are.
     expect(settings).toEqual({
-      temperature: 0, topP: 0.5, topK: 5, minP: 0.2, repetitionPenalty: 1.3, seed: 42, stop: ['END'], maxNewTokens: 64, inputTokens: 2048,
+      temperature: 0, topP: 0.5, topK: 5, minP: 0.2, repeatPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: -0.5, seed: 42, stop: ['END'], maxTokens: 64, contextSize: 2048,
+      responseFormat: { type: 'json_schema', name: 'n', schema: { type: 'object' } },
     });
   });
 
   it('treats seed -1 as random and 0 tokens as default', () => {
     const settings = generationSettings(normalizeOptions({ seed: -1, max_new_tokens: 0, input_tokens: 0 }));
     expect(settings.seed).toBeUndefined();
-    expect(settings.maxNewTokens).toBe(DEFAULT_GENERATION_SETTINGS.maxNewTokens);
-    expect(settings.inputTokens).toBeUndefined();
+    expect(settings.maxTokens).toBe(DEFAULT_GENERATION_SETTINGS.maxTokens);
+    expect(settings.contextSize).toBeUndefined();
   });
 
   it('uses chat messages unless a text template is given and is_messages is off', () => {
