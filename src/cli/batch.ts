@@ -6,8 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
-import { Batch, type BatchOptions } from '../batch/batch.js';
+import type { Batch, BatchOptions } from '../batch/batch.js';
 import { modelLabel } from '../batch/reports.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RawOptions } from '../prompt/options.js';
@@ -90,7 +89,7 @@ async function readBatchFile(file: string): Promise<Record<string, unknown>> {
   }
   let parsed: unknown;
   try {
-    parsed = /^\.ya?ml$/i.test(extname(file)) ? parseYaml(text) : JSON.parse(text);
+    parsed = /^\.ya?ml$/i.test(extname(file)) ? (await import('yaml')).parse(text) : JSON.parse(text);
   } catch (error) {
     throw new UsageError(`Cannot parse the batch file ${file}: ${(error as Error).message}`);
   }
@@ -102,8 +101,9 @@ async function readBatchFile(file: string): Promise<Record<string, unknown>> {
 
 async function runBatch(file: string | undefined, flags: BatchFlags, io: CliIo): Promise<number> {
   const options = await batchOptions(file, flags);
-  const akachat = openAkachat(flags, io);
+  const akachat = await openAkachat(flags, io);
   try {
+    const { Batch } = await import('../batch/batch.js');
     let batch: Batch;
     try {
       batch = new Batch(akachat, options);

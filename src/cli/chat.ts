@@ -37,7 +37,7 @@ async function chat(name: string | undefined, flags: ChatFlags, io: CliIo): Prom
   if (name !== undefined && flags.system !== undefined) throw new UsageError('Give either a saved prompt or --system, not both (the prompt\'s instruction is its system part)');
   // Messages mode whatever the prompt's template: the history needs chat messages.
   const overrides: RawOptions = { ...generationOverrides(flags), is_messages: true };
-  const akachat = openAkachat(flags, io);
+  const akachat = await openAkachat(flags, io);
   try {
     if (name === undefined && overrides.model === undefined && !akachat.defaultModel) {
       throw new UsageError('chat needs a model: --model <file.gguf | hf:owner/repo:QUANT>, AKACHAT_MODEL, or a saved prompt that names one');

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { Akachat } from '../akachat.js';
+import type { Akachat } from '../akachat.js';
 import type { RawOptions } from '../prompt/options.js';
 import { statOf, UsageError, type CliIo } from './io.js';
 import { modelEventPrinter } from './progress.js';
@@ -74,11 +74,15 @@ export function isPathLike(model: string): boolean {
   return /[\\/]|\.gguf$/i.test(model);
 }
 
-/** The data folder's Akachat, with AKACHAT_MODEL as the default model and progress on stderr. */
-export function openAkachat(flags: AkachatFlags, io: CliIo): Akachat {
+/**
+ * The data folder's Akachat, with AKACHAT_MODEL as the default model and progress on stderr.
+ * The library is imported here, when a command runs, so `--help` and `--version` start fast.
+ */
+export async function openAkachat(flags: AkachatFlags, io: CliIo): Promise<Akachat> {
   const dataText = flags.data ?? (io.env.AKACHAT_DATA || undefined);
   const dataDir = resolve(dataText ?? '.');
   if (dataText !== undefined && !statOf(dataDir)?.isDirectory()) throw new UsageError(`Expected a folder for --data but received ${JSON.stringify(dataText)}`);
+  const { Akachat } = await import('../akachat.js');
   return new Akachat({
     dataDir,
     defaultModel: checkedModel(io.env.AKACHAT_MODEL || undefined, 'AKACHAT_MODEL'),

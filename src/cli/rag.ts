@@ -4,7 +4,6 @@
  */
 import { open } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { detectArchiveFormat } from '../rag/archive.js';
 import type { IngestProgress, IngestReport } from '../rag/collection.js';
 import type { Rag } from '../rag/rag.js';
 import { formatDuration, stopSignal, table, type CliIo } from './io.js';
@@ -33,7 +32,7 @@ export function registerRag(program: Command, io: CliIo, exit: (code: number) =>
   const rag = program.command('rag').description('RAG collections of the data folder: create, add, search, list, delete');
   const sub = (name: string) => addAkachatOptions(rag.command(name));
   const withRag = async (flags: AkachatFlags, work: (rag: Rag) => Promise<number>) => {
-    const akachat = openAkachat(flags, io);
+    const akachat = await openAkachat(flags, io);
     try {
       exit(await work(akachat.rag!));
     } finally {
@@ -148,6 +147,7 @@ async function isArchive(path: string): Promise<boolean> {
   try {
     const head = new Uint8Array(512);
     const { bytesRead } = await file.read(head, 0, 512, 0);
+    const { detectArchiveFormat } = await import('../rag/archive.js');
     return detectArchiveFormat(head.subarray(0, bytesRead)) !== undefined;
   } finally {
     await file.close();

@@ -26,7 +26,7 @@ export function registerRun(program: Command, io: CliIo, exit: (code: number) =>
 async function runPrompt(name: string, inputArg: string, flags: RunFlags, io: CliIo): Promise<number> {
   const overrides = generationOverrides(flags);
   const input = inputArg === '-' ? await readAll(io.stdin ?? process.stdin) : inputArg;
-  const akachat = openAkachat(flags, io);
+  const akachat = await openAkachat(flags, io);
   const signal = stopSignal(io);
   try {
     const prompt = await akachat.prompt(name);

@@ -6,7 +6,6 @@
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
-import { Akachat } from '../akachat.js';
 import { addonStatus } from '../engine/addon.js';
 import type { OriginPolicy } from '../http/security.js';
 import { isHubReference } from '../llm/hub.js';
@@ -139,7 +138,7 @@ function parseOrigins(text: string | undefined, fallback: OriginPolicy, flag: st
 
 /** Runs the server until Ctrl-C / SIGTERM; resolves with the exit code. */
 export async function runServe(config: ServeConfig, io: CliIo): Promise<number> {
-  const { serve } = await import('../http/serve.js');
+  const [{ serve }, { Akachat }] = await Promise.all([import('../http/serve.js'), import('../akachat.js')]);
   const akachat = new Akachat({
     dataDir: config.dataDir,
     defaultModel: config.model,
