@@ -819,6 +819,7 @@ void AddonContext::admit(Slot& slot, std::shared_ptr<GenerationJob> job) {
   }
   llama_memory_t mem = llama_get_memory(ctx_.get());
   size_t reuse = commonPrefix(slot.cached, prompt);
+  copyLongerPrefix(slot, reuse);
   if (reuse == prompt.size()) reuse--;
   if (!llama_memory_seq_rm(mem, slot.id, static_cast<llama_pos>(reuse), -1)) {
     llama_memory_seq_rm(mem, slot.id, -1, -1);  // e.g. recurrent state: cannot cut, start over
@@ -835,6 +836,33 @@ void AddonContext::admit(Slot& slot, std::shared_ptr<GenerationJob> job) {
     llama_sampler_accept(slot.sampler.get(), prompt[i]);
   }
   slot.prefillStart = Clock::now();
+}
+
+// When another slot (running or not) holds a longer prefix of this slot's prompt, copies its
+// KV cells over instead of decoding them again: the same persona asked twice at once decodes
+// its prefix once. Between sequences of separate KV streams llama.cpp copies whole streams, so
+// the copy is cut back to the shared prefix afterwards.
+void AddonContext::copyLongerPrefix(Slot& slot, size_t& reuse) {
+  const auto& prompt = slot.job->prompt;
+  Slot* source = nullptr;
+  size_t longest = reuse;
+  for (auto& other : slots_) {
+    if (other.get() == &slot) continue;
+    const size_t prefix = commonPrefix(other->cached, prompt);
+    if (prefix > longest) { source = other.get(); longest = prefix; }
+  }
+  if (source == nullptr || longest < kMinCopiedPrefix || longest - reuse < kMinCopiedPrefix) return;
+  llama_memory_t mem = llama_get_memory(ctx_.get());
+  llama_memory_seq_rm(mem, slot.id, -1, -1);
+  llama_memory_seq_cp(mem, source->id, slot.id, -1, -1);
+  if (!llama_memory_seq_rm(mem, slot.id, static_cast<llama_pos>(longest), -1)) {
+    llama_memory_seq_rm(mem, slot.id, -1, -1);
+    slot.cached.clear();
+    reuse = 0;
+    return;
+  }
+  slot.cached.assign(source->cached.begin(), source->cached.begin() + static_cast<long>(longest));
+  reuse = longest;
 }
 
 // Samples a slot's next token from the logits at `logitsIndex` and hands its text over; ends

@@ -76,6 +76,9 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   // Decode loop (job thread): runs while a slot is active or a request waits.
   void runSlots();
   void admit(Slot& slot, std::shared_ptr<GenerationJob> job);
+  void copyLongerPrefix(Slot& slot, size_t& reuse);
+  // A shorter shared prefix is decoded again: cheaper than copying a whole KV stream.
+  static constexpr size_t kMinCopiedPrefix = 32;
   void advance(Slot& slot, int32_t logitsIndex);
   void finishSlot(Slot& slot, const char* stopReason);
   void failSlot(Slot& slot, const std::string& message, const char* code);

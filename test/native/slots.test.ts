@@ -118,6 +118,22 @@ describe.each([
     expect(holding.length).toBe(2);
   });
 
+  it.skipIf(!path)('one persona asked several times at once: its prefix is copied to the other slots, not decoded again', async () => {
+    const persona = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her friends. '
+      + 'One day, she found a big red ball in the garden and ran to show it to her mom, who was baking a cake.';
+    const inputs = ['Then', 'One day', 'After that'];
+    const requests = inputs.map((input): [string, GenerateOptions] => [`${persona} ${input}`, { temperature: 0, maxTokens: 12, ignoreEos: true }]);
+    const expected = await oneByOne(model, requests);
+    ctx.clearCache();
+    const first = await ctx.generate(`${persona} Hello`, { temperature: 0, maxTokens: 2 }).result;
+    expect(first.reusedTokens).toBe(0);
+    const results = await Promise.all(requests.map(([p, o]) => ctx.generate(p, o).result));
+    expect(results.map((r) => r.text)).toEqual(expected);
+    const length = model.tokenize(persona).length;
+    for (const r of results) expect(r.reusedTokens).toBeGreaterThanOrEqual(length);
+    expect(ctx.slots.filter((s) => s.cachedTokens >= length).length).toBe(3);
+  });
+
   it.skipIf(!path)('a prompt longer than one slot fails with the overflow error', async () => {
     const long = Int32Array.from({ length: 300 }, (_, i) => 100 + (i % 50));
     const error = await ctx.generate(long, { maxTokens: 2 }).result.catch((e: unknown) => e);
