@@ -3,12 +3,14 @@
  * `add` takes files and archives (zip, tar, tar.gz; extracted on a worker) with a progress bar.
  */
 import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { IngestProgress, IngestReport } from '../rag/collection.js';
 import type { Rag } from '../rag/rag.js';
 import { formatDuration, stopSignal, table, type CliIo } from './io.js';
-import { addAkachatOptions, integerArg, openAkachat, type AkachatFlags } from './options.js';
+import { addAkachatOptions, integerArg, isPathLike, openAkachat, type AkachatFlags } from './options.js';
 import { progressBar } from './progress.js';
+import { checkedModel } from './serve.js';
 
 interface CreateFlags extends AkachatFlags {
   embeddingModel?: string;
@@ -49,7 +51,8 @@ export function registerRag(program: Command, io: CliIo, exit: (code: number) =>
     .option('--chunk-overlap <chars>', 'overlap between chunks (default 0)', integerArg(0))
     .action((name: string, flags: CreateFlags) => withRag(flags, async (rag) => {
       const info = await rag.create(name, {
-        embeddingModel: flags.lexical ? null : flags.embeddingModel,
+        // A path is stored absolute: the collection is searched later from any working folder.
+        embeddingModel: flags.lexical ? null : flags.embeddingModel !== undefined && isPathLike(flags.embeddingModel) ? checkedModel(flags.embeddingModel, '--embedding-model') : flags.embeddingModel,
         chunkSize: flags.chunkSize,
         chunkOverlap: flags.chunkOverlap,
       });
@@ -73,7 +76,7 @@ export function registerRag(program: Command, io: CliIo, exit: (code: number) =>
       const plain: string[] = [];
       for (const file of files) ((await isArchive(file)) ? archives : plain).push(file);
       const reports: IngestReport[] = [];
-      for (const archive of archives) reports.push(await ingest(io, `${archive}`, (onProgress) => rag.addArchive(name, archive, { chunkSize: flags.chunkSize, onProgress, signal })));
+      for (const archive of archives) reports.push(await ingest(io, basename(archive), (onProgress) => rag.addArchive(name, archive, { chunkSize: flags.chunkSize, onProgress, signal })));
       if (plain.length > 0) reports.push(await ingest(io, `${plain.length} file${plain.length > 1 ? 's' : ''}`, (onProgress) => rag.addFiles(name, plain, { chunkSize: flags.chunkSize, onProgress, signal })));
       for (const report of reports) {
         for (const added of report.added) io.out(`  added ${added.file}: ${added.chunks} chunks (${added.format})`);

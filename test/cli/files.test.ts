@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addonBuilt, sharedModel } from '../support/models.js';
 import { runCli } from './helpers.js';
 
 const stories = sharedModel('stories');
+const bert = sharedModel('bert');
 
 describe.skipIf(!stories || !addonBuilt)('akachat info, models, quantize (child processes)', () => {
   let dir: string;
@@ -95,5 +96,17 @@ describe('akachat rag (child processes)', () => {
     const missing = await cli('search', 'notes', 'x');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^akachat: .*notes/);
+  });
+
+  it.skipIf(!bert || !addonBuilt)('creates a collection with an embedding model (a relative path, stored absolute) and searches it hybrid', async () => {
+    const text = join(data, 'capitals.txt');
+    await writeFile(text, 'The capital of France is Paris.');
+    const created = await runCli(['rag', 'create', 'vectors', '-d', data, '-e', relative(process.cwd(), bert!)]);
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain(`Created vectors: embeddings from ${bert} (`);
+    expect((await runCli(['rag', 'add', 'vectors', text, '-d', data])).code).toBe(0);
+    const found = JSON.parse((await runCli(['rag', 'search', 'vectors', 'capital', '-d', data, '--json'])).stdout);
+    expect(found[0]).toMatchObject({ file: 'capitals.txt' });
+    expect(found[0].vectorScore).toEqual(expect.any(Number));
   });
 });
