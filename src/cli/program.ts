@@ -20,6 +20,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const program = new Command('akachat')
     .description('Local LLMs for digital humans: the WebAPI, prompts, chat, batch comparisons, RAG and model files')
     .version(packageJson.version, '-v, --version', 'show the version')
+    .helpOption('-h, --help', 'show this help')
+    .helpCommand('help [command]', 'show the help of a command')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.out(text.replace(/\n$/, '')),
