@@ -6,7 +6,7 @@
 // RUNPATH $ORIGIN) and one libggml-cpu-<level>.so per instruction-set level, of which ggml
 // loads the best for the CPU it runs on (with --cuda also libggml-cuda.so).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,28 +21,36 @@ const out = join(root, 'prebuilds', target);
 /**
  * The files of a portable build that belong in a prebuild folder: the addon, each shared
  * library under the versioned name the loader asks for (libllama.so.0: a link in the build
- * folder, copied as a file), and ggml's backend modules (libggml-<backend>[-<level>].so).
- * The AMX level is left out unless AKACHAT_AMX=1: some virtual machines report AMX and then
- * fault on its instructions (see AKACHAT_AMX in CMakeLists.txt).
+ * folder, copied as a file), and ggml's backend modules (libggml-<backend>[-<level>].so, plain
+ * files; the unversioned links such as libggml-base.so are left out). The AMX level is left out
+ * unless AKACHAT_AMX=1: some virtual machines report AMX and then fault on its instructions
+ * (see AKACHAT_AMX in CMakeLists.txt).
  */
-export function prebuildFiles(names) {
+export function prebuildFiles(names, isLink) {
   return names.filter((name) =>
     name === 'akachat.node' ||
     /^lib[\w-]+\.so\.\d+$/.test(name) ||
-    (/^libggml-[\w-]+\.so$/.test(name) && (process.env.AKACHAT_AMX === '1' || name !== 'libggml-cpu-sapphirerapids.so')));
+    (/^libggml-[\w-]+\.so$/.test(name) && !isLink(name) && (process.env.AKACHAT_AMX === '1' || name !== 'libggml-cpu-sapphirerapids.so')));
 }
 
 function main() {
   const started = Date.now();
   buildNative({ buildDir, cuda, portable: true, jobs: process.env.AKACHAT_BUILD_JOBS ?? availableParallelism() });
-  const release = join(buildDir, 'Release');
-  const files = prebuildFiles(readdirSync(release));
+  // cmake-js writes the addon to Release/; llama.cpp writes its libraries to bin/.
+  const folderOf = new Map();
+  for (const folder of [join(buildDir, 'Release'), join(buildDir, 'bin')]) {
+    for (const name of existsSync(folder) ? readdirSync(folder) : []) if (!folderOf.has(name)) folderOf.set(name, folder);
+  }
+  const files = prebuildFiles([...folderOf.keys()], (name) => lstatSync(join(folderOf.get(name), name)).isSymbolicLink());
+  if (!files.includes('akachat.node') || !files.some((name) => name.startsWith('libggml-cpu'))) {
+    throw new Error(`${buildDir} lacks Release/akachat.node or bin/libggml-cpu-*.so: was it built with AKACHAT_PORTABLE=ON?`);
+  }
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   let strip = spawnSync('strip', ['--version'], { stdio: 'ignore' }).status === 0;
   for (const name of files) {
     const dest = join(out, name);
-    copyFileSync(join(release, name), dest);  // follows the versioned-name link
+    copyFileSync(join(folderOf.get(name), name), dest);  // follows the versioned-name link
     if (strip) {
       try {
         execFileSync('strip', ['--strip-unneeded', dest]);
@@ -51,9 +59,6 @@ function main() {
         strip = false;
       }
     }
-  }
-  if (!files.includes('akachat.node') || !files.some((name) => name.startsWith('libggml-cpu'))) {
-    throw new Error(`${release} lacks akachat.node or libggml-cpu-*.so: was it built with AKACHAT_PORTABLE=ON?`);
   }
   const check = spawnSync(process.execPath, ['-e', "const i = require(process.argv[1]).systemInfo(); console.log(i.llama); console.log(i.devices.map((d) => d.type + ': ' + d.description).join('\\n'))", join(out, 'akachat.node')], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`the prebuilt addon does not load:\n${check.stderr}`);
