@@ -11,7 +11,7 @@ import { modelLabel } from '../batch/reports.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RawOptions } from '../prompt/options.js';
 import { formatDuration, INTERRUPTED, stopSignal, table, UsageError, type CliIo } from './io.js';
-import { addAkachatOptions, integerArg, isPathLike, jsonObjectArg, openAkachat, type AkachatFlags } from './options.js';
+import { addAkachatOptions, integerArg, isPathLike, jsonObjectArg, openAkachat, repeatable, type AkachatFlags } from './options.js';
 import { progressBar } from './progress.js';
 import { checkedModel } from './serve.js';
 
@@ -41,7 +41,7 @@ export function registerBatch(program: Command, io: CliIo, exit: (code: number) 
     .option('--prompts <names>', 'saved prompts, comma-separated, repeatable (default: every saved prompt)', list)
     .option('--models <models>', 'GGUF paths, hf: references or presets, comma-separated, repeatable (default: each prompt\'s own)', list)
     .option('--temperatures <list>', 'temperatures, space-separated as in the original, e.g. "0.1 0.7" (default 0.7)')
-    .option('--inputs <text>', 'an input given to every prompt (repeat the flag for more)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--inputs <text>', 'an input given to every prompt (repeat the flag for more)', repeatable)
     .option('--repeats <n>', 'runs of each cell (default 1)', integerArg(1))
     .option('--checks <json>', 'checks on every output, e.g. \'[{"type":"contains","value":"Paris"}]\' (contains, regex, equals, maxLength, isJson, judge)')
     .option('-n, --max-tokens <n>', 'most tokens per cell', integerArg(1))

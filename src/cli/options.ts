@@ -4,7 +4,7 @@
  * option may be overridden, a model path or hf: reference included.
  */
 import { resolve } from 'node:path';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Akachat } from '../akachat.js';
 import type { RawOptions } from '../prompt/options.js';
 import { statOf, UsageError, type CliIo } from './io.js';
@@ -25,6 +25,8 @@ export interface GenerationFlags {
   topK?: number;
   minP?: number;
   repeatPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   ctxSize?: number;
   stop?: string[];
   options?: RawOptions;
@@ -46,8 +48,10 @@ export function addGenerationOptions(command: Command): Command {
     .option('--top-k <k>', 'top-k sampling (0 = off)', integerArg(0))
     .option('--min-p <p>', 'min-p sampling', numberArg(0, 1))
     .option('--repeat-penalty <r>', 'repetition penalty (1 = off)', numberArg(0, 10))
+    .option('--presence-penalty <p>', 'presence penalty (0 = off)', numberArg(-2, 2))
+    .option('--frequency-penalty <p>', 'frequency penalty (0 = off)', numberArg(-2, 2))
     .option('--ctx-size <n>', 'context size to allocate', integerArg(1))
-    .addOption(new Option('--stop <text>', 'stop string (repeatable)').argParser((value: string, previous: string[] = []) => [...previous, value]))
+    .option('--stop <text>', 'stop string (repeatable)', repeatable)
     .option('--options <json>', 'further options as JSON, e.g. \'{"dtype": "Q8_0"}\'', jsonObjectArg);
 }
 
@@ -63,6 +67,8 @@ export function generationOverrides(flags: GenerationFlags): RawOptions {
     top_k: flags.topK,
     min_p: flags.minP,
     repetition_penalty: flags.repeatPenalty,
+    presence_penalty: flags.presencePenalty,
+    frequency_penalty: flags.frequencyPenalty,
     input_tokens: flags.ctxSize,
     stop: flags.stop,
   };
@@ -90,6 +96,11 @@ export async function openAkachat(flags: AkachatFlags, io: CliIo): Promise<Akach
     models: { threads: checkedThreads(flags.threads ?? (io.env.AKACHAT_THREADS || undefined)) },
     onModelEvent: modelEventPrinter(io),
   });
+}
+
+/** A flag given several times: every value, in order. */
+export function repeatable(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 export function numberArg(min: number, max: number): (value: string) => number {

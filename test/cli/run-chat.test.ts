@@ -31,7 +31,7 @@ describe.skipIf(!stories || !tinyRandom)('akachat run and chat (child processes)
   afterAll(() => rm(data, { recursive: true, force: true }));
 
   it('run streams the reply to stdout; --json prints the whole result', async () => {
-    const args = ['run', 'story', 'there was', '-d', data, '--temperature', '0', '--seed', '1'];
+    const args = ['run', 'story', 'there was', '-d', data, '--temperature', '0', '--seed', '1', '--stop', 'zz1', '--stop', 'zz2', '--presence-penalty', '0.5'];
     const plain = await runCli(args);
     expect(plain.stderr).toBe('');
     expect(plain.code).toBe(0);
@@ -46,7 +46,7 @@ describe.skipIf(!stories || !tinyRandom)('akachat run and chat (child processes)
       provider: 'local',
       model: stories,
       usage: { completionTokens: 12 },
-      options: { temperature: 0, seed: 1, max_new_tokens: 12 },
+      options: { temperature: 0, seed: 1, max_new_tokens: 12, stop: ['zz1', 'zz2'], presence_penalty: 0.5 },
     });
     expect(result.timings.generationMs).toBeGreaterThan(0);
   });
