@@ -54,6 +54,7 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
   defaultModel: string | undefined;
   modelsDir: string | undefined;
   readonly #local: LocalLlm;
+  readonly #onModelEvent?: (event: ModelEvent) => void;
   readonly #openai: OpenAiLlm;
 
   constructor(options: AkachatOptions = {}) {
@@ -76,6 +77,7 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
     });
     this.defaultModel = options.defaultModel;
     this.modelsDir = options.modelsDir === undefined ? undefined : resolve(options.modelsDir);
+    this.#onModelEvent = options.onModelEvent;
     this.#local = new LocalLlm(this.models, options.onModelEvent);
     this.#openai = new OpenAiLlm({ apiKey: () => this.settings.openaiKey(), timeoutMs: options.openaiTimeoutMs });
   }
@@ -130,7 +132,8 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
 
   async bosText(options: PromptOptions, signal?: AbortSignal): Promise<string> {
     if ((options.provider ?? 'local') !== 'local' || !options.model) return '';
-    const lease = await this.models.acquire(options.model, { ggufType: options.dtype, contextSize: options.inputTokens || undefined, signal });
+    // The model is got ready here first in template mode: its download and load report progress too.
+    const lease = await this.models.acquire(options.model, { ggufType: options.dtype, contextSize: options.inputTokens || undefined, signal, onEvent: this.#onModelEvent });
     try {
       return lease.model.info.bosText;
     } finally {
