@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <variant>
 #include <vector>
@@ -156,13 +157,39 @@ std::string checkFloat(const std::string& key, double v) {
   return "";
 }
 
+// Token texts that llama.cpp's tokenizer set-up cannot take: its byte trie recurses once per
+// byte (a 100k-byte token overflows the loading thread's stack) and PLaMo2's builds every
+// suffix of every token (time and memory grow with the square of a token's length).
+std::string checkTokens(const gguf_context* ctx) {
+  const int64_t key = gguf_find_key(ctx, "tokenizer.ggml.tokens");
+  if (key < 0 || gguf_get_kv_type(ctx, key) != GGUF_TYPE_ARRAY || gguf_get_arr_type(ctx, key) != GGUF_TYPE_STRING) return "";
+  const int64_t modelKey = gguf_find_key(ctx, "tokenizer.ggml.model");
+  const bool plamo2 = modelKey >= 0 && gguf_get_kv_type(ctx, modelKey) == GGUF_TYPE_STRING &&
+                      std::string(gguf_get_val_str(ctx, modelKey)) == "plamo2";
+  constexpr size_t kMaxToken = 4096;         // real vocabularies stay under a few hundred bytes
+  constexpr double kMaxSuffixWork = 1 << 28;  // a real PLaMo2 vocabulary needs a few million
+  double suffixWork = 0;
+  for (size_t j = 0; j < gguf_get_arr_n(ctx, key); j++) {
+    const size_t length = std::strlen(gguf_get_arr_str(ctx, key, j));
+    if (length > kMaxToken) {
+      return "tokenizer.ggml.tokens[" + std::to_string(j) + "] is " + std::to_string(length) +
+             " bytes long: expected at most " + std::to_string(kMaxToken);
+    }
+    suffixWork += static_cast<double>(length) * static_cast<double>(length) / 2;
+  }
+  if (plamo2 && suffixWork > kMaxSuffixWork) return "the PLaMo2 vocabulary's tokens are too long to set up";
+  return "";
+}
+
 }  // namespace
 
-std::string CheckModelFile(const std::string& path) {
+std::string CheckModelFile(const std::string& path, bool hyperParameters) {
   gguf_init_params params{/*no_alloc=*/true, /*ctx=*/nullptr};
   gguf_context* ctx = gguf_init_from_file(path.c_str(), params);
   if (ctx == nullptr) return "";  // llama.cpp's loader refuses it too, with the reason in its log
   struct Guard { gguf_context* c; ~Guard() { gguf_free(c); } } guard{ctx};
+  std::string tokens = checkTokens(ctx);
+  if (!tokens.empty() || !hyperParameters) return tokens;
 
   // Weights are used in place from the mapped file: the CPU backend asserts that each tensor's
   // address is aligned to its own alignment (32), so a smaller general.alignment aborts.

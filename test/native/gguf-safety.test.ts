@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Model } from '../../src/engine/index.js';
 import { ModelLoadError } from '../../src/errors.js';
-import { type RandomLlamaOptions, randomLlamaBytes } from '../support/gguf-writer.js';
+import { type GgufKvValue, type RandomLlamaOptions, randomLlamaBytes, randomLlamaVocab } from '../support/gguf-writer.js';
 import { addonBuilt } from '../support/models.js';
 import { fuzzLoader } from './fixtures/gguf-fuzz.js';
 
@@ -40,6 +40,26 @@ describe.skipIf(!addonBuilt)('GGUF metadata that made llama.cpp abort is refused
     ['rms epsilon NaN', { 'llama.attention.layer_norm_rms_epsilon': { type: 'f32', value: NaN } }, /layer_norm_rms_epsilon is NaN: expected a finite number/],
     ['rms epsilon negative', { 'llama.attention.layer_norm_rms_epsilon': { type: 'f32', value: -1e-5 } }, /layer_norm_rms_epsilon is -1e-05: expected a number >= 0/],
     ['general.alignment 1', { 'general.alignment': { type: 'u32', value: 1 } }, /general\.alignment is 1: expected a multiple of 32/],
+  ] as const)('%s', async (_name, metadata, message) => {
+    const err = await loadAndRun(write({ metadata })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  // Found by the fuzz below: each was a SIGABRT, SIGSEGV or a stall of the whole process.
+  const vocab = randomLlamaVocab(tiny.vocab!);
+  const withTokens = (edit: (tokens: string[]) => void, extra: Record<string, GgufKvValue> = {}): Record<string, GgufKvValue> => {
+    const tokens = [...vocab.tokens];
+    edit(tokens);
+    return { ...extra, 'tokenizer.ggml.tokens': { type: 'array', elementType: 'string', value: tokens } };
+  };
+  it.each([
+    ['an expert count without experts in use (assert while loading)', { 'llama.expert_count': { type: 'u32', value: 1 } }, /llama\.cpp refused the file \(llama-model\.cpp:\d+: GGML_ASSERT\(n_expert_used_max > 0\)/],
+    ['an unknown rope scaling type (assert while loading)', { 'llama.rope.scaling.type': { type: 'string', value: 'nonexistent' } }, /llama\.cpp refused the file .*rope_scaling_type_train/],
+    ['a BERT tokenizer over a SentencePiece vocabulary (abort while loading)', { 'tokenizer.ggml.model': { type: 'string', value: 'bert' } }, /llama\.cpp refused the file \(llama-vocab\.cpp:\d+: fatal error\)/],
+    ['a renamed byte token (std::out_of_range when tokenizing, on the JS thread)', withTokens((t) => { t[3] = '<0xZZ>'; }), /its vocabulary is broken \(unordered_map::at\)/],
+    ['an RWKV tokenizer whose bytes are not tokens (tokenizing loops for ever)', withTokens(() => {}, { 'tokenizer.ggml.model': { type: 'string', value: 'rwkv' } }), /RWKV tokens start with byte 0x.. but none is that byte alone/],
+    ['a 100 kB token (stack overflow building the byte trie)', withTokens((t) => { t[300 - 1] = 'x'.repeat(100_000); }, { 'tokenizer.ggml.model': { type: 'string', value: 'rwkv' } }), /tokenizer\.ggml\.tokens\[299\] is 100000 bytes long: expected at most 4096/],
   ] as const)('%s', async (_name, metadata, message) => {
     const err = await loadAndRun(write({ metadata })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelLoadError);

@@ -17,6 +17,7 @@ export type GgufKvValue =
   | { type: 'u32' | 'i32' | 'u64' | 'f32'; value: number }
   | { type: 'bool'; value: boolean }
   | { type: 'string'; value: string }
+  | { type: 'array'; elementType: 'u32' | 'i32' | 'f32' | 'string'; value: (number | string)[] }
   | null;
 
 /** A header field's place in the file (for fuzzing): what it is, where, and its width in bytes. */
@@ -105,6 +106,11 @@ function f32ToF16(v: number): number {
   return sign | (exp << 10) | (mant >>> 13);
 }
 
+/** The synthetic vocabulary randomLlama writes for `size` tokens (for tests that vary it). */
+export function randomLlamaVocab(size: number): { tokens: string[]; scores: number[]; types: number[] } {
+  return syntheticVocab(size);
+}
+
 /** Writes a random-weight Llama GGUF and returns its parameter count. */
 export async function writeRandomLlama(path: string, options: RandomLlamaOptions = {}): Promise<{ parameters: number; bytes: number }> {
   const file = randomLlama(options);
@@ -166,7 +172,10 @@ function randomLlama(options: RandomLlamaOptions) {
   ];
   const overrides = options.metadata ?? {};
   const kvs: Kv[] = defaults.filter(([key]) => !(key in overrides));
-  for (const [key, v] of Object.entries(overrides)) if (v) kvs.push([key, KV_TYPES[v.type], v.value]);
+  for (const [key, v] of Object.entries(overrides)) {
+    if (v?.type === 'array') kvs.push([key, T.ARRAY, v.value, KV_TYPES[v.elementType]]);
+    else if (v) kvs.push([key, KV_TYPES[v.type], v.value]);
+  }
 
   // [name, dims (ne0 first), isNorm]
   const tensors: [string, number[], boolean][] = [['token_embd.weight', [nEmbd, nVocab], false], ['output_norm.weight', [nEmbd], true], ['output.weight', [nEmbd, nVocab], false]];
