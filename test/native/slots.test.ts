@@ -78,6 +78,19 @@ describe.each([
     }
   });
 
+  it.skipIf(!path)('a request waits for a free slot and can be aborted while it waits', async () => {
+    const running = PROMPTS.map((p) => ctx.generate(p, { temperature: 0, maxTokens: 200, ignoreEos: true }));
+    const waiting = ctx.generate(PROMPTS[0]!, { temperature: 0, maxTokens: 5 });
+    expect(ctx.info.waiting).toBeGreaterThanOrEqual(1); // the loop may not have placed the first four yet
+    waiting.abort();
+    const result = await waiting.result;
+    expect(result.stopReason).toBe('abort');
+    expect(result.generatedTokens).toBe(0);
+    const others = await Promise.all(running.map((g) => g.result));
+    expect(others.map((r) => r.generatedTokens)).toEqual([200, 200, 200, 200]);
+
+  });
+
   it.skipIf(!path)('stop strings and maxTokens apply per slot', async () => {
     const plain = await oneByOne(model, PROMPTS.map((p) => [p, { temperature: 0, maxTokens: 40, ignoreEos: true }]));
     // Slots 0 and 2 stop at a string from the middle of their continuation; 1 and 3 at their own token budgets.
