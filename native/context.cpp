@@ -459,6 +459,8 @@ Napi::Function AddonContext::Init(Napi::Env env) {
     InstanceMethod<&AddonContext::Embed>("embed"),
     InstanceMethod<&AddonContext::Info>("info"),
     InstanceMethod<&AddonContext::ClearCache>("clearCache"),
+    InstanceMethod<&AddonContext::SaveSlot>("saveSlot"),
+    InstanceMethod<&AddonContext::LoadSlot>("loadSlot"),
     InstanceMethod<&AddonContext::Dispose>("dispose"),
   });
 }
@@ -645,6 +647,39 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
 
 // ---- decode loop ------------------------------------------------------------------------------
 
+// Saving or restoring one slot's KV cells, run by the decode loop once that slot is free.
+struct StateOp {
+  bool save = false;
+  size_t slot = 0;
+  std::string path;
+  Napi::Promise::Deferred deferred;
+  Napi::ThreadSafeFunction tsfn;
+  Napi::ObjectReference self;  // keeps the JS context alive until settled
+  std::string error;
+  size_t tokens = 0;
+
+  explicit StateOp(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+
+  static void Post(const std::shared_ptr<StateOp>& op) {
+    auto* holder = new std::shared_ptr<StateOp>(op);
+    if (op->tsfn.NonBlockingCall(holder, Settle) != napi_ok) delete holder;
+  }
+
+  static void Settle(Napi::Env env, Napi::Function, std::shared_ptr<StateOp>* holder) {
+    std::shared_ptr<StateOp> op = *holder;
+    delete holder;
+    if (env == nullptr) return;
+    Napi::HandleScope scope(env);
+    if (op->error.empty()) {
+      op->deferred.Resolve(Napi::Number::New(env, static_cast<double>(op->tokens)));
+    } else {
+      op->deferred.Reject(MakeError(env, op->error, "NATIVE_ERROR").Value());
+    }
+    op->self.Reset();
+    op->tsfn.Release();
+  }
+};
+
 namespace {
 
 size_t commonPrefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
@@ -691,6 +726,7 @@ void AddonContext::runSlots() {
   for (;;) {
     // Admission: aborted requests leave the line, the rest take free slots in arrival order.
     std::vector<std::pair<Slot*, std::shared_ptr<GenerationJob>>> placed;
+    std::vector<std::shared_ptr<StateOp>> ops;
     {
       std::lock_guard<std::mutex> lock(slotsMutex_);
       if (clearRequested_) {
@@ -699,6 +735,18 @@ void AddonContext::runSlots() {
         for (auto& slot : slots_) slot->cached.clear();
       }
       const bool closing = closing_.load();
+      for (auto it = stateOps_.begin(); it != stateOps_.end();) {
+        if (closing) {
+          (*it)->error = "Context has been disposed";
+          StateOp::Post(*it);
+        } else if (!slots_[(*it)->slot]->job) {
+          ops.push_back(*it);
+        } else {
+          ++it;
+          continue;
+        }
+        it = stateOps_.erase(it);
+      }
       for (auto it = waiting_.begin(); it != waiting_.end();) {
         if (closing || (*it)->abort->load()) {
           (*it)->promptTokens = static_cast<int32_t>((*it)->prompt.size());
@@ -709,7 +757,7 @@ void AddonContext::runSlots() {
           ++it;
         }
       }
-      while (!waiting_.empty()) {
+      while (ops.empty() && !waiting_.empty()) {  // after the state ops, which change what slots hold
         Slot* slot = pickSlot(slots_, waiting_.front()->prompt);
         if (slot == nullptr) break;
         slot->job = waiting_.front();  // taken: the next pick skips it
@@ -718,10 +766,16 @@ void AddonContext::runSlots() {
       }
       bool active = false;
       for (auto& slot : slots_) active = active || slot->job != nullptr;
-      if (!active) {
+      if (!active && ops.empty()) {
         loopRunning_ = false;
         return;
       }
+    }
+    if (!ops.empty()) {
+      for (auto& op : ops) runStateOp(*op);
+      publishSlots();
+      for (auto& op : ops) StateOp::Post(op);
+      continue;
     }
     try {
       for (auto& [slot, job] : placed) admit(*slot, std::move(job));
@@ -798,6 +852,69 @@ void AddonContext::runSlots() {
       }
     }
   }
+}
+
+// Loop thread, with the slot free. A restored slot holds the saved tokens, so the next request
+// sharing their prefix is placed there and reuses them.
+void AddonContext::runStateOp(StateOp& op) {
+  Slot& slot = *slots_[op.slot];
+  llama_context* ctx = ctx_.get();
+  clearRecentErrors();
+  if (op.save) {
+    if (slot.cached.empty()) {
+      op.error = "Slot " + std::to_string(op.slot) + " holds no tokens to save";
+    } else if (llama_state_seq_save_file(ctx, op.path.c_str(), slot.id, slot.cached.data(), slot.cached.size()) == 0) {
+      op.error = "Could not write the KV state of slot " + std::to_string(op.slot) + " to " + op.path;
+    } else {
+      op.tokens = slot.cached.size();
+    }
+  } else {
+    llama_memory_t mem = llama_get_memory(ctx);
+    llama_memory_seq_rm(mem, slot.id, -1, -1);
+    slot.cached.clear();
+    std::vector<llama_token> tokens(slotContext_);
+    size_t count = 0;
+    if (llama_state_seq_load_file(ctx, op.path.c_str(), slot.id, tokens.data(), tokens.size(), &count) == 0) {
+      llama_memory_seq_rm(mem, slot.id, -1, -1);  // nothing half-loaded stays
+      std::string reason = recentErrors();
+      op.error = "Could not load the KV state from " + op.path + " (missing, corrupt, or saved for another model or slot size)" +
+                 (reason.empty() ? "" : ": " + reason);
+    } else {
+      slot.cached.assign(tokens.begin(), tokens.begin() + static_cast<long>(count));
+      op.tokens = count;
+    }
+  }
+  slot.lastUsed = ++useClock_;
+}
+
+// saveSlot(slot, path) / loadSlot(slot, path) -> Promise<number of tokens>
+Napi::Value AddonContext::SaveSlot(const Napi::CallbackInfo& info) { return QueueStateOp(info, true); }
+Napi::Value AddonContext::LoadSlot(const Napi::CallbackInfo& info) { return QueueStateOp(info, false); }
+
+Napi::Value AddonContext::QueueStateOp(const Napi::CallbackInfo& info, bool save) {
+  Napi::Env env = info.Env();
+  requireReady(env);
+  if (embeddings_) ThrowError(env, "An embedding context has no slots", "INVALID_STATE");
+  if (info.Length() < 1 || !info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 0 ||
+      info[0].As<Napi::Number>().DoubleValue() >= static_cast<double>(slots_.size())) {
+    ThrowError(env, "Expected a slot number below " + std::to_string(slots_.size()) + " for slot", "INVALID_ARGUMENT");
+  }
+  auto op = std::make_shared<StateOp>(env);
+  op->save = save;
+  op->slot = static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue());
+  op->path = StringArg(info, 1, "path");
+  op->self = Napi::Persistent(info.This().As<Napi::Object>());
+  op->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "akachat.slotState", 0, 1);
+  Napi::Promise promise = op->deferred.Promise();
+  bool start = false;
+  {
+    std::lock_guard<std::mutex> lock(slotsMutex_);
+    stateOps_.push_back(op);
+    start = !loopRunning_;
+    loopRunning_ = true;
+  }
+  if (start) jobs_.post([this]() { runSlots(); });
+  return promise;
 }
 
 // Places a request on a slot: keeps the longest common prefix of the slot's cache (at least one

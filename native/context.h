@@ -27,6 +27,7 @@ namespace akachat {
 class AddonModel;
 struct GenerationJob;
 struct Slot;
+struct StateOp;
 
 // One long-lived thread that runs posted jobs in order, so a generation starts without a
 // thread start. After `idleGrace` without a job it calls `onIdle` once: back-to-back jobs
@@ -71,6 +72,10 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   Napi::Value Embed(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value ClearCache(const Napi::CallbackInfo& info);
+  Napi::Value SaveSlot(const Napi::CallbackInfo& info);
+  Napi::Value LoadSlot(const Napi::CallbackInfo& info);
+  Napi::Value QueueStateOp(const Napi::CallbackInfo& info, bool save);
+  void runStateOp(StateOp& op);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void requireReady(Napi::Env env) const;
   // Decode loop (job thread): runs while a slot is active or a request waits.
@@ -115,6 +120,7 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   };
   std::mutex slotsMutex_;
   std::vector<std::shared_ptr<GenerationJob>> waiting_;
+  std::vector<std::shared_ptr<StateOp>> stateOps_;  // slot saves and restores, in call order
   std::vector<SlotView> views_;
   bool loopRunning_ = false;
   bool clearRequested_ = false;

@@ -209,6 +209,37 @@ export class Context extends ContextBase {
   clearCache(): void {
     nativeCall(() => this.check().clearCache());
   }
+
+  /**
+   * Writes what slot `slot` holds (its tokens and KV cells) to the file `path` (llama.cpp's
+   * sequence state format), once the slot is free. Resolves with the number of tokens saved.
+   */
+  async saveSlot(slot: number, path: string): Promise<number> {
+    return this.#slotState('saveSlot', slot, path);
+  }
+
+  /**
+   * Restores into slot `slot` (once it is free) a file written by `saveSlot` with the same model
+   * file and slot size: the next generation whose prompt starts with the saved tokens is placed
+   * there and reuses them. Resolves with the number of tokens restored; rejects when the file is
+   * missing, corrupt or was saved for another model or slot size, leaving the slot empty. The
+   * file says nothing of the model it came from: keep it with the model's identity.
+   */
+  async loadSlot(slot: number, path: string): Promise<number> {
+    return this.#slotState('loadSlot', slot, path);
+  }
+
+  async #slotState(op: 'saveSlot' | 'loadSlot', slot: number, path: string): Promise<number> {
+    const native = this.check();
+    expectInteger(slot, 'slot', 0, native.info().sequences - 1);
+    expectString(path, 'path');
+    const site = callSite();
+    try {
+      return await native[op](slot, path);
+    } catch (err) {
+      throw fromNative(err, site);
+    }
+  }
 }
 
 /** An embedding context: pooled, L2-normalised vectors for a batch of texts. */

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContextFullError } from '../../src/errors.js';
@@ -173,6 +175,62 @@ describe.skipIf(!stories)('slot view and defaults', () => {
       expect(three.slots.map((s) => s.id)).toEqual([0, 1, 2]);
       await expect(model.createContext({ contextSize: 256, parallel: 0 })).rejects.toThrow(/Expected .* for parallel but received 0/);
       await expect(model.createContext({ contextSize: 256, batchSize: 2, parallel: 4 })).rejects.toThrow(/at most batchSize \(2\) for parallel/);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe.skipIf(!stories)('slot state on disk', () => {
+  const persona = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her friends.';
+  let dir: string;
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'akachat-slots-')); });
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  it('a saved slot restored in a freshly loaded model gives the same greedy text and reuses its tokens', async () => {
+    const file = join(dir, 'persona.kv');
+    const request = `${persona} One day`;
+    const first = await Model.load(stories!);
+    const ctx = await first.createContext({ contextSize: 256, threads: 1, parallel: 2 });
+    const cold = await ctx.generate(request, { temperature: 0, maxTokens: 24 }).result;
+    const slot = ctx.slots.findIndex((s) => s.cachedTokens > 0);
+    expect(await ctx.saveSlot(slot, file)).toBe(ctx.slots[slot]!.cachedTokens);
+    first.dispose();
+
+    const second = await Model.load(stories!);
+    try {
+      const restored = await second.createContext({ contextSize: 256, threads: 1, parallel: 2 });
+      expect(await restored.loadSlot(1, file)).toBe(cold.promptTokens + cold.generatedTokens - 1);
+      expect(restored.slots[1]!.cachedTokens).toBe(cold.promptTokens + cold.generatedTokens - 1);
+      const warm = await restored.generate(request, { temperature: 0, maxTokens: 24 }).result;
+      expect(warm.text).toBe(cold.text);
+      expect(warm.reusedTokens).toBe(cold.promptTokens - 1);
+    } finally {
+      second.dispose();
+    }
+  });
+
+  it('a corrupt, truncated or missing state file is refused and leaves the slot empty', async () => {
+    const model = await Model.load(stories!);
+    try {
+      const ctx = await model.createContext({ contextSize: 256, threads: 1, parallel: 2 });
+      await ctx.generate(persona, { temperature: 0, maxTokens: 4 }).result;
+      const slot = ctx.slots.findIndex((s) => s.cachedTokens > 0);
+      const good = join(dir, 'good.kv');
+      await ctx.saveSlot(slot, good);
+      const bytes = await readFile(good);
+      const truncated = join(dir, 'truncated.kv');
+      await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      const garbage = join(dir, 'garbage.kv');
+      await writeFile(garbage, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)));
+      for (const bad of [truncated, garbage, join(dir, 'missing.kv')]) {
+        await expect(ctx.loadSlot(slot, bad)).rejects.toThrow(/Could not load the KV state/);
+        expect(ctx.slots[slot]!.cachedTokens).toBe(0);
+      }
+      // The context still works, and the good file still loads.
+      expect((await ctx.generate(persona, { temperature: 0, maxTokens: 3 }).result).generatedTokens).toBe(3);
+      expect(await ctx.loadSlot(0, good)).toBeGreaterThan(0);
+      await expect(ctx.loadSlot(2, good)).rejects.toThrow(/Expected .* for slot but received 2/);
     } finally {
       model.dispose();
     }
