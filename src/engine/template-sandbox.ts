@@ -17,6 +17,7 @@
  * and a worker start (node + addon, ~110 ms) on first use and after `idleMs` unused.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { AbortError, AddonLoadError, AkachatError, TemplateError, abortReason } from '../errors.js';
 import { expectInteger } from '../validate.js';
 import { addonStatus } from './addon.js';
@@ -109,10 +110,13 @@ class Worker {
   idle(isIdle: boolean, idleMs = 0): void {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
+    // The process, its IPC channel and its stderr pipe each hold the event loop on their own.
     const channel = this.child.channel as { ref?(): void; unref?(): void } | undefined;
+    const stderr = this.child.stderr as Socket | null;
     if (isIdle) {
       this.child.unref();
       channel?.unref?.();
+      stderr?.unref();
       if (idleMs > 0) {
         this.#idleTimer = setTimeout(() => this.kill(), idleMs);
         this.#idleTimer.unref();
@@ -120,6 +124,7 @@ class Worker {
     } else {
       this.child.ref();
       channel?.ref?.();
+      stderr?.ref();
     }
   }
 

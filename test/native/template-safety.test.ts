@@ -2,6 +2,7 @@
 // process with a time limit and a memory cap. Before, rendering ran on the JS thread: the
 // recursing template below was a SIGSEGV of the whole process and the looping ones blocked the
 // event loop for minutes.
+import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,6 +113,15 @@ describe.skipIf(!addonBuilt)('chat templates cannot stop or kill the process', (
     const err = await model.applyChatTemplate(messages, { template: "line one\n{{ raise_exception('no') }}" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TemplateError);
     expect(err).toMatchObject({ code: 'TEMPLATE_ERROR', line: 2 });
+  });
+
+  it('an idle template worker keeps no process alive', async () => {
+    const started = performance.now();
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'render-and-exit.ts'), await randomModel()], { encoding: 'utf8', timeout: 30_000 });
+    expect(child.stdout.trim()).toBe('hi!');
+    expect(child.status).toBe(0);
+    // Held by the worker's stderr pipe, it waited for the worker's idle timeout (60 s).
+    expect(performance.now() - started).toBeLessThan(20_000);
   });
 
   it('built-in names and the model\'s own template still render', async () => {
