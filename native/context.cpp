@@ -656,7 +656,7 @@ struct StateOp {
   Napi::ThreadSafeFunction tsfn;
   Napi::ObjectReference self;  // keeps the JS context alive until settled
   std::string error;
-  size_t tokens = 0;
+  std::vector<llama_token> tokens;  // saved or restored
 
   explicit StateOp(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 
@@ -671,7 +671,9 @@ struct StateOp {
     if (env == nullptr) return;
     Napi::HandleScope scope(env);
     if (op->error.empty()) {
-      op->deferred.Resolve(Napi::Number::New(env, static_cast<double>(op->tokens)));
+      Napi::Int32Array tokens = Napi::Int32Array::New(env, op->tokens.size());
+      std::copy(op->tokens.begin(), op->tokens.end(), tokens.Data());
+      op->deferred.Resolve(tokens);
     } else {
       op->deferred.Reject(MakeError(env, op->error, "NATIVE_ERROR").Value());
     }
@@ -866,7 +868,7 @@ void AddonContext::runStateOp(StateOp& op) {
     } else if (llama_state_seq_save_file(ctx, op.path.c_str(), slot.id, slot.cached.data(), slot.cached.size()) == 0) {
       op.error = "Could not write the KV state of slot " + std::to_string(op.slot) + " to " + op.path;
     } else {
-      op.tokens = slot.cached.size();
+      op.tokens = slot.cached;
     }
   } else {
     llama_memory_t mem = llama_get_memory(ctx);
@@ -881,13 +883,13 @@ void AddonContext::runStateOp(StateOp& op) {
                  (reason.empty() ? "" : ": " + reason);
     } else {
       slot.cached.assign(tokens.begin(), tokens.begin() + static_cast<long>(count));
-      op.tokens = count;
+      op.tokens = slot.cached;
     }
   }
   slot.lastUsed = ++useClock_;
 }
 
-// saveSlot(slot, path) / loadSlot(slot, path) -> Promise<number of tokens>
+// saveSlot(slot, path) / loadSlot(slot, path) -> Promise<Int32Array: the tokens saved / restored>
 Napi::Value AddonContext::SaveSlot(const Napi::CallbackInfo& info) { return QueueStateOp(info, true); }
 Napi::Value AddonContext::LoadSlot(const Napi::CallbackInfo& info) { return QueueStateOp(info, false); }
 

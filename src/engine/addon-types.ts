@@ -125,9 +125,9 @@ export interface NativeContext {
   embed(tokens: Int32Array[], abort?: NativeAbortToken): Promise<Float32Array[]>;
   info(): NativeContextInfo;
   clearCache(): void;
-  /** Resolve with the number of tokens written / restored. */
-  saveSlot(slot: number, path: string): Promise<number>;
-  loadSlot(slot: number, path: string): Promise<number>;
+  /** Resolve with the tokens written / restored. */
+  saveSlot(slot: number, path: string): Promise<Int32Array>;
+  loadSlot(slot: number, path: string): Promise<Int32Array>;
   dispose(): void;
 }
 

@@ -212,24 +212,24 @@ export class Context extends ContextBase {
 
   /**
    * Writes what slot `slot` holds (its tokens and KV cells) to the file `path` (llama.cpp's
-   * sequence state format), once the slot is free. Resolves with the number of tokens saved.
+   * sequence state format), once the slot is free. Resolves with the tokens saved.
    */
-  async saveSlot(slot: number, path: string): Promise<number> {
+  async saveSlot(slot: number, path: string): Promise<Int32Array> {
     return this.#slotState('saveSlot', slot, path);
   }
 
   /**
    * Restores into slot `slot` (once it is free) a file written by `saveSlot` with the same model
    * file and slot size: the next generation whose prompt starts with the saved tokens is placed
-   * there and reuses them. Resolves with the number of tokens restored; rejects when the file is
+   * there and reuses them. Resolves with the tokens restored; rejects when the file is
    * missing, corrupt or was saved for another model or slot size, leaving the slot empty. The
    * file says nothing of the model it came from: keep it with the model's identity.
    */
-  async loadSlot(slot: number, path: string): Promise<number> {
+  async loadSlot(slot: number, path: string): Promise<Int32Array> {
     return this.#slotState('loadSlot', slot, path);
   }
 
-  async #slotState(op: 'saveSlot' | 'loadSlot', slot: number, path: string): Promise<number> {
+  async #slotState(op: 'saveSlot' | 'loadSlot', slot: number, path: string): Promise<Int32Array> {
     const native = this.check();
     expectInteger(slot, 'slot', 0, native.info().sequences - 1);
     expectString(path, 'path');
