@@ -44,6 +44,13 @@ export interface TemplateSandboxOptions {
   /** A worker with nothing to do exits after this long. Default 60000 ms. */
   idleMs?: number;
   /**
+   * After a template ran out of time or crashed its worker, renders of the same template text
+   * fail at once for this long instead of holding a worker again (a model whose template loops
+   * would otherwise keep both workers busy under load, and other models' renders wait). 0: off.
+   * Default 30000 ms.
+   */
+  cooldownMs?: number;
+  /**
    * Data-segment cap of each worker (heap, private mappings, V8's reservations: node alone takes
    * about 600 MiB of it). Default 1 GiB, at least 768 MiB.
    */
@@ -140,6 +147,9 @@ export class TemplateSandbox {
   readonly #maxWorkers: number;
   readonly #idleMs: number;
   readonly #memoryBytes: number;
+  readonly #cooldownMs: number;
+  /** Template text -> when it last timed out or crashed, and why. */
+  readonly #failed = new Map<string, { at: number; reason: string }>();
   readonly #workers = new Set<Worker>();
   readonly #queue: Pending[] = [];
   #nextId = 1;
@@ -148,6 +158,8 @@ export class TemplateSandbox {
     this.#maxWorkers = options.maxWorkers ?? 2;
     this.#idleMs = options.idleMs ?? 60_000;
     this.#memoryBytes = options.memoryBytes ?? 2 ** 30;
+    this.#cooldownMs = options.cooldownMs ?? 30_000;
+    expectInteger(this.#cooldownMs, 'cooldownMs', 0);
     expectInteger(this.#maxWorkers, 'maxWorkers', 1);
     expectInteger(this.#idleMs, 'idleMs', 0);
     expectInteger(this.#memoryBytes, 'memoryBytes', 768 * 2 ** 20);
@@ -159,6 +171,11 @@ export class TemplateSandbox {
     expectInteger(timeoutMs, 'timeoutMs', 1);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new AbortError(abortReason(signal)));
+    const failed = this.#failed.get(job.template);
+    if (failed && performance.now() - failed.at < this.#cooldownMs) {
+      const ago = Math.round((performance.now() - failed.at) / 1000);
+      return Promise.reject(new TemplateError(`${failed.reason} (${ago} s ago; not tried again for ${this.#cooldownMs / 1000} s)`, 0, 0));
+    }
     return new Promise<string>((resolve, reject) => {
       const pending: Pending = { id: this.#nextId++, job, timeoutMs, signal, resolve, reject };
       // Aborted while queued: leave the queue. Aborted while rendering: see #dispatch.
@@ -233,9 +250,11 @@ export class TemplateSandbox {
         this.#failQueue(new AkachatError(`The template worker could not start: ${reason}`, 'TEMPLATE_WORKER'));
         return;
       }
-      pending?.reject(new TemplateError(
-        `Chat template crashed its worker process (${signal ?? `exit code ${code}`}): it recurses without end or exhausts the renderer`, 0, 0,
-      ));
+      if (pending) {
+        const reason = `Chat template crashed its worker process (${signal ?? `exit code ${code}`}): it recurses without end or exhausts the renderer`;
+        this.#remember(pending.job.template, reason);
+        pending.reject(new TemplateError(reason, 0, 0));
+      }
       this.#pump();
     });
   }
@@ -252,9 +271,11 @@ export class TemplateSandbox {
       pending.reject(err);
       this.#pump();
     };
-    const timer = setTimeout(() => stop(new TemplateError(
-      `Chat template did not finish within ${pending.timeoutMs} ms: it loops or recurses without end, or is far too slow`, 0, 0,
-    )), pending.timeoutMs);
+    const timer = setTimeout(() => {
+      const reason = `Chat template did not finish within ${pending.timeoutMs} ms: it loops or recurses without end, or is far too slow`;
+      this.#remember(pending.job.template, reason);
+      stop(new TemplateError(reason, 0, 0));
+    }, pending.timeoutMs);
     const onAbort = () => stop(new AbortError(abortReason(pending.signal!)));
     pending.signal?.addEventListener('abort', onAbort, { once: true });
     const cleanup = () => {
@@ -271,6 +292,14 @@ export class TemplateSandbox {
     worker.current = undefined;
     worker.idle(true, this.#idleMs);
     queueMicrotask(() => this.#pump());
+  }
+
+  #remember(template: string, reason: string): void {
+    if (this.#cooldownMs === 0) return;
+    const now = performance.now();
+    for (const [key, { at }] of this.#failed) if (now - at >= this.#cooldownMs) this.#failed.delete(key);
+    if (this.#failed.size >= 64) this.#failed.delete(this.#failed.keys().next().value!);
+    this.#failed.set(template, { at: now, reason });
   }
 
   #failQueue(err: Error): void {

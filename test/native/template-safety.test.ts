@@ -88,9 +88,25 @@ describe.skipIf(!addonBuilt)('chat templates cannot stop or kill the process', (
     await expect(slow).rejects.toThrow(TemplateError);
   });
 
+  it('after a time-out the same template fails at once for a while, without holding a worker', async () => {
+    const sandbox = new TemplateSandbox({ maxWorkers: 1, cooldownMs: 60_000 });
+    try {
+      const job = { template: LOOPS, bos: '', eos: '', messages, addGenerationPrompt: false };
+      await expect(sandbox.render(job, { timeoutMs: 1000 })).rejects.toThrow(/did not finish within 1000 ms/);
+      const started = performance.now();
+      await expect(sandbox.render(job, { timeoutMs: 1000 })).rejects.toThrow(/did not finish within 1000 ms.*\(\d+ s ago; not tried again for 60 s\)/);
+      expect(performance.now() - started).toBeLessThan(200);
+      // The one worker is free for other templates.
+      expect(await sandbox.render({ ...job, template: 'ok' })).toBe('ok');
+    } finally {
+      sandbox.close();
+    }
+  });
+
   it('an abort stops a render that would never end', async () => {
     const controller = new AbortController();
-    const pending = model.applyChatTemplate(messages, { template: LOOPS, signal: controller.signal });
+    // Another text than LOOPS: that one timed out above and fails at once for a while.
+    const pending = model.applyChatTemplate(messages, { template: `${LOOPS}{# aborted #}`, signal: controller.signal });
     setTimeout(() => controller.abort(), 300);
     const started = performance.now();
     await expect(pending).rejects.toBeInstanceOf(AbortError);
