@@ -35,9 +35,12 @@ export class LocalLlm {
         // The settings carry the engine's names: everything but the context size and the response
         // format (no grammar sampler yet) goes to generate() as it is.
         const { contextSize: _contextSize, responseFormat: _responseFormat, ...sampling } = request.settings;
+        // A persona saved before a restart goes back into a slot first.
+        await lease.promptCache?.restore(context, tokens);
         const generation = context.generate(tokens, { ...sampling, signal });
         for await (const text of generation) emit(text);
         const result = await generation.result;
+        void lease.promptCache?.remember(context, tokens);
         return {
           text: result.text,
           stopReason: result.stopReason,

@@ -14,6 +14,7 @@ import { AbortError, InvalidArgumentError, ModelLoadError, abortReason } from '.
 import { Context, Model, ggufFileTypes, type EmbeddingContext, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
 import { expectInteger } from '../validate.js';
 import { downloadHubModel, isHubReference, type DownloadProgress } from './hub.js';
+import { PromptStateCache, type PromptCacheOptions } from './prompt-cache.js';
 import { quantizedCachePath } from './quantize-cache.js';
 
 export interface ModelManagerOptions {
@@ -31,6 +32,8 @@ export interface ModelManagerOptions {
   contextSize?: number;
   /** Generations that run at once on one model (slots of its context). Default 1. */
   parallel?: number;
+  /** Save long prompts' KV states (personas) to disk and restore them after a restart. Default: off. */
+  promptCache?: PromptCacheOptions;
   /** Hub base URL for hf: references (default AKACHAT_HF_ENDPOINT or https://huggingface.co). */
   hubEndpoint?: string;
 }
@@ -80,6 +83,8 @@ export interface ModelLease {
   readonly path: string;
   /** Time this acquire spent getting the model ready (download, quantize, load, a new context); near 0 when it was resident. */
   readonly loadMs: number;
+  /** Saved prompt states of this model and slot size (when `promptCache` is on). */
+  readonly promptCache?: PromptStateCache;
   release(): void;
 }
 
@@ -88,7 +93,7 @@ const precision: Record<string, number> = { F32: 32, BF16: 16, F16: 16, Q8_0: 8,
 const typeByNumber = new Map<number, string>(Object.entries(ggufFileTypes).map(([k, v]) => [v, k]));
 
 export class ModelManager {
-  readonly #options: Required<Omit<ModelManagerOptions, 'hubEndpoint' | 'threads'>> & Pick<ModelManagerOptions, 'hubEndpoint' | 'threads'>;
+  readonly #options: Required<Omit<ModelManagerOptions, 'hubEndpoint' | 'threads' | 'promptCache'>> & Pick<ModelManagerOptions, 'hubEndpoint' | 'threads' | 'promptCache'>;
   readonly #resident = new Map<string, Resident>();
   #loading: Promise<unknown> = Promise.resolve();
   #disposed = false;
@@ -101,6 +106,7 @@ export class ModelManager {
       gpuLayers: options.gpuLayers ?? 'auto',
       contextSize: expectInteger(options.contextSize ?? 4096, 'contextSize', 1),
       parallel: expectInteger(options.parallel ?? 1, 'parallel', 1, 256),
+      promptCache: options.promptCache,
       hubEndpoint: options.hubEndpoint,
       threads: options.threads,
     };
@@ -156,7 +162,18 @@ export class ModelManager {
   /** Loads (or reuses) a model and a context of at least `contextSize`. Call `release()` when done. */
   async acquire(ref: string, options: AcquireOptions = {}): Promise<ModelLease> {
     const { resident, path, loadMs, release } = await this.#lease(ref, options, 'generate');
-    return { model: resident.model, context: resident.context!, path, loadMs, release };
+    const context = resident.context!;
+    return { model: resident.model, context, path, loadMs, release, promptCache: this.#promptCacheFor(path, context) };
+  }
+
+  readonly #promptCaches = new Map<string, PromptStateCache>();
+
+  #promptCacheFor(path: string, context: Context): PromptStateCache | undefined {
+    if (!this.#options.promptCache) return undefined;
+    const key = `${path}\0${context.info.contextSize}`;
+    let cache = this.#promptCaches.get(key);
+    if (!cache) this.#promptCaches.set(key, (cache = new PromptStateCache(this.#options.promptCache, path, context.info.contextSize)));
+    return cache;
   }
 
   /**
@@ -267,6 +284,10 @@ export class ModelManager {
     this.#resident.delete(resident.key);
     clearTimeout(resident.timer);
     await this.#whenIdle(resident);
+    // A prompt state still being written finishes first.
+    for (const [key, cache] of this.#promptCaches) {
+      if (key.startsWith(`${resident.path}\0`)) await cache.idle();
+    }
     resident.model.dispose();
     onEvent?.({ type: 'unload', model: resident.path });
   }

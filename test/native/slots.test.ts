@@ -1,10 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContextFullError } from '../../src/errors.js';
 import { Model, type Context, type GenerateOptions, type Generation } from '../../src/engine/index.js';
+import { LocalLlm } from '../../src/llm/local.js';
+import { ModelManager } from '../../src/llm/model-manager.js';
+import { DEFAULT_GENERATION_SETTINGS } from '../../src/llm/types.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
 
 const stories = addonBuilt ? sharedModel('stories') : undefined;
@@ -236,6 +239,60 @@ describe.skipIf(!stories)('slot state on disk', () => {
     } finally {
       model.dispose();
     }
+  });
+});
+
+describe.skipIf(!stories)('persona states that outlast the process', () => {
+  const persona = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her friends. '
+    + 'One day, she found a big red ball in the garden and ran to show it to her mom.';
+  let dir: string;
+  let modelFile: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'akachat-persona-'));
+    modelFile = join(dir, 'stories.gguf'); // a copy whose modification time the stale case changes
+    await copyFile(stories!, modelFile);
+  });
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  /** One call through a fresh ModelManager ("a restart"), which is disposed afterwards. */
+  async function call(input: string, warnings: string[] = [], cache = true) {
+    const manager = new ModelManager({ threads: 1, contextSize: 256, parallel: 2, keepAliveMs: 0, promptCache: cache ? { dir: join(dir, 'kv'), minTokens: 16, onWarning: (m) => warnings.push(m) } : undefined });
+    try {
+      const settings = { ...DEFAULT_GENERATION_SETTINGS, temperature: 0, maxTokens: 12 };
+      return await new LocalLlm(manager).stream({ model: modelFile, text: `${persona} ${input}`, settings }).result;
+    } finally {
+      await manager.dispose(); // waits for the state being saved
+    }
+  }
+
+  it('the first call after a restart restores the persona: same greedy text, its tokens reused', async () => {
+    const cold = await call('Then', [], false);
+    expect(cold.usage.reusedTokens).toBe(0);
+    await call('One day'); // saves the persona
+    const files = (await readdir(join(dir, 'kv'), { recursive: true })).filter((f) => String(f).endsWith('.kv'));
+    expect(files.length).toBe(1);
+    const warm = await call('Then');
+    expect(warm.text).toBe(cold.text);
+    const model = await Model.load(modelFile);
+    const length = model.tokenize(persona).length;
+    model.dispose();
+    expect(warm.usage.reusedTokens).toBeGreaterThanOrEqual(length);
+  });
+
+  it('a corrupt saved state is ignored with a warning and removed; a changed model file never sees old states', async () => {
+    const [file] = (await readdir(join(dir, 'kv'), { recursive: true })).map(String).filter((f) => f.endsWith('.kv'));
+    await writeFile(join(dir, 'kv', file!), Buffer.alloc(2048, 7));
+    const warnings: string[] = [];
+    const cold = await call('Then', [], false);
+    const afterCorrupt = await call('Then', warnings);
+    expect(warnings.join('\n')).toMatch(/Ignoring the saved prompt state .*Could not load the KV state/);
+    expect(afterCorrupt.usage.reusedTokens).toBe(0);
+    expect(afterCorrupt.text).toBe(cold.text);
+    // That call saved the persona again; a model file that changed does not load it.
+    await utimes(modelFile, new Date(), new Date(Date.now() + 60_000));
+    const stale = await call('Then', warnings);
+    expect(stale.usage.reusedTokens).toBe(0);
+    expect(stale.text).toBe(cold.text);
   });
 });
 
