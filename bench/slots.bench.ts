@@ -12,13 +12,21 @@
  * side, with the spread (min-max), and the median of the per-round ratios with a 95% bootstrap
  * interval.
  *
+ *
+ * Then personas (akachat only, time to the first token of a persona of about `persona-tokens`
+ * tokens plus a short question, median of `rounds` interleaved rounds, ratio to a cold call):
+ *   cold: the persona not cached; warm: the persona in its slot; alternating: two personas taking
+ *   turns on a 2-slot context, each keeping its slot; restored: a fresh context whose slot is
+ *   restored from a file saved earlier (`loadSlot`, timed), as after a restart.
+ *
  * Usage: npx tsx bench/slots.bench.ts [-- --rounds 5 --tokens 64 --requests 2 --parallel 4
- *          --threads N --model PATH --llama-server PATH]
+ *          --threads N --model PATH --llama-server PATH --persona-tokens 300]
  * Writes bench/results/slots-<cpu|cuda>-t<threads>-<host>.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +48,7 @@ const { values: args } = parseArgs({
     gpu: { type: 'boolean', default: false },
     model: { type: 'string' },
     'llama-server': { type: 'string' },
+    'persona-tokens': { type: 'string', default: '300' },
   },
 });
 const rounds = Number(args.rounds);
@@ -154,8 +163,64 @@ try {
   }
 } finally {
   server.child.kill();
-  model.dispose();
 }
+
+// ---- personas ----------------------------------------------------------------------------------
+const personaCases = ['cold', 'warm', 'alternating', 'restored'] as const;
+type PersonaCase = typeof personaCases[number];
+const personaTimes: Record<PersonaCase, number[]> = { cold: [], warm: [], alternating: [], restored: [] };
+const stateDir = await mkdtemp(join(tmpdir(), 'akachat-slots-bench-'));
+try {
+  const personaOf = (name: string) => {
+    let text = `You are ${name}, a storyteller.`;
+    for (let i = 0; model.tokenize(text).length < Number(args['persona-tokens']); i++) text += ` ${name} once saw ${topics[i % topics.length]} near ${topics[(i * 3 + 1) % topics.length]}.`;
+    return text;
+  };
+  const [personaA, personaB] = [personaOf('Lily'), personaOf('Tom')];
+  const personaContext = Math.max(contextSize, 2 ** Math.ceil(Math.log2(model.tokenize(personaA).length + 64)));
+  const firstToken = async (c: Context, prompt: string) => {
+    const start = performance.now();
+    await c.generate(prompt, { temperature: 0, maxTokens: 1 }).result;
+    return performance.now() - start;
+  };
+  const single = await model.createContext({ contextSize: personaContext, threads, parallel: 1 });
+  const pair = await model.createContext({ contextSize: personaContext, threads, parallel: 2 });
+  await firstToken(single, `${personaA} Hello`);
+  await single.saveSlot(0, join(stateDir, 'a.kv'));
+  for (let round = 0; round < rounds; round++) {
+    const runs: Record<PersonaCase, () => Promise<number>> = {
+      cold: async () => { single.clearCache(); return firstToken(single, `${personaA} Question ${round}?`); },
+      warm: async () => { await firstToken(single, `${personaA} Hi`); return firstToken(single, `${personaA} Question ${round}?`); },
+      alternating: async () => {
+        await firstToken(pair, `${personaA} Hi`);
+        await firstToken(pair, `${personaB} Hi`);
+        return ((await firstToken(pair, `${personaA} Question ${round}?`)) + (await firstToken(pair, `${personaB} Question ${round}?`))) / 2;
+      },
+      restored: async () => {
+        const fresh = await model.createContext({ contextSize: personaContext, threads, parallel: 1 });
+        try {
+          const start = performance.now();
+          await fresh.loadSlot(0, join(stateDir, 'a.kv'));
+          await fresh.generate(`${personaA} Question ${round}?`, { temperature: 0, maxTokens: 1 }).result;
+          return performance.now() - start;
+        } finally {
+          fresh.dispose();
+        }
+      },
+    };
+    const order = round % 2 === 0 ? personaCases : [...personaCases].reverse();
+    for (const name of order) personaTimes[name].push(await runs[name]());
+  }
+  single.dispose();
+  pair.dispose();
+} finally {
+  model.dispose();
+  await rm(stateDir, { recursive: true, force: true });
+}
+const personaRows = personaCases.map((name) => {
+  const ratios = personaTimes[name].map((ms, i) => ms / personaTimes.cold[i]);
+  return { case: name, ms: { median: quantile(personaTimes[name], 0.5), min: Math.min(...personaTimes[name]), max: Math.max(...personaTimes[name]), rounds: personaTimes[name] }, medianRatioToCold: quantile(ratios, 0.5), medianInterval: medianInterval(ratios) };
+});
 
 const summary = (values: number[]) => ({ median: quantile(values, 0.5), min: Math.min(...values), max: Math.max(...values), rounds: values });
 const rows: Row[] = clientCounts.map((clients) => {
@@ -168,6 +233,9 @@ console.log(`\n${basename(modelPath)}: parallel=${parallel} threads=${threads} t
 console.log('| clients | llama-server tok/s median (min-max) | akachat tok/s median (min-max) | median round ratio (95% interval) |\n| ---: | ---: | ---: | ---: |');
 const fmt = (s: { median: number; min: number; max: number }) => `${s.median.toFixed(1)} (${s.min.toFixed(1)}-${s.max.toFixed(1)})`;
 for (const r of rows) console.log(`| ${r.clients} | ${fmt(r.llamaServer)} | ${fmt(r.akachat)} | ${r.medianRatio.toFixed(3)}x (${r.medianInterval.map((v) => v.toFixed(3)).join('-')}) |`);
+console.log(`\npersonas (~${args['persona-tokens']} tokens), time to the first token:`);
+console.log('| case | ms median (min-max) | median round ratio to cold (95% interval) |\n| --- | ---: | ---: |');
+for (const r of personaRows) console.log(`| ${r.case} | ${r.ms.median.toFixed(2)} (${r.ms.min.toFixed(2)}-${r.ms.max.toFixed(2)}) | ${r.medianRatioToCold.toFixed(3)}x (${r.medianInterval.map((v) => v.toFixed(3)).join('-')}) |`);
 const machine = describeMachine();
 const file = join(root, 'bench', 'results', `slots-${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-t${threads}-${machine.host}.json`);
 await mkdir(dirname(file), { recursive: true });
@@ -175,5 +243,6 @@ await writeFile(file, JSON.stringify({
   date: new Date().toISOString(), machine, model: basename(modelPath), threads, parallel, contextSizePerSlot: contextSize, tokens, requestsPerClient: requests, rounds, gpuLayers,
   method: 'aggregate generated tokens / wall time for N clients each sending requests one after another; akachat engine in-process vs llama-server /completion over localhost HTTP; sides alternate each round; median round ratio with a 95% bootstrap interval',
   rows,
+  personas: { tokens: Number(args['persona-tokens']), method: 'time from generate() to the first token (maxTokens 1); restored includes loadSlot; cases interleaved per round', rows: personaRows },
 }, null, 2) + '\n');
 console.log(`\nwritten ${file}`);
