@@ -504,7 +504,7 @@ void AddonContext::finishJob() {
 
 void AddonContext::requireReady(Napi::Env env) const {
   if (!ctx_) ThrowError(env, creating_ ? "Context is still being created" : "Context has been disposed", "DISPOSED");
-  if (busy_) ThrowError(env, "Context is busy with another generation or embedding; wait for it or abort it", "BUSY");
+  if (busy_) ThrowError(env, "Context is busy with another embedding; wait for it or abort it", "BUSY");
 }
 
 // create(options) -> Promise<void>
