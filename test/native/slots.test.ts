@@ -3,7 +3,7 @@ import { copyFile, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContextFullError } from '../../src/errors.js';
+import { ContextFullError, DisposedError } from '../../src/errors.js';
 import { Model, type Context, type GenerateOptions, type Generation } from '../../src/engine/index.js';
 import { LocalLlm } from '../../src/llm/local.js';
 import { ModelManager } from '../../src/llm/model-manager.js';
@@ -178,6 +178,23 @@ describe.skipIf(!stories)('slot view and defaults', () => {
       expect(three.slots.map((s) => s.id)).toEqual([0, 1, 2]);
       await expect(model.createContext({ contextSize: 256, parallel: 0 })).rejects.toThrow(/Expected .* for parallel but received 0/);
       await expect(model.createContext({ contextSize: 256, batchSize: 2, parallel: 4 })).rejects.toThrow(/at most batchSize \(2\) for parallel/);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe.skipIf(!stories)('dispose with slots busy', () => {
+  it('ends running and waiting generations with abort; later calls fail clearly', async () => {
+    const model = await Model.load(stories!);
+    try {
+      const ctx = await model.createContext({ contextSize: 256, threads: 1, parallel: 2 });
+      const generations = PROMPTS.slice(0, 3).map((p) => ctx.generate(p, { temperature: 0, maxTokens: 200, ignoreEos: true }));
+      for await (const _ of generations[0]!) break; // the first text: the loop is running
+      ctx.dispose();
+      const results = await Promise.all(generations.map((g) => g.result.catch((e: unknown) => e)));
+      for (const r of results) expect((r as { stopReason?: string }).stopReason).toBe('abort');
+      expect(() => ctx.generate(PROMPTS[0]!)).toThrow(DisposedError);
     } finally {
       model.dispose();
     }
