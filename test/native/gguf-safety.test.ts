@@ -57,13 +57,24 @@ describe.skipIf(!addonBuilt)('GGUF metadata that made llama.cpp abort is refused
     ['an expert count without experts in use (assert while loading)', { 'llama.expert_count': { type: 'u32', value: 1 } }, /llama\.cpp refused the file \(llama-model\.cpp:\d+: GGML_ASSERT\(n_expert_used_max > 0\)/],
     ['an unknown rope scaling type (assert while loading)', { 'llama.rope.scaling.type': { type: 'string', value: 'nonexistent' } }, /llama\.cpp refused the file .*rope_scaling_type_train/],
     ['a BERT tokenizer over a SentencePiece vocabulary (abort while loading)', { 'tokenizer.ggml.model': { type: 'string', value: 'bert' } }, /llama\.cpp refused the file \(llama-vocab\.cpp:\d+: fatal error\)/],
-    ['a renamed byte token (std::out_of_range when tokenizing, on the JS thread)', withTokens((t) => { t[3] = '<0xZZ>'; }), /its vocabulary is broken \(unordered_map::at\)/],
+    ['a special id its tokenizer cannot use (assert when tokenizing, on the JS thread)', withTokens(() => {}, { 'tokenizer.ggml.model': { type: 'string', value: 't5' }, 'tokenizer.ggml.bos_token_id': { type: 'u32', value: 301 } }), /its vocabulary is broken \(llama\.cpp refused the file \(llama-vocab\.cpp:\d+: GGML_ASSERT\(special_bos_id != LLAMA_TOKEN_NULL\)/],
     ['an RWKV tokenizer whose bytes are not tokens (tokenizing loops for ever)', withTokens(() => {}, { 'tokenizer.ggml.model': { type: 'string', value: 'rwkv' } }), /RWKV tokens start with byte 0x.. but none is that byte alone/],
     ['a 100 kB token (stack overflow building the byte trie)', withTokens((t) => { t[300 - 1] = 'x'.repeat(100_000); }, { 'tokenizer.ggml.model': { type: 'string', value: 'rwkv' } }), /tokenizer\.ggml\.tokens\[299\] is 100000 bytes long: expected at most 4096/],
   ] as const)('%s', async (_name, metadata, message) => {
     const err = await loadAndRun(write({ metadata })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelLoadError);
     expect((err as Error).message).toMatch(message);
+  });
+
+  it('text the vocabulary cannot encode is an error of that call, not the end of the process', async () => {
+    // Byte 0's token renamed: tokenizing "\0" threw std::out_of_range on the JS thread (std::terminate).
+    const model = await Model.load(write({ metadata: withTokens((t) => { t[3] = '<0xZZ>'; }) }));
+    try {
+      expect(() => model.tokenize('a\u0000b')).toThrow(/The model's vocabulary failed: unordered_map::at/);
+      expect(model.detokenize(model.tokenize('hello'))).toContain('hello');
+    } finally {
+      model.dispose();
+    }
   });
 
   it('general.alignment 16 (valid GGUF, data laid out on 16 bytes)', async () => {
