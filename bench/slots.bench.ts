@@ -21,7 +21,7 @@
  *
  * Usage: npx tsx bench/slots.bench.ts [-- --rounds 5 --tokens 64 --requests 2 --parallel 4
  *          --threads N --model PATH --llama-server PATH --persona-tokens 300]
- * Writes bench/results/slots-<cpu|cuda>-t<threads>-<host>.json.
+ * Writes bench/results/slots-<model>-<cpu|cuda>-t<threads>-<host>.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -237,7 +237,7 @@ console.log(`\npersonas (~${args['persona-tokens']} tokens), time to the first t
 console.log('| case | ms median (min-max) | median round ratio to cold (95% interval) |\n| --- | ---: | ---: |');
 for (const r of personaRows) console.log(`| ${r.case} | ${r.ms.median.toFixed(2)} (${r.ms.min.toFixed(2)}-${r.ms.max.toFixed(2)}) | ${r.medianRatioToCold.toFixed(3)}x (${r.medianInterval.map((v) => v.toFixed(3)).join('-')}) |`);
 const machine = describeMachine();
-const file = join(root, 'bench', 'results', `slots-${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-t${threads}-${machine.host}.json`);
+const file = join(root, 'bench', 'results', `slots-${basename(modelPath, '.gguf')}-${systemInfo().cuda && args.gpu ? 'cuda' : 'cpu'}-t${threads}-${machine.host}.json`);
 await mkdir(dirname(file), { recursive: true });
 await writeFile(file, JSON.stringify({
   date: new Date().toISOString(), machine, model: basename(modelPath), threads, parallel, contextSizePerSlot: contextSize, tokens, requestsPerClient: requests, rounds, gpuLayers,
