@@ -3,6 +3,7 @@
 #include <llama.h>
 
 #include "common.h"
+#include "gguf.h"
 
 namespace akachat {
 
@@ -20,6 +21,13 @@ class QuantizeWorker : public PromiseWorker {
 
  protected:
   void Run() override {
+    // The same checks as a load (gguf.cpp): quantizing reads the hyper-parameters too.
+    std::string problem = CheckModelFile(input_, true);
+    if (!problem.empty()) {
+      SetError("Refusing to quantize " + input_ + ": " + problem);
+      return;
+    }
+    AssertsThrow assertsThrow;  // an assert on the input's metadata (on this thread) fails the job
     if (llama_model_quantize(input_.c_str(), output_.c_str(), &params_) != 0) {
       FailWithLog("Failed to quantize " + input_ + " to " + output_);
     }

@@ -4,7 +4,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Model } from '../../src/engine/index.js';
+import { Model, quantize } from '../../src/engine/index.js';
 import { ModelLoadError } from '../../src/errors.js';
 import { type GgufKvValue, type RandomLlamaOptions, randomLlamaBytes, randomLlamaVocab } from '../support/gguf-writer.js';
 import { addonBuilt } from '../support/models.js';
@@ -75,6 +75,14 @@ describe.skipIf(!addonBuilt)('GGUF metadata that made llama.cpp abort is refused
     } finally {
       model.dispose();
     }
+  });
+
+  it('quantizing such a file is refused too (it aborted the process the same way)', async () => {
+    const output = join(tmpdir(), `akachat-gguf-safety-${process.pid}-quantized.gguf`);
+    files.push(output);
+    await expect(quantize(write({ metadata: { 'llama.block_count': { type: 'u32', value: 0 } } }), output, 'Q8_0')).rejects.toThrow(/Refusing to quantize .*llama\.block_count is 0/);
+    await expect(quantize(write({ metadata: { 'llama.expert_count': { type: 'u32', value: 1 } } }), output, 'Q8_0')).rejects.toThrow(/GGML_ASSERT\(n_expert_used_max > 0\)/);
+    await quantize(write({}), output, 'Q8_0');
   });
 
   it('general.alignment 16 (valid GGUF, data laid out on 16 bytes)', async () => {
