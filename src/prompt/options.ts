@@ -1,5 +1,6 @@
 import { InvalidArgumentError, OwnerOnlyError, UnsupportedError } from '../errors.js';
-import { DEFAULT_GENERATION_SETTINGS, type GenerationSettings, type ResponseFormat } from '../llm/types.js';
+import type { LlmRequest } from '../llm/request.js';
+import { DEFAULT_GENERATION_SETTINGS, type ChatMessage, type GenerationSettings, type ResponseFormat } from '../llm/types.js';
 import { describeValue, expectBoolean, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 
 /** Options as stored in `prompt/{name}.json`, `models.json` or an HTTP body: any schema, any keys. */
@@ -327,6 +328,23 @@ export function callerOverrides(raw: unknown, name = 'options'): RawOptions {
   const allowed: PromptOptions = { extra: {} };
   for (const field of CALLER_FIELDS) if (options[field] !== undefined) setField(allowed, field, options[field]);
   return toRawOptions(allowed);
+}
+
+/**
+ * The call to a location for resolved options: what to send (messages or the whole text) with
+ * the options' model, precision, chat template, endpoint and key, and their generation settings.
+ */
+export function llmRequest(options: PromptOptions, input: { messages?: ChatMessage[]; text?: string }, signal?: AbortSignal): LlmRequest {
+  return {
+    ...input,
+    chatTemplate: options.chatTemplate,
+    settings: generationSettings(options),
+    model: options.model ?? '',
+    ggufType: options.dtype,
+    endpoint: options.endpoint,
+    apiKey: options.apiKey,
+    signal,
+  };
 }
 
 /** Messages mode when `is_messages` is on or no text template is given; template mode otherwise. */

@@ -1,5 +1,5 @@
 import { renderSegmentsAsText, buildMessages, buildTemplateText, type ChatMessage, type Segment } from './messages.js';
-import { generationSettings, mergeOptions, normalizeOptions, toRawOptions, usesChatMessages, type PromptOptions, type RawOptions } from './options.js';
+import { llmRequest, mergeOptions, normalizeOptions, toRawOptions, usesChatMessages, type PromptOptions, type RawOptions } from './options.js';
 import { parseInstruction, type InstructionTree } from './instruction/index.js';
 import type { LlmResult, LlmTimings, LlmUsage } from '../llm/stream.js';
 import { LlmStream } from '../llm/stream.js';
@@ -96,22 +96,11 @@ export class Prompt {
           depth: options.depth ?? 0,
           signal,
         });
-        const settings = generationSettings(merged);
         const chat = usesChatMessages(merged);
         const messages = chat ? buildMessages(segments, input, options.history ?? []) : undefined;
         const templateText = chat ? undefined : buildTemplateText(merged.template ?? '', segments, input, await runtime.bosText(merged, signal));
         const provider = merged.provider ?? 'local';
-        const llm = runtime.location(provider).stream({
-          messages,
-          text: templateText,
-          chatTemplate: merged.chatTemplate,
-          settings,
-          model: merged.model ?? '',
-          ggufType: merged.dtype,
-          endpoint: merged.endpoint,
-          apiKey: merged.apiKey,
-          signal,
-        });
+        const llm = runtime.location(provider).stream(llmRequest(merged, { messages, text: templateText }, signal));
         for await (const text of llm) emit(text);
         const r = await llm.result;
         const run: PromptRunResult = {

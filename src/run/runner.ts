@@ -9,7 +9,7 @@ import { mapResult, type TextStream } from '../async/text-stream.js';
 import { AbortError, InvalidArgumentError, abortReason, isAbort, throwIfAborted } from '../errors.js';
 import type { LlmResult, LlmTimings } from '../llm/stream.js';
 import type { ChatMessage as PromptChatMessage } from '../prompt/messages.js';
-import { callerOverrides, generationSettings, type PromptOptions, type RawOptions } from '../prompt/options.js';
+import { callerOverrides, llmRequest, type PromptOptions, type RawOptions } from '../prompt/options.js';
 import { describeValue } from '../validate.js';
 import type { Prompt, PromptRunResult } from '../prompt/prompt.js';
 import { noModelError, type ModelCatalog, type ModelTarget } from './catalog.js';
@@ -179,19 +179,9 @@ export class Generations {
     const merged: PromptOptions = await this.#akachat.resolveOptions(target.options, callerOverrides(samplingToOptions(request.sampling)));
     const provider = merged.provider ?? 'local';
     if (provider === 'local' && !merged.model) throw noModelError(request.model);
-    const settings = generationSettings(merged);
     return this.#start(request.route, target.name, provider === 'local', request.signal, (runSignal) => {
       const started = performance.now();
-      const stream = this.#akachat.location(provider).stream({
-        ...input,
-        chatTemplate: merged.chatTemplate,
-        settings,
-        model: merged.model ?? '',
-        ggufType: merged.dtype,
-        endpoint: merged.endpoint,
-        apiKey: merged.apiKey,
-        signal: runSignal,
-      });
+      const stream = this.#akachat.location(provider).stream(llmRequest(merged, input, runSignal));
       return mapResult(stream, (r: LlmResult): RunResult => ({
         text: r.text,
         stopReason: r.stopReason,
