@@ -33,6 +33,21 @@ export function prebuildFiles(names, isLink) {
     (/^libggml-[\w-]+\.so$/.test(name) && !isLink(name) && (process.env.AKACHAT_AMX === '1' || name !== 'libggml-cpu-sapphirerapids.so')));
 }
 
+/**
+ * llama.cpp and ggml symbols the addon leaves undefined that no library of the folder defines
+ * (empty when `nm` is missing). A shared library may link with such holes and fail only when the
+ * call runs, so this is checked here rather than found by a user.
+ */
+function unresolvedSymbols(folder, files) {
+  const symbols = (file, flag) => {
+    const listed = spawnSync('nm', ['-D', flag, join(folder, file)], { encoding: 'utf8' });
+    return listed.status === 0 ? listed.stdout.split('\n').map((line) => line.trim().split(/\s+/).pop()) : [];
+  };
+  if (spawnSync('nm', ['--version'], { stdio: 'ignore' }).status !== 0) return [];
+  const defined = new Set(files.filter((name) => name !== 'akachat.node' && !name.startsWith('libggml-cpu')).flatMap((name) => symbols(name, '--defined-only')));
+  return symbols('akachat.node', '--undefined-only').filter((name) => /^(ggml|gguf|llama)_/.test(name) && !defined.has(name));
+}
+
 function main() {
   const started = Date.now();
   buildNative({ buildDir, cuda, portable: true, jobs: process.env.AKACHAT_BUILD_JOBS ?? availableParallelism() });
@@ -60,6 +75,8 @@ function main() {
       }
     }
   }
+  const unresolved = unresolvedSymbols(out, files);
+  if (unresolved.length) throw new Error(`akachat.node needs ${unresolved.join(', ')}, which none of the libraries beside it defines (ggml-cpu.h functions live in the CPU library chosen at run time: forward them in native/portable/backend-dl.cpp)`);
   const check = spawnSync(process.execPath, ['-e', "const i = require(process.argv[1]).systemInfo(); console.log(i.llama); console.log(i.devices.map((d) => d.type + ': ' + d.description).join('\\n'))", join(out, 'akachat.node')], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`the prebuilt addon does not load:\n${check.stderr}`);
   const bytes = files.reduce((sum, name) => sum + statSync(join(out, name)).size, 0);
