@@ -62,7 +62,7 @@ function bareEnvironment(): NodeJS.ProcessEnv {
  * repository's lockfile has them (the non-dev entries, hoisted the same way).
  */
 function consumerLock(tarball: string, manifest: { version: string; dependencies: Record<string, string>; bin: unknown; engines: unknown }) {
-  const repoLock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; devOptional?: boolean }> };
+  const repoLock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; devOptional?: boolean; resolved?: string; version?: string }> };
   const resolved = `file:${basename(tarball)}`;
   const packages: Record<string, unknown> = {
     '': { name: 'consumer', version: '1.0.0', dependencies: { akachat: resolved } },
@@ -77,7 +77,11 @@ function consumerLock(tarball: string, manifest: { version: string; dependencies
     },
   };
   for (const [path, entry] of Object.entries(repoLock.packages)) {
-    if (path !== '' && !entry.dev && !entry.devOptional) packages[path] = entry;
+    if (path === '' || entry.dev || entry.devOptional) continue;
+    // An entry without its address (npm leaves it out now and then) would make npm ask the
+    // registry where the tarball is; the registry's address scheme gives it.
+    const name = path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
+    packages[path] = entry.resolved || !entry.version ? entry : { ...entry, resolved: `https://registry.npmjs.org/${name}/-/${name.split('/').pop()}-${entry.version}.tgz` };
   }
   return { name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages };
 }
