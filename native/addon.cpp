@@ -87,6 +87,15 @@ void Cleanup(void* arg) {
   releaseLogger();
 }
 
+// shutdown(): frees every context and model of this environment now. process.exit() runs no
+// environment cleanup hooks: it goes straight to exit(), whose static destructors tear down
+// ggml's state while a job thread may still be computing (a SIGSEGV in that thread). The JS
+// side calls this from process 'exit', which process.exit() emits first. Idempotent.
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  if (AddonData* data = info.Env().GetInstanceData<AddonData>()) Cleanup(data);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -122,6 +131,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
 #ifdef AKACHAT_CUDA
   exports.Set("cuda", Napi::Boolean::New(env, true));
 #else

@@ -171,6 +171,8 @@ export interface NativeAddon {
   limitMemory(bytes: number): void;
   quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
   systemInfo(): NativeSystemInfo;
+  /** Frees every context and model now (their threads stopped); for process exit. */
+  shutdown(): void;
   setLogger(fn: ((level: number, line: string) => void) | null, minLevel?: number): void;
   cuda: boolean;
 }

@@ -130,6 +130,10 @@ export function loadAddon(): NativeAddon {
   const choice = chooseAddon(addonCandidates(), (path) => require(path) as NativeAddon);
   if (choice.addon && choice.path) {
     loaded = { addon: choice.addon, path: choice.path, notes: choice.notes };
+    // process.exit() skips the addon's cleanup hook and runs static destructors under running
+    // decode threads: stop them first ('exit' is emitted before the process really exits).
+    const { addon } = loaded;
+    process.once('exit', () => addon.shutdown());
     return choice.addon;
   }
   throw new AddonLoadError(
