@@ -18,7 +18,7 @@ const { nodeTooOld } = createRequire(import.meta.url)('./check-node.cjs');
 const log = (line) => console.error(`akachat: ${line}`);
 
 /** Why the prebuilt addon cannot be used here, or undefined when it loads and finds a CPU backend. */
-export function prebuildProblem(addon) {
+function prebuildProblem(addon) {
   if (!existsSync(addon)) return `no prebuilt binary for ${process.platform}-${process.arch} in this package`;
   const probe = "const i = require(process.argv[1]).systemInfo(); if (!i.devices.some((d) => d.type === 'cpu')) throw new Error('no CPU backend library beside it');";
   const child = spawnSync(process.execPath, ['-e', probe, addon], { encoding: 'utf8' });
