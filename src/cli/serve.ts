@@ -25,6 +25,8 @@ export interface ServeConfig {
   modelsDir?: string;
   /** CPU threads per context; undefined = defaultThreads(). */
   threads?: number;
+  /** Conversations served at once per model (slots of its context); undefined = 1. */
+  parallel?: number;
   apiKey?: string;
   corsOrigins: OriginPolicy;
   managementOrigins: OriginPolicy;
@@ -38,6 +40,7 @@ interface ServeFlags {
   model?: string;
   modelsDir?: string;
   threads?: string;
+  parallel?: string;
   apiKey?: string;
   cors?: string;
   managementCors?: string;
@@ -53,6 +56,7 @@ export function serveOptions(command: Command): Command {
     .option('-m, --model <model>', 'default local model: a GGUF path or hf:owner/repo:QUANT (default: none; prompts and presets may name their own) [AKACHAT_MODEL]')
     .option('--models-dir <folder>', 'GGUF files offered to clients by name (file name without .gguf, listed by /v1/models); clients never name paths [AKACHAT_MODELS_DIR]')
     .option('-t, --threads <n>', 'CPU threads per model (default: physical cores - 1) [AKACHAT_THREADS]')
+    .option('--parallel <n>', 'conversations served at once per model: slots of its context, each with the context size (default 1) [AKACHAT_PARALLEL]')
     .option('--api-key <key>', 'require Authorization: Bearer <key> (default: no key) [AKACHAT_API_KEY]')
     .option('--cors <origins>', 'browser origins allowed on the chat routes: comma-separated origins (* wildcards allowed), "local" or "*" (default: local) [AKACHAT_CORS]')
     .option('--management-cors <origins>', 'origins allowed on management routes (prompts, vars, settings, uploads); default: none besides this server\'s own pages [AKACHAT_MANAGEMENT_CORS]');
@@ -89,6 +93,10 @@ export function serveConfig(flags: ServeFlags, env: Record<string, string | unde
   const model = checkedModel(pick(flags.model, 'AKACHAT_MODEL'), '--model');
   const modelsDir = checkedFolder(pick(flags.modelsDir, 'AKACHAT_MODELS_DIR'), '--models-dir');
   const threads = checkedThreads(pick(flags.threads, 'AKACHAT_THREADS'));
+  const parallelText = pick(flags.parallel, 'AKACHAT_PARALLEL');
+  if (parallelText !== undefined && (!/^\d{1,3}$/.test(parallelText) || Number(parallelText) < 1 || Number(parallelText) > 256)) {
+    throw new UsageError(`Expected a number of slots (1-256) for --parallel but received ${JSON.stringify(parallelText)}`);
+  }
   const apiKey = pick(flags.apiKey, 'AKACHAT_API_KEY');
   return {
     port: Number(portText),
@@ -97,6 +105,7 @@ export function serveConfig(flags: ServeFlags, env: Record<string, string | unde
     model,
     modelsDir,
     threads,
+    ...(parallelText !== undefined ? { parallel: Number(parallelText) } : {}),
     apiKey,
     corsOrigins: parseOrigins(pick(flags.cors, 'AKACHAT_CORS'), 'local', '--cors'),
     managementOrigins: parseOrigins(pick(flags.managementCors, 'AKACHAT_MANAGEMENT_CORS'), [], '--management-cors'),
@@ -146,7 +155,7 @@ export async function runServe(config: ServeConfig, io: CliIo): Promise<number> 
     // Embedding model for RAG collections that name none; without it they are lexical-only.
     defaultEmbeddingModel: io.env.AKACHAT_EMBEDDING_MODEL || undefined,
     // The server's model stays loaded: the next request should not pay for loading it again.
-    models: { keepAliveMs: 0, threads: config.threads },
+    models: { keepAliveMs: 0, threads: config.threads, parallel: config.parallel },
     onModelEvent: modelProgressPrinter(io.out),
   });
   let server;
@@ -188,7 +197,7 @@ function printBanner(io: CliIo, url: string, config: ServeConfig): void {
       : '  Model:           none configured. Set one with --model <file.gguf | hf:owner/repo:QUANT> or AKACHAT_MODEL;\n' +
         '                   saved prompts and presets that name a model work without it.',
     ...(config.modelsDir ? [`  Models folder:   ${config.modelsDir} (offered by file name)`] : []),
-    `  Threads:         ${config.threads ?? 'physical cores - 1'} per model`,
+    `  Threads:         ${config.threads ?? 'physical cores - 1'} per model; ${config.parallel ?? 1} conversation(s) at once per model (--parallel)`,
     describeAddon(),
     `  API key:         ${config.apiKey ? 'required (Authorization: Bearer <key>)' : 'not required'}`,
     `  CORS:            ${describeOrigins(config.corsOrigins)}; management routes: ${describeOrigins(config.managementOrigins)}`,

@@ -117,7 +117,8 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
   const title = options.title ?? 'akachat API';
 
   const state: ServerState = { model: akachat.defaultModel ? 'ready' : 'none', startedAt: Date.now() };
-  const queue = new GenerationQueue({ maxWaiting: options.maxQueue });
+  // As many requests run at once as the model's context has slots (ModelManager `parallel`).
+  const queue = new GenerationQueue({ maxWaiting: options.maxQueue, concurrency: () => akachat.models.parallel });
   const catalog = new ModelCatalog(akachat);
   const ctx: RouteContext = {
     akachat,
