@@ -3,7 +3,7 @@
  * examples/server.ts). Flags win over environment variables, which win over the defaults. The
  * HTTP adapter is imported here only, when the server starts, so other commands never load it.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { addonStatus } from '../engine/addon.js';
@@ -27,6 +27,8 @@ export interface ServeConfig {
   threads?: number;
   /** Conversations served at once per model (slots of its context); undefined = 1. */
   parallel?: number;
+  /** Save long prompts' KV states in `<data>/cache/kv` and restore them after a restart. */
+  promptCache?: boolean;
   apiKey?: string;
   corsOrigins: OriginPolicy;
   managementOrigins: OriginPolicy;
@@ -41,6 +43,7 @@ interface ServeFlags {
   modelsDir?: string;
   threads?: string;
   parallel?: string;
+  promptCache?: boolean;
   apiKey?: string;
   cors?: string;
   managementCors?: string;
@@ -56,6 +59,7 @@ export function serveOptions(command: Command): Command {
     .option('-m, --model <model>', 'default local model: a GGUF path or hf:owner/repo:QUANT (default: none; prompts and presets may name their own) [AKACHAT_MODEL]')
     .option('--models-dir <folder>', 'GGUF files offered to clients by name (file name without .gguf, listed by /v1/models); clients never name paths [AKACHAT_MODELS_DIR]')
     .option('-t, --threads <n>', 'CPU threads per model (default: physical cores - 1) [AKACHAT_THREADS]')
+    .option('--prompt-cache', 'keep long prompts\' (personas\') KV states in <data>/cache/kv, so the first call after a restart is as fast as a warm one [AKACHAT_PROMPT_CACHE=1]')
     .option('--parallel <n>', 'conversations served at once per model: slots of its context, each with the context size (default 1) [AKACHAT_PARALLEL]')
     .option('--api-key <key>', 'require Authorization: Bearer <key> (default: no key) [AKACHAT_API_KEY]')
     .option('--cors <origins>', 'browser origins allowed on the chat routes: comma-separated origins (* wildcards allowed), "local" or "*" (default: local) [AKACHAT_CORS]')
@@ -106,6 +110,7 @@ export function serveConfig(flags: ServeFlags, env: Record<string, string | unde
     modelsDir,
     threads,
     ...(parallelText !== undefined ? { parallel: Number(parallelText) } : {}),
+    ...(flags.promptCache || env.AKACHAT_PROMPT_CACHE === '1' ? { promptCache: true } : {}),
     apiKey,
     corsOrigins: parseOrigins(pick(flags.cors, 'AKACHAT_CORS'), 'local', '--cors'),
     managementOrigins: parseOrigins(pick(flags.managementCors, 'AKACHAT_MANAGEMENT_CORS'), [], '--management-cors'),
@@ -155,7 +160,7 @@ export async function runServe(config: ServeConfig, io: CliIo): Promise<number> 
     // Embedding model for RAG collections that name none; without it they are lexical-only.
     defaultEmbeddingModel: io.env.AKACHAT_EMBEDDING_MODEL || undefined,
     // The server's model stays loaded: the next request should not pay for loading it again.
-    models: { keepAliveMs: 0, threads: config.threads, parallel: config.parallel },
+    models: { keepAliveMs: 0, threads: config.threads, parallel: config.parallel, ...(config.promptCache ? { promptCache: { dir: join(config.dataDir, 'cache', 'kv') } } : {}) },
     onModelEvent: modelProgressPrinter(io.out),
   });
   let server;
