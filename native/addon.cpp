@@ -18,6 +18,7 @@
 #include "gguf.h"
 #include "model.h"
 #include "quantize.h"
+#include "sampler.h"
 
 namespace akachat {
 
@@ -132,6 +133,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  exports.Set("jsonSchemaToGrammar", Napi::Function::New(env, JsonSchemaToGrammar, "jsonSchemaToGrammar"));
 #ifdef AKACHAT_CUDA
   exports.Set("cuda", Napi::Boolean::New(env, true));
 #else

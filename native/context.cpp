@@ -606,7 +606,7 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
   auto job = std::make_shared<GenerationJob>(env);
   job->weakSelf = job;
   job->prompt.assign(prompt.Data(), prompt.Data() + prompt.ElementLength());
-  job->sampling = SamplerOptions::FromObject(opts);
+  job->sampling = SamplerOptions::FromObject(opts, model_->vocab());
   job->maxTokens = static_cast<int32_t>(NumberOpt(opts, "maxTokens", -1));
   job->ignoreEos = BoolOpt(opts, "ignoreEos", false);
   Napi::Value stops = opts.Get("stop");
@@ -948,12 +948,7 @@ void AddonContext::admit(Slot& slot, std::shared_ptr<GenerationJob> job) {
   slot.prefilled = reuse;
   j.reusedTokens = static_cast<int32_t>(reuse);
   slot.greedy = j.sampling.isPlainGreedy();
-  slot.sampler.reset(buildSampler(j.sampling, model_->vocab()));
-  // Repetition penalties also see the end of the prompt.
-  const size_t window = static_cast<size_t>(std::max(0, j.sampling.repeatLastN));
-  for (size_t i = prompt.size() > window ? prompt.size() - window : 0; i < prompt.size(); i++) {
-    llama_sampler_accept(slot.sampler.get(), prompt[i]);
-  }
+  slot.sampler.reset(buildSampler(j.sampling, model_->vocab(), prompt));
   slot.prefillStart = Clock::now();
 }
 
@@ -992,8 +987,15 @@ void AddonContext::advance(Slot& slot, int32_t logitsIndex) {
   if (job.abort->load()) { finishSlot(slot, "abort"); return; }
   const llama_vocab* vocab = model_->vocab();
   // Greedy without penalties needs no candidate list: take the argmax of the logits.
-  const llama_token token = slot.greedy ? argmaxToken(ctx_.get(), logitsIndex, llama_vocab_n_tokens(vocab))
-                                        : llama_sampler_sample(slot.sampler.get(), ctx_.get(), logitsIndex);
+  llama_token token;
+  try {
+    token = slot.greedy ? argmaxToken(ctx_.get(), logitsIndex, llama_vocab_n_tokens(vocab))
+                        : llama_sampler_sample(slot.sampler.get(), ctx_.get(), logitsIndex);
+  } catch (const std::exception& e) {
+    // A grammar that no token of the vocabulary can continue: this generation fails, not the batch.
+    failSlot(slot, std::string("Sampling failed: ") + e.what(), "NATIVE_ERROR");
+    return;
+  }
   const bool eog = llama_vocab_is_eog(vocab, token);
   if (eog && !job.ignoreEos) { finishSlot(slot, "eos"); return; }
   job.generatedTokens++;

@@ -1,10 +1,11 @@
 // Sampler chain built per generation from plain options (copied on the JS thread).
 #pragma once
 
-#include <llama.h>
+#include <llama-cpp.h>
 #include <napi.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace akachat {
 
@@ -18,15 +19,24 @@ struct SamplerOptions {
   float presencePenalty = 0.0f;
   float frequencyPenalty = 0.0f;
   uint32_t seed = LLAMA_DEFAULT_SEED;  // LLAMA_DEFAULT_SEED: random
+  // GBNF grammar sampler from the `grammar` option, or null. Parsed on the JS thread, so a bad
+  // grammar is an error of the generate() call; buildSampler takes it over.
+  llama_sampler_ptr grammar;
 
-  static SamplerOptions FromObject(const Napi::Object& o);
-  // Greedy with every penalty off: the caller may take the argmax of the logits directly.
+  // Throws a JS INVALID_ARGUMENT error when the grammar does not parse.
+  static SamplerOptions FromObject(const Napi::Object& o, const llama_vocab* vocab);
+  // Greedy with every penalty off and no grammar: the caller may take the argmax of the logits.
   bool isPlainGreedy() const {
-    return temperature <= 0.0f && repeatPenalty == 1.0f && presencePenalty == 0.0f && frequencyPenalty == 0.0f;
+    return temperature <= 0.0f && repeatPenalty == 1.0f && presencePenalty == 0.0f && frequencyPenalty == 0.0f &&
+           !grammar;
   }
 };
 
-// Caller owns the returned chain (wrap it in llama_sampler_ptr).
-llama_sampler* buildSampler(const SamplerOptions& options, const llama_vocab* vocab);
+// Caller owns the returned chain (wrap it in llama_sampler_ptr). Repetition penalties see the
+// end of `prompt`; the grammar (moved out of `options`) constrains only generated tokens.
+llama_sampler* buildSampler(SamplerOptions& options, const llama_vocab* vocab, const std::vector<llama_token>& prompt);
+
+// jsonSchemaToGrammar(schema: string) -> string: llama.cpp's JSON schema to GBNF conversion.
+Napi::Value JsonSchemaToGrammar(const Napi::CallbackInfo& info);
 
 }  // namespace akachat

@@ -78,6 +78,8 @@ export interface NativeSamplingOptions {
   maxTokens?: number;
   ignoreEos?: boolean;
   stop?: string[];
+  /** GBNF grammar (start symbol `root`) the generated text must match; parsed when generate() is called. */
+  grammar?: string;
 }
 
 export type NativeStopReason = 'eos' | 'maxTokens' | 'stop' | 'abort' | 'contextFull';
@@ -171,8 +173,10 @@ export interface NativeAddon {
   limitMemory(bytes: number): void;
   quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
   systemInfo(): NativeSystemInfo;
-  /** Frees every context and model now (their threads stopped); for process exit. */
-  shutdown(): void;
+  /** Frees every context and model now (their threads stopped); for process exit. Absent in addons built before it. */
+  shutdown?(): void;
+  /** llama.cpp's JSON schema (JSON text) to GBNF conversion; throws INVALID_ARGUMENT for a schema it cannot convert. */
+  jsonSchemaToGrammar(schema: string): string;
   setLogger(fn: ((level: number, line: string) => void) | null, minLevel?: number): void;
   cuda: boolean;
 }

@@ -74,6 +74,17 @@ export interface GenerateOptions {
   stop?: string | readonly string[];
   /** Stops generation within one token; the generation rejects with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * GBNF grammar (llama.cpp's format, start symbol `root`) the generated text must match. A
+   * grammar that does not parse is an InvalidArgumentError. Output cut short by maxTokens or a
+   * full context (stopReason) may be an unfinished match.
+   */
+  grammar?: string;
+  /**
+   * JSON schema the generated text must match as JSON (converted to a grammar by llama.cpp;
+   * `{}` allows any JSON value). Not together with `grammar`.
+   */
+  jsonSchema?: object;
 }
 
 const poolingNumbers = { model: -2, mean: 1, cls: 2, last: 3 } as const;
@@ -309,5 +320,21 @@ function samplingOptions(o: GenerateOptions): NativeSamplingOptions {
     seed: opt(o.seed, (v) => expectInteger(v, 'seed', 0, 0xfffffffe)) ?? -1,
     ignoreEos: o.ignoreEos === true,
     stop: stop.filter((s) => s.length > 0),
+    grammar: constraintGrammar(o),
   };
+}
+
+function constraintGrammar(o: GenerateOptions): string | undefined {
+  if (o.grammar !== undefined && o.jsonSchema !== undefined) throw invalid('grammar or jsonSchema, not both', 'grammar', o.grammar);
+  if (o.grammar !== undefined) return expectString(o.grammar, 'grammar');
+  if (o.jsonSchema === undefined) return undefined;
+  if (typeof o.jsonSchema !== 'object' || o.jsonSchema === null || Array.isArray(o.jsonSchema)) {
+    throw invalid('a JSON schema object', 'jsonSchema', o.jsonSchema);
+  }
+  return jsonSchemaToGrammar(o.jsonSchema);
+}
+
+/** GBNF for a JSON schema, by llama.cpp's converter (InvalidArgumentError for a schema it cannot convert). */
+function jsonSchemaToGrammar(schema: object): string {
+  return nativeCall(() => loadAddon().jsonSchemaToGrammar(JSON.stringify(schema)));
 }
