@@ -133,7 +133,7 @@ export function loadAddon(): NativeAddon {
     // process.exit() skips the addon's cleanup hook and runs static destructors under running
     // decode threads: stop them first ('exit' is emitted before the process really exits).
     const { addon } = loaded;
-    process.once('exit', () => addon.shutdown());
+    process.once('exit', () => addon.shutdown?.()); // an addon built before shutdown() existed has none
     return choice.addon;
   }
   throw new AddonLoadError(
