@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
 import { addonStatus } from '../engine/addon.js';
 import type { OriginPolicy } from '../http/security.js';
+import type { ServerDefaults } from '../run/runner.js';
 import { isHubReference } from '../llm/hub.js';
 import { modelProgressPrinter, statOf, UsageError, type CliIo } from './io.js';
 
@@ -32,6 +33,8 @@ export interface ServeConfig {
   apiKey?: string;
   corsOrigins: OriginPolicy;
   managementOrigins: OriginPolicy;
+  /** Sampling for requests that name none (request > prompt/preset options > these > built-ins). */
+  defaults: ServerDefaults;
 }
 
 /** serve's flags as commander hands them over (strings, before the environment is merged). */
@@ -47,6 +50,13 @@ interface ServeFlags {
   apiKey?: string;
   cors?: string;
   managementCors?: string;
+  seed?: string;
+  temp?: string;
+  topK?: string;
+  topP?: string;
+  minP?: string;
+  repeatPenalty?: string;
+  nPredict?: string;
 }
 
 /** Declares serve's options on `command`. */
@@ -63,7 +73,15 @@ export function serveOptions(command: Command): Command {
     .option('--parallel <n>', 'conversations served at once per model: slots of its context, each with the context size (default 1) [AKACHAT_PARALLEL]')
     .option('--api-key <key>', 'require Authorization: Bearer <key> (default: no key) [AKACHAT_API_KEY]')
     .option('--cors <origins>', 'browser origins allowed on the chat routes: comma-separated origins (* wildcards allowed), "local" or "*" (default: local) [AKACHAT_CORS]')
-    .option('--management-cors <origins>', 'origins allowed on management routes (prompts, vars, settings, uploads); default: none besides this server\'s own pages [AKACHAT_MANAGEMENT_CORS]');
+    .option('--management-cors <origins>', 'origins allowed on management routes (prompts, vars, settings, uploads); default: none besides this server\'s own pages [AKACHAT_MANAGEMENT_CORS]')
+    // Sampling defaults, named as llama-server names them; a request's or prompt's own values win.
+    .option('-s, --seed <n>', 'default seed for requests that name none (default: random) [AKACHAT_SEED]')
+    .option('--temp <t>', 'default temperature (default 0.8) [AKACHAT_TEMP]')
+    .option('--top-k <n>', 'default top-k, 0 = off (default 40) [AKACHAT_TOP_K]')
+    .option('--top-p <p>', 'default top-p, 1 = off (default 0.95) [AKACHAT_TOP_P]')
+    .option('--min-p <p>', 'default min-p, 0 = off (default 0.05) [AKACHAT_MIN_P]')
+    .option('--repeat-penalty <x>', 'default repeat penalty, 1 = off (default 1) [AKACHAT_REPEAT_PENALTY]')
+    .option('-n, --n-predict <n>', 'default most tokens to generate, -1 = until end or a full context (default 512) [AKACHAT_N_PREDICT]');
 }
 
 /** Parses `serve`'s flags over the environment. Throws UsageError naming the bad flag; returns undefined for --help. */
@@ -102,6 +120,24 @@ export function serveConfig(flags: ServeFlags, env: Record<string, string | unde
     throw new UsageError(`Expected a number of slots (1-256) for --parallel but received ${JSON.stringify(parallelText)}`);
   }
   const apiKey = pick(flags.apiKey, 'AKACHAT_API_KEY');
+  const number = (flag: string | undefined, variable: string, name: string, what: string, ok: (n: number) => boolean): number | undefined => {
+    const text = pick(flag, variable);
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value) || !ok(value)) throw new UsageError(`Expected ${what} for ${name} but received ${JSON.stringify(text)}`);
+    return value;
+  };
+  const int = Number.isSafeInteger;
+  const defaults: ServerDefaults = {
+    seed: number(flags.seed, 'AKACHAT_SEED', '--seed', 'a whole number of 0 or more', (n) => int(n) && n >= 0 && n <= 0xffffffff),
+    temperature: number(flags.temp, 'AKACHAT_TEMP', '--temp', 'a number from 0 to 2', (n) => n >= 0 && n <= 2),
+    topK: number(flags.topK, 'AKACHAT_TOP_K', '--top-k', 'a whole number of 0 or more', (n) => int(n) && n >= 0),
+    topP: number(flags.topP, 'AKACHAT_TOP_P', '--top-p', 'a number from 0 to 1', (n) => n >= 0 && n <= 1),
+    minP: number(flags.minP, 'AKACHAT_MIN_P', '--min-p', 'a number from 0 to 1', (n) => n >= 0 && n <= 1),
+    repeatPenalty: number(flags.repeatPenalty, 'AKACHAT_REPEAT_PENALTY', '--repeat-penalty', 'a number of 0 or more', (n) => n >= 0),
+    maxTokens: number(flags.nPredict, 'AKACHAT_N_PREDICT', '--n-predict', 'a whole number of 1 or more, or -1', (n) => int(n) && (n >= 1 || n === -1) && n < 2 ** 31 - 1),
+  };
+  for (const key of Object.keys(defaults) as (keyof ServerDefaults)[]) if (defaults[key] === undefined) delete defaults[key];
   return {
     port: Number(portText),
     host,
@@ -114,6 +150,7 @@ export function serveConfig(flags: ServeFlags, env: Record<string, string | unde
     apiKey,
     corsOrigins: parseOrigins(pick(flags.cors, 'AKACHAT_CORS'), 'local', '--cors'),
     managementOrigins: parseOrigins(pick(flags.managementCors, 'AKACHAT_MANAGEMENT_CORS'), [], '--management-cors'),
+    defaults,
   };
 }
 
@@ -171,6 +208,7 @@ export async function runServe(config: ServeConfig, io: CliIo): Promise<number> 
       apiKey: config.apiKey,
       corsOrigins: config.corsOrigins,
       managementOrigins: config.managementOrigins,
+      defaults: config.defaults,
     });
   } catch (error) {
     await akachat.dispose();
@@ -204,6 +242,7 @@ function printBanner(io: CliIo, url: string, config: ServeConfig): void {
     ...(config.modelsDir ? [`  Models folder:   ${config.modelsDir} (offered by file name)`] : []),
     `  Threads:         ${config.threads ?? 'physical cores - 1'} per model; ${config.parallel ?? 1} conversation(s) at once per model (--parallel)`,
     describeAddon(),
+    ...(Object.keys(config.defaults).length > 0 ? [`  Sampling:        ${JSON.stringify(config.defaults)} when a request or prompt sets none`] : []),
     `  API key:         ${config.apiKey ? 'required (Authorization: Bearer <key>)' : 'not required'}`,
     `  CORS:            ${describeOrigins(config.corsOrigins)}; management routes: ${describeOrigins(config.managementOrigins)}`,
   ];

@@ -16,7 +16,7 @@ import { batchRoutes } from './routes/batch.js';
 import { ModelCatalog } from '../run/catalog.js';
 import { Embedder } from '../run/embeddings.js';
 import { errorMessage, errorResponse, HttpError, statusOf, type ErrorStyle } from './errors.js';
-import { Generations, type GenerationReport } from '../run/runner.js';
+import { Generations, type GenerationReport, type ServerDefaults } from '../run/runner.js';
 import { RouteRegistry, type OpenApiDocument, type RouteDescription } from './openapi.js';
 import { GenerationQueue } from '../run/admission.js';
 import type { RouteContext, RouteSpec, ServerState } from './route.js';
@@ -56,6 +56,11 @@ export interface AppOptions {
   maxJsonBytes?: number;
   /** Largest upload (`/api/rag/save`) in bytes. Default 100 MiB. */
   maxUploadBytes?: number;
+  /**
+   * Sampling defaults for requests that name none (`serve --seed --temp ...`): request > prompt
+   * or preset options > these > built-in defaults. Default none.
+   */
+  defaults?: ServerDefaults;
   /** Hears about every generation when it ends (logging, metrics, tests). Default none. */
   onGeneration?: (report: GenerationReport) => void;
   /** Hears about errors answered with a 5xx status. Default: printed with console.error. */
@@ -125,7 +130,7 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
     catalog,
     queue,
     state,
-    generations: new Generations(akachat, catalog, queue, { onGeneration: options.onGeneration }),
+    generations: new Generations(akachat, catalog, queue, { onGeneration: options.onGeneration, defaults: options.defaults }),
     embedder: new Embedder(akachat, catalog),
     batches: new BatchRuns(akachat),
     version: packageJson.version,

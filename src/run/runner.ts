@@ -8,8 +8,9 @@ import type { Akachat } from '../akachat.js';
 import { mapResult, type TextStream } from '../async/text-stream.js';
 import { AbortError, InvalidArgumentError, abortReason, isAbort, throwIfAborted } from '../errors.js';
 import type { LlmResult, LlmTimings } from '../llm/stream.js';
+import type { GenerationSettings } from '../llm/types.js';
 import type { ChatMessage as PromptChatMessage } from '../prompt/messages.js';
-import { callerOverrides, llmRequest, type PromptOptions, type RawOptions } from '../prompt/options.js';
+import { callerOverrides, generationSettings, llmRequest, type PromptOptions, type RawOptions } from '../prompt/options.js';
 import { describeValue } from '../validate.js';
 import type { Prompt, PromptRunResult } from '../prompt/prompt.js';
 import { noModelError, type ModelCatalog, type ModelTarget } from './catalog.js';
@@ -35,6 +36,44 @@ export interface RunResult {
   model: string;
   /** The prompt run's details (messages sent, evaluated instruction, ...) for saved-prompt runs. */
   prompt?: PromptRunResult;
+  /** The sampling settings the run used, after every default was applied. */
+  settings?: GenerationSettings;
+}
+
+/** A token limit that no context reaches: "until end-of-generation or a full context" (int32 for the engine). */
+export const UNLIMITED_TOKENS = 2 ** 31 - 1;
+
+/**
+ * Server-wide sampling defaults (`akachat serve --seed --temp ...`). Each applies only where
+ * neither the request nor the prompt's or preset's options set the field: request > prompt or
+ * preset options > server defaults > built-in defaults.
+ */
+export interface ServerDefaults {
+  seed?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  /** Most tokens to generate; -1 = until end-of-generation or a full context (local models only). */
+  maxTokens?: number;
+}
+
+/** `options` with the server defaults filled into the fields nothing else set. */
+export function withServerDefaults(options: PromptOptions, defaults: ServerDefaults): PromptOptions {
+  const out: PromptOptions = { ...options };
+  if (out.seed === undefined && defaults.seed !== undefined) out.seed = defaults.seed;
+  if (out.temperature === undefined && defaults.temperature !== undefined) out.temperature = defaults.temperature;
+  if (out.topK === undefined && defaults.topK !== undefined) out.topK = defaults.topK;
+  if (out.topP === undefined && defaults.topP !== undefined) out.topP = defaults.topP;
+  if (out.minP === undefined && defaults.minP !== undefined) out.minP = defaults.minP;
+  if (out.repetitionPenalty === undefined && defaults.repeatPenalty !== undefined) out.repetitionPenalty = defaults.repeatPenalty;
+  // max_new_tokens 0 means "the default"; a remote service is never asked for unlimited tokens.
+  const local = (out.provider ?? 'local') === 'local';
+  if (!out.maxNewTokens && defaults.maxTokens !== undefined && (defaults.maxTokens > 0 || local)) {
+    out.maxNewTokens = defaults.maxTokens < 0 ? UNLIMITED_TOKENS : defaults.maxTokens;
+  }
+  return out;
 }
 
 /**
@@ -86,6 +125,11 @@ export interface TextRunRequest extends CommonRequest {
   /** Completed as is: no chat template. */
   text: string;
   sampling: SamplingParams;
+  /**
+   * llama.cpp's `n_predict` taken literally for a model run: 0 = only evaluate the prompt, -1 =
+   * until end-of-generation or a full context. Wins over every default (max_new_tokens 0 means "default").
+   */
+  exactMaxTokens?: number;
 }
 
 export interface PromptRunRequest extends CommonRequest {
@@ -102,6 +146,8 @@ export interface PromptRunRequest extends CommonRequest {
 
 export interface GenerationsOptions {
   onGeneration?: (report: GenerationReport) => void;
+  /** Sampling defaults for every run (see {@link ServerDefaults}). Default none. */
+  defaults?: ServerDefaults;
 }
 
 
@@ -110,12 +156,14 @@ export class Generations {
   readonly #catalog: ModelCatalog;
   readonly #queue: GenerationQueue;
   readonly #onGeneration?: (report: GenerationReport) => void;
+  readonly #defaults: ServerDefaults;
 
   constructor(akachat: Akachat, catalog: ModelCatalog, queue: GenerationQueue, options: GenerationsOptions = {}) {
     this.#akachat = akachat;
     this.#catalog = catalog;
     this.#queue = queue;
     this.#onGeneration = options.onGeneration;
+    this.#defaults = options.defaults ?? {};
   }
 
   /**
@@ -146,7 +194,7 @@ export class Generations {
   async prompt(request: PromptRunRequest, displayName = request.prompt.name): Promise<GenerationRun> {
     const { prompt, input, history, signal } = request;
     const overrides = { ...callerOverrides(request.overrides), ...(request.model ? { model: await this.#modelOverride(request.model) } : {}) };
-    const merged = await this.#akachat.resolveOptions(prompt.options, overrides); // bad overrides fail here, before queueing
+    const merged = withServerDefaults(await this.#akachat.resolveOptions(prompt.options, overrides), this.#defaults); // bad overrides fail here, before queueing
     const local = (merged.provider ?? 'local') === 'local';
     if (local && !merged.model) throw noModelError(); // the prompt names no model and there is no default
     return this.#start(request.route, displayName, local, signal, (runSignal) => {
@@ -162,6 +210,7 @@ export class Generations {
         timings: r.timings,
         model: r.model,
         prompt: r,
+        settings: generationSettings(merged),
       }));
     });
   }
@@ -176,12 +225,16 @@ export class Generations {
   }
 
   async #model(request: ChatRunRequest | TextRunRequest, target: Extract<ModelTarget, { kind: 'model' }>, input: { messages?: ChatMessage[]; text?: string }): Promise<GenerationRun> {
-    const merged: PromptOptions = await this.#akachat.resolveOptions(target.options, callerOverrides(samplingToOptions(request.sampling)));
+    const resolved = await this.#akachat.resolveOptions(target.options, callerOverrides(samplingToOptions(request.sampling)));
+    const merged: PromptOptions = withServerDefaults(resolved, this.#defaults);
     const provider = merged.provider ?? 'local';
     if (provider === 'local' && !merged.model) throw noModelError(request.model);
+    const exact = 'exactMaxTokens' in request ? request.exactMaxTokens : undefined;
     return this.#start(request.route, target.name, provider === 'local', request.signal, (runSignal) => {
       const started = performance.now();
-      const stream = this.#akachat.location(provider).stream(llmRequest(merged, input, runSignal));
+      const llm = llmRequest(merged, input, runSignal);
+      if (exact !== undefined && provider === 'local') llm.settings.maxTokens = exact < 0 ? UNLIMITED_TOKENS : exact;
+      const stream = this.#akachat.location(provider).stream(llm);
       return mapResult(stream, (r: LlmResult): RunResult => ({
         text: r.text,
         stopReason: r.stopReason,
@@ -192,6 +245,7 @@ export class Generations {
         firstTokenMs: r.firstTokenMs,
         timings: r.timings,
         model: r.model,
+        settings: llm.settings,
       }));
     });
   }

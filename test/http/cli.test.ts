@@ -32,8 +32,23 @@ describe('akachat serve: flags and environment', () => {
   it('has safe defaults, the same as the HTTP adapter\'s', () => {
     expect([DEFAULT_PORT, DEFAULT_HOST]).toEqual([HTTP_DEFAULT_PORT, HTTP_DEFAULT_HOST]);
     expect(parseServeArgs([], {})).toEqual({
-      port: 50000, host: '127.0.0.1', dataDir: resolve('.'), model: undefined, apiKey: undefined, corsOrigins: 'local', managementOrigins: [],
+      port: 50000, host: '127.0.0.1', dataDir: resolve('.'), model: undefined, apiKey: undefined, corsOrigins: 'local', managementOrigins: [], defaults: {},
     });
+  });
+
+  it('takes llama-server\'s sampling flags as server defaults, over their environment variables', () => {
+    const env = { AKACHAT_SEED: '7', AKACHAT_TEMP: '0.5', AKACHAT_N_PREDICT: '64' };
+    expect(parseServeArgs([], env)?.defaults).toEqual({ seed: 7, temperature: 0.5, maxTokens: 64 });
+    expect(parseServeArgs(['-s', '42', '--temp', '0', '--top-k', '1', '--top-p', '0.9', '--min-p', '0.1', '--repeat-penalty', '1.2', '-n', '-1'], env)?.defaults)
+      .toEqual({ seed: 42, temperature: 0, topK: 1, topP: 0.9, minP: 0.1, repeatPenalty: 1.2, maxTokens: -1 });
+    const bad: Array<[string[], RegExp]> = [
+      [['--seed', '-3'], /for --seed but received "-3"/],
+      [['--temp', 'hot'], /for --temp/],
+      [['--top-p', '2'], /for --top-p/],
+      [['--top-k', '1.5'], /for --top-k/],
+      [['-n', '0'], /for --n-predict/],
+    ];
+    for (const [args, message] of bad) expect(() => parseServeArgs(args, {}), args.join(' ')).toThrow(message);
   });
 
   it('reads the environment, and flags win over it', () => {

@@ -20,11 +20,31 @@ describe.skipIf(!stories)('llama.cpp-compatible routes on stories260K', () => {
     expect(timings.predicted_n).toBe(8);
     expect(timings.prompt_ms).toBeGreaterThan(0);
     expect(timings.predicted_ms).toBeGreaterThan(0);
-    expect(timings.predicted_per_second).toBeCloseTo((8 * 1000) / timings.predicted_ms, 6);
+    // The first token costs no decode step (it comes from the prompt's logits): 7 steps, not 8.
+    expect(timings.predicted_per_second).toBeCloseTo((7 * 1000) / timings.predicted_ms, 6);
+    expect(body).toMatchObject({
+      truncated: false,
+      has_new_line: (body.content as string).includes('\n'),
+      generation_settings: { n_predict: 8, temperature: 0, seed: -1, top_k: 40, stop: [] },
+      timings: { cache_n: 0, predicted_per_token_ms: timings.predicted_ms / 7, prompt_per_token_ms: timings.prompt_ms / timings.prompt_n },
+    });
     // The same prompt again: its tokens come from the KV cache, one is decoded for logits.
-    const again = await (await postJson(`${t.url}/completion`, { prompt: 'Once upon a time', n_predict: 8, temperature: 0 })).json() as { timings: typeof timings; tokens_cached: number };
+    const again = await (await postJson(`${t.url}/completion`, { prompt: 'Once upon a time', n_predict: 8, temperature: 0 })).json() as { timings: typeof timings & { cache_n: number }; tokens_cached: number };
     expect(again.timings.prompt_n).toBe(1);
     expect(again.tokens_cached).toBeGreaterThan(0);
+    expect(again.timings.cache_n).toBe(again.tokens_cached);
+  });
+
+  it('only evaluates the prompt with n_predict 0', async () => {
+    const body = await (await postJson(`${t.url}/completion`, { prompt: 'One day a cat', n_predict: 0 })).json() as Record<string, unknown>;
+    expect(body).toMatchObject({ content: '', tokens_predicted: 0, truncated: false, generation_settings: { n_predict: 0 } });
+    expect(body.tokens_evaluated).toBeGreaterThan(1);
+  });
+
+  it('refuses return_tokens (the engine does not hand out generated ids) rather than sending none', async () => {
+    const response = await postJson(`${t.url}/completion`, { prompt: 'Once', n_predict: 2, return_tokens: true });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/return_tokens/);
   });
 
   it('streams {content, stop:false} events and a final {content:"", stop:true} without [DONE]', async () => {
@@ -56,6 +76,12 @@ describe.skipIf(!stories)('llama.cpp-compatible routes on stories260K', () => {
     const pieces = await (await postJson(`${t.url}/tokenize`, { content: 'Hello world', with_pieces: true })).json() as { tokens: Array<{ id: number; piece: string }> };
     expect(pieces.tokens.map((token) => token.id)).toEqual(tokens);
     expect(pieces.tokens.map((token) => token.piece).join('').trim()).toBe('Hello world');
+  });
+
+  it('gives byte-fallback pieces as their bytes, as llama-server does', async () => {
+    // stories260K has no token for 好 (E5 A5 BD): it falls back to one token per byte.
+    const { tokens } = await (await postJson(`${t.url}/tokenize`, { content: 'A 好 b', with_pieces: true })).json() as { tokens: Array<{ id: number; piece: string | number[] }> };
+    expect(tokens.map((token) => token.piece)).toEqual(['', 'A', ' ', [0xe5], [0xa5], [0xbd], ' b']);
   });
 
   it('refuses token ids outside the vocabulary with a 400 naming the index', async () => {

@@ -7,7 +7,8 @@ import type { Model } from '../../engine/index.js';
 import { invalid } from '../../validate.js';
 import { errorBody, HttpError, statusOf } from '../errors.js';
 import { firstChunkReady } from '../run-stream.js';
-import { phaseTimes, type GenerationRun, type RunResult } from '../../run/runner.js';
+import type { GenerationSettings } from '../../llm/types.js';
+import { phaseTimes, UNLIMITED_TOKENS, type GenerationRun, type RunResult } from '../../run/runner.js';
 import { normalizeLlamaCppCompletion } from '../openai-normalize.js';
 import { readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { SSE_HEADERS, sseEvent } from '../sse.js';
@@ -20,27 +21,54 @@ function stopType(stopReason: string): 'eos' | 'limit' | 'word' {
   return 'eos';
 }
 
-/** Fields of llama-server's final object: counts, why it stopped and timings. */
+/** Fields of llama-server's final object: counts, why it stopped, timings and the settings used. */
 function finalFields(result: RunResult, model: string) {
   const { promptMs, generationMs: predictedMs } = phaseTimes(result);
+  const promptN = result.promptTokens - result.reusedTokens;
+  // The first token comes from the prompt's logits: only the later ones cost a decode step.
+  const decodeSteps = Math.max(0, result.completionTokens - 1);
   return {
     model,
     tokens_predicted: result.completionTokens,
     tokens_evaluated: result.promptTokens,
     tokens_cached: result.reusedTokens,
+    has_new_line: result.text.includes('\n'),
     stop_type: stopType(result.stopReason),
     stopped_eos: result.stopReason === 'eos',
     stopped_limit: stopType(result.stopReason) === 'limit',
     stopped_word: result.stopReason === 'stop',
     stopping_word: '',
-    truncated: false,
+    truncated: result.stopReason === 'contextFull',
+    ...(result.settings ? { generation_settings: generationSettingsFields(result.settings, model) } : {}),
     timings: {
-      prompt_n: result.promptTokens - result.reusedTokens,
+      cache_n: result.reusedTokens,
+      prompt_n: promptN,
       prompt_ms: promptMs,
+      prompt_per_token_ms: promptN > 0 ? promptMs / promptN : 0,
+      prompt_per_second: promptMs > 0 ? (promptN * 1000) / promptMs : 0,
       predicted_n: result.completionTokens,
       predicted_ms: predictedMs,
-      predicted_per_second: predictedMs > 0 ? (result.completionTokens * 1000) / predictedMs : 0,
+      predicted_per_token_ms: decodeSteps > 0 ? predictedMs / decodeSteps : 0,
+      predicted_per_second: predictedMs > 0 ? (decodeSteps * 1000) / predictedMs : 0,
     },
+  };
+}
+
+/** llama-server's `generation_settings`: the sampling the run used, in its field names. */
+function generationSettingsFields(settings: GenerationSettings, model: string) {
+  return {
+    model,
+    n_predict: settings.maxTokens >= UNLIMITED_TOKENS ? -1 : settings.maxTokens,
+    seed: settings.seed ?? -1,
+    temperature: settings.temperature,
+    top_k: settings.topK,
+    top_p: settings.topP,
+    min_p: settings.minP,
+    repeat_penalty: settings.repeatPenalty,
+    presence_penalty: settings.presencePenalty,
+    frequency_penalty: settings.frequencyPenalty,
+    stop: settings.stop,
+    ...(settings.contextSize ? { n_ctx: settings.contextSize } : {}),
   };
 }
 
@@ -48,6 +76,38 @@ async function* completionEvents(chunks: AsyncIterable<string>, run: GenerationR
   for await (const content of chunks) yield sseEvent({ content, stop: false });
   const result = await run.result;
   yield sseEvent({ content: '', stop: true, ...finalFields(result, model) });
+}
+
+/**
+ * Each token's piece for `/tokenize` `with_pieces`: its text, or, where that is not valid UTF-8
+ * (byte-fallback tokens), its bytes as llama-server gives them (`[229]`).
+ */
+function tokenPieces(model: Model, ids: number[]): { id: number; piece: string | number[] }[] {
+  // Detokenizing one token alone drops its leading space (SentencePiece): take each piece as what
+  // it adds after its predecessor instead, so the pieces join up to the text.
+  const textAfter = (from: number, to: number): string => {
+    if (from === 0) return model.detokenize(ids.slice(0, to), { special: true });
+    const previous = model.detokenize([ids[from - 1]], { special: true });
+    const joined = model.detokenize(ids.slice(from - 1, to), { special: true });
+    return joined.startsWith(previous) ? joined.slice(previous.length) : model.detokenize(ids.slice(from, to), { special: true });
+  };
+  const pieces: { id: number; piece: string | number[] }[] = ids.map((id, i) => ({ id, piece: textAfter(i, i + 1) }));
+  // The engine gives text, not a token's raw bytes: an invalid piece decodes to U+FFFD. A run of
+  // such tokens that joins up to valid text with one byte per token (byte fallback) gives each
+  // token its byte; other splits keep the text (see the README).
+  const invalid = ids.map((id) => model.detokenize([id], { special: true }).includes('\ufffd'));
+  for (let start = 0; start < ids.length; start++) {
+    if (!invalid[start]) continue;
+    let end = start;
+    while (end < ids.length && invalid[end]) end++;
+    const text = textAfter(start, end);
+    const bytes = Buffer.from(text, 'utf8');
+    if (bytes.length === end - start && !text.includes('\ufffd')) {
+      for (let i = start; i < end; i++) pieces[i].piece = [bytes[i - start]];
+    }
+    start = end - 1;
+  }
+  return pieces;
 }
 
 function booleanField(body: Record<string, unknown>, name: string, fallback: boolean): boolean {
@@ -74,11 +134,15 @@ export function llamaCppRoutes(ctx: RouteContext): RouteSpec[] {
     const body = await readJson(c);
     const request = normalizeLlamaCppCompletion(body);
     const model = typeof body.model === 'string' ? body.model : undefined;
+    // The engine hands over text, not the ids it generated: refuse rather than send an empty list.
+    if (booleanField(body, 'return_tokens', false)) throw new HttpError(400, 'return_tokens is not supported: the generated token ids are not available', 'not_supported');
+    // n_predict as llama-server reads it: 0 = only evaluate the prompt, -1 = until EOS or a full context.
+    const exactMaxTokens = typeof body.n_predict === 'number' && body.n_predict <= 0 ? body.n_predict : undefined;
     // Token ids are turned back into text: the local runner takes text and tokenizes it itself.
     const text = typeof request.prompt === 'string'
       ? request.prompt
       : await withModel(model, signal, (m) => m.detokenize(request.prompt as number[], { special: true }));
-    const run = await ctx.generations.text({ route: 'POST /completion', model, text, sampling: request.sampling, signal });
+    const run = await ctx.generations.text({ route: 'POST /completion', model, text, sampling: request.sampling, exactMaxTokens, signal });
     const name = model ?? run.model;
     if (!request.stream) {
       const result = await run.result;
@@ -100,14 +164,7 @@ export function llamaCppRoutes(ctx: RouteContext): RouteSpec[] {
     const tokens = await withModel(body.model, signal, (model) => {
       const ids = Array.from(model.tokenize(content, { addSpecial, parseSpecial }));
       if (!withPieces) return ids;
-      // Detokenizing one token alone drops its leading space (SentencePiece): take each piece as
-      // what it adds after its predecessor instead, so the pieces join up to the text.
-      return ids.map((id, i) => {
-        if (i === 0) return { id, piece: model.detokenize([id], { special: true }) };
-        const previous = model.detokenize([ids[i - 1]], { special: true });
-        const pair = model.detokenize([ids[i - 1], id], { special: true });
-        return { id, piece: pair.startsWith(previous) ? pair.slice(previous.length) : model.detokenize([id], { special: true }) };
-      });
+      return tokenPieces(model, ids);
     });
     return c.json({ tokens });
   };
