@@ -25,6 +25,7 @@ describe.skipIf(!stories)('OpenAI-compatible routes on stories260K', () => {
     expect(choice.finish_reason).toBe('length');
     expect(completion.usage!.completion_tokens).toBe(8);
     expect(completion.usage!.total_tokens).toBe(completion.usage!.prompt_tokens + 8);
+    expect(completion.system_fingerprint).toMatch(/^akachat-\d+\.\d+\.\d+\S*-[0-9a-f]{8}$/);
   });
 
   it('streams the same text as the non-streaming answer, role first, finish_reason last, no usage unless asked', async () => {
@@ -33,8 +34,12 @@ describe.skipIf(!stories)('OpenAI-compatible routes on stories260K', () => {
     const stream = await client.chat.completions.create({ ...request, stream: true });
     const chunks = [];
     for await (const chunk of stream) chunks.push(chunk);
-    expect(chunks[0].choices[0].delta.role).toBe('assistant');
+    // As OpenAI and llama-server: the first chunk carries the role alone, no text yet.
+    expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
+    expect(chunks.slice(1).every((chunk) => chunk.choices[0].delta.role === undefined)).toBe(true);
+    expect(chunks[1].choices[0].delta.content!.length).toBeGreaterThan(0);
     expect(chunks.every((chunk) => chunk.object === 'chat.completion.chunk' && chunk.choices.length === 1)).toBe(true);
+    expect(chunks.every((chunk) => chunk.system_fingerprint === whole.system_fingerprint)).toBe(true);
     expect(chunks.some((chunk) => 'usage' in chunk)).toBe(false);
     const last = chunks.at(-1)!;
     expect(last.choices[0].delta).toEqual({});
@@ -161,5 +166,15 @@ describe.skipIf(!stories)('OpenAI-compatible routes on stories260K', () => {
     expect(float.data[0].embedding).toHaveLength(64);
     expect(float.usage.prompt_tokens).toBeGreaterThan(0);
     float.data[0].embedding.forEach((value, i) => expect(value).toBeCloseTo(viaSdk.data[0].embedding[i], 5));
+  });
+
+  it('answers /completions and /embeddings without /v1 as their /v1 versions', async () => {
+    const bare = new OpenAI({ baseURL: t.url, apiKey: 'any-key-is-fine', maxRetries: 0 });
+    const request = { model: 'stories260K', prompt: 'Once upon a time', max_tokens: 6, temperature: 0 };
+    const completion = await bare.completions.create(request);
+    expect(completion.choices[0].text).toBe((await client.completions.create(request)).choices[0].text);
+    expect(completion.system_fingerprint).toMatch(/^akachat-/);
+    const embedding = await bare.embeddings.create({ model: 'whatever', input: 'a cat' });
+    expect(embedding.data[0].embedding).toEqual((await client.embeddings.create({ model: 'whatever', input: 'a cat' })).data[0].embedding);
   });
 });

@@ -68,7 +68,6 @@ function generationSettingsFields(settings: GenerationSettings, model: string) {
     presence_penalty: settings.presencePenalty,
     frequency_penalty: settings.frequencyPenalty,
     stop: settings.stop,
-    ...(settings.contextSize ? { n_ctx: settings.contextSize } : {}),
   };
 }
 

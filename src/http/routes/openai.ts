@@ -2,6 +2,7 @@
  * OpenAI-compatible routes (AITuberKit, ChatVRM and forks, AIRI, SillyTavern, the openai SDKs):
  * chat and text completions, streaming as SSE, the model list and embeddings.
  */
+import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import { InvalidArgumentError } from '../../errors.js';
 import { invalid } from '../../validate.js';
@@ -87,6 +88,14 @@ export function openAiUsage(result: RunResult) {
   };
 }
 
+/**
+ * OpenAI's `system_fingerprint`: the backend configuration that answered, stable for one akachat
+ * version and model (`akachat-<version>-<first 8 hex of the model name's SHA-256>`).
+ */
+export function systemFingerprint(version: string, model: string): string {
+  return `akachat-${version}-${createHash('sha256').update(model).digest('hex').slice(0, 8)}`;
+}
+
 /** SSE error event for a failure after the stream started (the status line is already sent). */
 function errorEvent(error: unknown): string {
   return sseEvent(errorBody('openai', error, statusOf(error)));
@@ -112,7 +121,7 @@ export function chatCompletionsHandler(ctx: RouteContext): RouteSpec['handler'] 
       sampling: request.generation,
       signal,
     });
-    const meta = { id: randomId('chatcmpl'), created: unixSeconds(), model: request.model ?? run.model };
+    const meta = { id: randomId('chatcmpl'), created: unixSeconds(), model: request.model ?? run.model, system_fingerprint: systemFingerprint(ctx.version, run.model) };
     if (!request.stream) {
       const result = await run.result;
       const { content, reasoning } = splitReasoning(result.text);
@@ -121,6 +130,7 @@ export function chatCompletionsHandler(ctx: RouteContext): RouteSpec['handler'] 
         object: 'chat.completion',
         created: meta.created,
         model: meta.model,
+        system_fingerprint: meta.system_fingerprint,
         choices: [{
           index: 0,
           message: { role: 'assistant', content, ...(reasoning ? { reasoning_content: reasoning } : {}) },
@@ -135,21 +145,25 @@ export function chatCompletionsHandler(ctx: RouteContext): RouteSpec['handler'] 
   };
 }
 
+interface StreamMeta {
+  id: string;
+  created: number;
+  model: string;
+  system_fingerprint: string;
+}
+
 async function* chatEvents(
   chunks: AsyncIterable<string>,
   run: GenerationRun,
-  meta: { id: string; created: number; model: string },
+  meta: StreamMeta,
   includeUsage: boolean,
   sentences: boolean,
 ): AsyncGenerator<string> {
-  const base = { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model };
+  const base = { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, system_fingerprint: meta.system_fingerprint };
   const usageField = includeUsage ? { usage: null } : {};
-  let opened = false;
-  const delta = (fields: Record<string, string>) => {
-    const body = opened ? fields : { role: 'assistant', ...fields };
-    opened = true;
-    return sseEvent({ ...base, choices: [{ index: 0, delta: body, logprobs: null, finish_reason: null }], ...usageField });
-  };
+  const delta = (fields: Record<string, string>) => sseEvent({ ...base, choices: [{ index: 0, delta: fields, logprobs: null, finish_reason: null }], ...usageField });
+  // As OpenAI and llama-server do: the first chunk carries the role alone, content follows.
+  yield delta({ role: 'assistant', content: '' });
   const reasoning = new ReasoningSplitter();
   const chunker = sentences ? new SentenceChunker() : undefined;
   const events = (part: ReplyPart, last: boolean): string[] => {
@@ -162,7 +176,6 @@ async function* chatEvents(
   for await (const text of chunks) yield* events(reasoning.push(text), false);
   yield* events(reasoning.flush(), true);
   const result = await run.result;
-  if (!opened) yield delta({ content: '' }); // an empty reply still opens with the role
   yield sseEvent({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason(result.stopReason) }], ...usageField });
   if (includeUsage) yield sseEvent({ ...base, choices: [], usage: openAiUsage(result) });
   yield sseEvent(SSE_DONE);
@@ -171,10 +184,10 @@ async function* chatEvents(
 async function* completionEvents(
   chunks: AsyncIterable<string>,
   run: GenerationRun,
-  meta: { id: string; created: number; model: string },
+  meta: StreamMeta,
   includeUsage: boolean,
 ): AsyncGenerator<string> {
-  const base = { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model };
+  const base = { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model, system_fingerprint: meta.system_fingerprint };
   const usageField = includeUsage ? { usage: null } : {};
   for await (const text of chunks) {
     yield sseEvent({ ...base, choices: [{ text, index: 0, logprobs: null, finish_reason: null }], ...usageField });
@@ -218,8 +231,8 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
 
   const completions: RouteSpec['handler'] = async (c, signal) => {
     const request = normalizeOpenAiCompletion(await readJson(c));
-    const run = await ctx.generations.text({ route: 'POST /v1/completions', model: request.model, text: request.prompt, sampling: request.sampling, signal });
-    const meta = { id: randomId('cmpl'), created: unixSeconds(), model: request.model ?? run.model };
+    const run = await ctx.generations.text({ route: `POST ${c.req.path}`, model: request.model, text: request.prompt, sampling: request.sampling, signal });
+    const meta = { id: randomId('cmpl'), created: unixSeconds(), model: request.model ?? run.model, system_fingerprint: systemFingerprint(ctx.version, run.model) };
     if (!request.stream) {
       const result = await run.result;
       return c.json({
@@ -227,6 +240,7 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
         object: 'text_completion',
         created: meta.created,
         model: meta.model,
+        system_fingerprint: meta.system_fingerprint,
         choices: [{ text: result.text, index: 0, logprobs: null, finish_reason: finishReason(result.stopReason) }],
         usage: openAiUsage(result),
       });
@@ -269,31 +283,37 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
     handler: models,
   });
 
+  const completionsRoute = (path: string, summary: string): RouteSpec => ({
+    method: 'POST',
+    path,
+    summary,
+    tags: TAGS,
+    requestBody: { schema: COMPLETION_SCHEMA, example: { prompt: 'Once upon a time', max_tokens: 32 } },
+    responses: { 200: { description: 'text_completion, or its SSE chunks' } },
+    errors: 'openai',
+    handler: completions,
+  });
+
+  const embeddingsRoute = (path: string, summary: string): RouteSpec => ({
+    method: 'POST',
+    path,
+    summary,
+    tags: TAGS,
+    requestBody: { schema: EMBEDDINGS_SCHEMA, example: { input: ['こんにちは', 'hello'] } },
+    responses: { 200: { description: '{object:"list", data:[{object:"embedding", index, embedding}], model, usage}' } },
+    errors: 'openai',
+    handler: embeddings,
+  });
+
   return [
     chatRoute('/v1/chat/completions', 'Chat completion (OpenAI)'),
     chatRoute('/chat/completions', 'Chat completion (OpenAI, base URL without /v1)'),
-    {
-      method: 'POST',
-      path: '/v1/completions',
-      summary: 'Text completion (OpenAI legacy): the prompt is completed as is, without a chat template',
-      tags: TAGS,
-      requestBody: { schema: COMPLETION_SCHEMA, example: { prompt: 'Once upon a time', max_tokens: 32 } },
-      responses: { 200: { description: 'text_completion, or its SSE chunks' } },
-      errors: 'openai',
-      handler: completions,
-    },
+    completionsRoute('/v1/completions', 'Text completion (OpenAI legacy): the prompt is completed as is, without a chat template'),
+    completionsRoute('/completions', 'Text completion (OpenAI legacy, base URL without /v1)'),
     modelsRoute('/v1/models'),
     modelsRoute('/models'),
-    {
-      method: 'POST',
-      path: '/v1/embeddings',
-      summary: 'Embeddings from a local GGUF model',
-      tags: TAGS,
-      requestBody: { schema: EMBEDDINGS_SCHEMA, example: { input: ['こんにちは', 'hello'] } },
-      responses: { 200: { description: '{object:"list", data:[{object:"embedding", index, embedding}], model, usage}' } },
-      errors: 'openai',
-      handler: embeddings,
-    },
+    embeddingsRoute('/v1/embeddings', 'Embeddings from a local GGUF model'),
+    embeddingsRoute('/embeddings', 'Embeddings from a local GGUF model (base URL without /v1)'),
   ];
 }
 
