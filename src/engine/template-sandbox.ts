@@ -194,6 +194,19 @@ export class TemplateSandbox {
     });
   }
 
+  /**
+   * Starts a worker now if none is running, so the first render (the first chat after a model
+   * load) does not wait for a worker to start (~110 ms). It stops again after `idleMs` unused.
+   */
+  prewarm(): void {
+    if (![...this.#workers].some((w) => !w.closed)) this.#start();
+  }
+
+  /** Worker processes running now. */
+  get workers(): number {
+    return [...this.#workers].filter((w) => !w.closed).length;
+  }
+
   /** Stops every worker; renders in flight fail. The sandbox starts new workers when used again. */
   close(): void {
     for (const worker of this.#workers) worker.kill();

@@ -11,6 +11,7 @@ import { rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { AbortError, InvalidArgumentError, ModelLoadError, abortReason } from '../errors.js';
+import { templateSandbox } from '../engine/template-sandbox.js';
 import { Context, Model, ggufFileTypes, type EmbeddingContext, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
 import { expectInteger } from '../validate.js';
 import { downloadHubModel, isHubReference, type DownloadProgress } from './hub.js';
@@ -257,6 +258,8 @@ export class ModelManager {
     let context: Context | undefined;
     try {
       if (purpose === 'generate') context = await model.createContext({ contextSize: Math.min(wantedContext, model.info.trainContextSize || wantedContext), threads: this.#options.threads, parallel: this.#options.parallel });
+      // Chat templates render in a worker process: start one now rather than on the first chat.
+      if (purpose === 'generate') templateSandbox().prewarm();
     } catch (err) {
       model.dispose();
       throw err;

@@ -318,6 +318,7 @@ export function samplingToOptions(sampling: SamplingParams): RawOptions {
   if (sampling.seed !== undefined) options.seed = sampling.seed;
   if (sampling.stop !== undefined) options.stop = sampling.stop;
   if (sampling.responseFormat !== undefined) options.response_format = sampling.responseFormat;
+  if (sampling.grammar !== undefined) options.grammar = sampling.grammar;
   return options;
 }
 

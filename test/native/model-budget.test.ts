@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { templateSandbox } from '../../src/engine/template-sandbox.js';
 import { ModelManager } from '../../src/llm/model-manager.js';
 import { engineEmbedderFactory } from '../../src/llm/embedder.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
@@ -26,6 +27,17 @@ describe.skipIf(!stories || !bert)('model residency budget', () => {
     const lease = await manager.acquireEmbedding(stories!);
     expect(lease.model).toBe(again.model);
     lease.release();
+    await manager.dispose();
+  });
+
+  it('starts a chat template worker when a generation model loads, so the first chat does not wait for one', async () => {
+    const sandbox = templateSandbox();
+    sandbox.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sandbox.workers).toBe(0);
+    const manager = new ModelManager({ maxResident: 1, keepAliveMs: 0, threads: 1 });
+    (await manager.acquire(stories!)).release();
+    expect(sandbox.workers).toBe(1);
     await manager.dispose();
   });
 
