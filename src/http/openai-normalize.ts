@@ -178,8 +178,9 @@ export function normalizeOpenAiCompletion(body: unknown): OpenAiCompletionReques
 
 /**
  * Sampling fields of an OpenAI body (chat or text completion), with the llama.cpp extras
- * `top_k`, `min_p`, `repeat_penalty`. `max_completion_tokens` wins over `max_tokens`; -1 means
- * "no limit" (LM Studio convention). Unknown fields are ignored; null counts as absent.
+ * `top_k`, `min_p`, `repeat_penalty`, `grammar` and `json_schema` (when no `response_format`).
+ * `max_completion_tokens` wins over `max_tokens`; -1 means "no limit" (LM Studio convention).
+ * Unknown fields are ignored; null counts as absent.
  */
 export function openAiSampling(body: Record<string, unknown>): SamplingParams {
   const maxTokens = optional(body.max_completion_tokens, 'max_completion_tokens', expectMaxTokens)
@@ -195,8 +196,15 @@ export function openAiSampling(body: Record<string, unknown>): SamplingParams {
     frequencyPenalty: optional(body.frequency_penalty, 'frequency_penalty', (v, n) => expectNumber(v, n, -2, 2)),
     seed: optional(body.seed, 'seed', (v, n) => expectInteger(v, n)),
     stop: optional(body.stop, 'stop', expectStop),
-    responseFormat: optional(body.response_format, 'response_format', expectResponseFormat),
+    responseFormat: optional(body.response_format, 'response_format', expectResponseFormat) ?? jsonSchemaFormat(body.json_schema),
+    grammar: optionalString(body.grammar, 'grammar'),
   });
+}
+
+/** llama.cpp's `json_schema` field: a bare schema. */
+function jsonSchemaFormat(value: unknown): ResponseFormat | undefined {
+  const schema = optional(value, 'json_schema', expectObject);
+  return schema ? { type: 'json_schema', schema } : undefined;
 }
 
 /** Ollama `/api/chat` body, normalised. */
@@ -295,12 +303,11 @@ export interface LlamaCppCompletionRequest {
  * Normalises a llama.cpp `POST /completion` body: `prompt` (string or token ids), `stream`,
  * `n_predict` (-1 = no limit; 0 = only evaluate the prompt), `temperature` (>= 0), `stop`,
  * `cache_prompt`, `top_k`, `top_p`, `min_p`, `repeat_penalty`, `presence_penalty`,
- * `frequency_penalty`, `seed` (-1 = random), `json_schema`.
+ * `frequency_penalty`, `seed` (-1 = random), `json_schema`, `grammar`.
  */
 export function normalizeLlamaCppCompletion(body: unknown): LlamaCppCompletionRequest {
   const request = expectBody(body);
   const maxTokens = optional(request.n_predict, 'n_predict', (v, n) => expectInteger(v, n, -1));
-  const jsonSchema = optional(request.json_schema, 'json_schema', (v, n) => expectObject(v, n));
   return {
     prompt: expectPrompt(request.prompt),
     stream: optional(request.stream, 'stream', expectBoolean) ?? false,
@@ -316,7 +323,8 @@ export function normalizeLlamaCppCompletion(body: unknown): LlamaCppCompletionRe
       seed: randomSeedAsAbsent(optional(request.seed, 'seed', (v, n) => expectInteger(v, n))),
       stop: optional(request.stop, 'stop', expectStop),
       cachePrompt: optional(request.cache_prompt, 'cache_prompt', expectBoolean),
-      responseFormat: jsonSchema ? { type: 'json_schema', schema: jsonSchema } : undefined,
+      responseFormat: jsonSchemaFormat(request.json_schema),
+      grammar: optionalString(request.grammar, 'grammar'),
     }),
   };
 }

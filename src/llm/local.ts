@@ -2,6 +2,13 @@ import { InvalidArgumentError } from '../errors.js';
 import type { ModelEvent, ModelManager } from './model-manager.js';
 import type { LlmRequest } from './request.js';
 import { LlmStream } from './stream.js';
+import type { ResponseFormat } from './types.js';
+
+/** The schema a response format holds local output to: `json_object` is any JSON object. */
+function jsonSchemaOf(format: ResponseFormat | undefined): { jsonSchema?: object } {
+  if (!format) return {};
+  return { jsonSchema: format.type === 'json_object' ? { type: 'object' } : format.schema };
+}
 
 /** Runs requests on in-process llama.cpp models through a ModelManager. */
 export class LocalLlm {
@@ -33,11 +40,11 @@ export class LocalLlm {
         const bos = model.info.bosText;
         const tokens = model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true });
         // The settings carry the engine's names: everything but the context size and the response
-        // format (no grammar sampler yet) goes to generate() as it is.
-        const { contextSize: _contextSize, responseFormat: _responseFormat, ...sampling } = request.settings;
+        // format (a JSON schema for the grammar sampler) goes to generate() as it is.
+        const { contextSize: _contextSize, responseFormat, ...sampling } = request.settings;
         // A persona saved before a restart goes back into a slot first.
         await lease.promptCache?.restore(context, tokens);
-        const generation = context.generate(tokens, { ...sampling, signal });
+        const generation = context.generate(tokens, { ...sampling, ...jsonSchemaOf(responseFormat), signal });
         for await (const text of generation) emit(text);
         const result = await generation.result;
         void lease.promptCache?.remember(context, tokens);

@@ -41,8 +41,10 @@ export interface GenerationSettings {
   /** Undefined = random. */
   seed?: number;
   stop: string[];
-  /** Structured output (remote services today; local grammar-constrained output is not built yet). */
+  /** Structured output: local models are held to it by a grammar, remote services get it as they take it. */
   responseFormat?: ResponseFormat;
+  /** GBNF grammar (llama.cpp's format) local output must match; not together with responseFormat. */
+  grammar?: string;
   /** Context size; undefined = the backend's default. */
   contextSize?: number;
 }

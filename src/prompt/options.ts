@@ -47,8 +47,14 @@ export interface PromptOptions {
   presencePenalty?: number;
   /** `frequency_penalty`; 0 = off. Default 0. */
   frequencyPenalty?: number;
-  /** `response_format`: `{type: "json_object"}` or `{type: "json_schema", schema}` (OpenAI's shape). Default none (text). */
+  /**
+   * `response_format`: `{type: "json_object"}` or `{type: "json_schema", schema}` (OpenAI's shape);
+   * `json_schema` (llama.cpp's name) takes the bare schema. Local models are held to it by a
+   * grammar. Default none (text).
+   */
   responseFormat?: ResponseFormat;
+  /** `grammar`: a GBNF grammar (llama.cpp's format, start symbol `root`) local output must match. Default none. */
+  grammar?: string;
   /** Sampling seed; -1 = random. Default random. */
   seed?: number;
   /** Stop strings (`stop` may be one string or a list). Default none. */
@@ -90,7 +96,9 @@ const FIELD_KEYS: ReadonlyArray<{ field: KnownField; key: string; oldKey?: strin
   { field: 'repetitionPenalty', key: 'repetition_penalty' },
   { field: 'presencePenalty', key: 'presence_penalty' },
   { field: 'frequencyPenalty', key: 'frequency_penalty' },
-  { field: 'responseFormat', key: 'response_format' },
+  // `json_schema`: llama.cpp's name, a bare schema.
+  { field: 'responseFormat', key: 'response_format', oldKey: 'json_schema' },
+  { field: 'grammar', key: 'grammar' },
   { field: 'seed', key: 'seed' },
   { field: 'stop', key: 'stop' },
   { field: 'apiKey', key: 'api_key' },
@@ -160,6 +168,7 @@ function parseField(field: Exclude<KnownField, 'provider'>, value: unknown, key:
     case 'model':
     case 'template':
     case 'chatTemplate':
+    case 'grammar':
       return expectString(value, key);
     case 'dtype':
       return dtypeToGgufType(expectString(value, key), key);
@@ -181,7 +190,7 @@ function parseField(field: Exclude<KnownField, 'provider'>, value: unknown, key:
     case 'frequencyPenalty':
       return expectNumber(value, key, -2, 2);
     case 'responseFormat':
-      return parseResponseFormat(value, key);
+      return key === 'json_schema' ? { type: 'json_schema', schema: expectSchema(value, key) } : parseResponseFormat(value, key);
     case 'stop':
       if (typeof value === 'string') return value === '' ? [] : [value];
       if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value.filter((s) => s !== '');
@@ -197,11 +206,16 @@ function parseResponseFormat(value: unknown, key: string): ResponseFormat | unde
   if (format.type === 'json_object') return { type: 'json_object' };
   if (format.type === 'json_schema') {
     const spec = (format.json_schema ?? format) as Record<string, unknown>;
-    const schema = spec.schema;
-    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw invalid('a JSON schema object', `${key}.json_schema.schema`, schema);
-    return { type: 'json_schema', schema: structuredClone(schema) as Record<string, unknown>, ...(typeof spec.name === 'string' ? { name: spec.name } : {}), ...(typeof spec.strict === 'boolean' ? { strict: spec.strict } : {}) };
+    const schema = expectSchema(spec.schema, `${key}.json_schema.schema`);
+    return { type: 'json_schema', schema, ...(typeof spec.name === 'string' ? { name: spec.name } : {}), ...(typeof spec.strict === 'boolean' ? { strict: spec.strict } : {}) };
   }
   throw invalid('"text", "json_object" or "json_schema"', `${key}.type`, format.type);
+}
+
+/** A copy of a JSON schema object. */
+function expectSchema(value: unknown, key: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('a JSON schema object', key, value);
+  return structuredClone(value) as Record<string, unknown>;
 }
 
 /** `ollama` means its OpenAI-compatible API, which lives under `/v1`. */
@@ -289,12 +303,13 @@ export function generationSettings(options: PromptOptions): GenerationSettings {
   };
   if (options.seed !== undefined && options.seed >= 0) settings.seed = options.seed;
   if (options.responseFormat) settings.responseFormat = structuredClone(options.responseFormat);
+  if (options.grammar) settings.grammar = options.grammar;
   if (options.inputTokens) settings.contextSize = options.inputTokens;
   return settings;
 }
 
 /** Fields a caller who is not the owner may set per call: generation parameters. */
-const CALLER_FIELDS: ReadonlySet<KnownField> = new Set(['maxNewTokens', 'temperature', 'topP', 'topK', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed', 'stop', 'responseFormat']);
+const CALLER_FIELDS: ReadonlySet<KnownField> = new Set(['maxNewTokens', 'temperature', 'topP', 'topK', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty', 'seed', 'stop', 'responseFormat', 'grammar']);
 
 /** Stop strings a caller may send, and their length: each is checked after every token. */
 const MAX_CALLER_STOPS = 32;

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { Model, type Context } from '../../src/engine/index.js';
+import { LocalLlm } from '../../src/llm/local.js';
+import { ModelManager } from '../../src/llm/model-manager.js';
+import { callerOverrides, llmRequest, normalizeOptions } from '../../src/prompt/options.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
 
 const stories = addonBuilt ? sharedModel('stories') : undefined;
@@ -94,5 +97,37 @@ describe.each([
     const result = await ctx.generate('Hi', { jsonSchema: person, seed: 1, maxTokens: 3 }).result;
     expect(result.stopReason).toBe('maxTokens');
     expect(() => JSON.parse(result.text)).toThrow();
+  });
+});
+
+describe.skipIf(!stories)('structured output through prompt options and LocalLlm (stories260K)', () => {
+  let manager: ModelManager;
+  beforeAll(() => { manager = new ModelManager({ threads: 1, contextSize: 512, keepAliveMs: 0 }); });
+  afterAll(async () => manager?.dispose());
+
+  /** Runs `raw` options (stored prompt JSON, as a caller may override them) on stories260K. */
+  async function run(raw: Record<string, unknown>): Promise<string> {
+    const options = normalizeOptions({ ...callerOverrides(raw), model: stories });
+    return (await new LocalLlm(manager).stream(llmRequest(options, { text: 'Once upon a time' })).result).text;
+  }
+
+  it('response_format json_schema', async () => {
+    expectPerson(await run({ response_format: { type: 'json_schema', json_schema: { name: 'person', schema: PERSON } }, seed: 1, max_new_tokens: 300 }));
+  });
+
+  it('json_schema (llama.cpp\'s name for a bare schema)', async () => {
+    const options = normalizeOptions({ json_schema: PERSON });
+    expect(options.responseFormat).toEqual({ type: 'json_schema', schema: PERSON });
+    expectPerson(await run({ json_schema: PERSON, seed: 1, max_new_tokens: 300 }));
+  });
+
+  it('response_format json_object', async () => {
+    const value: unknown = JSON.parse(await run({ response_format: { type: 'json_object' }, seed: 5, max_new_tokens: 300 }));
+    expect(value !== null && typeof value === 'object' && !Array.isArray(value)).toBe(true);
+  });
+
+  it('grammar', async () => {
+    expect(await run({ grammar: 'root ::= "yes" | "no"', seed: 2 })).toMatch(/^(yes|no)$/);
+    expect(() => normalizeOptions({ grammar: 3 })).toThrow('Expected a string for grammar but received 3');
   });
 });
