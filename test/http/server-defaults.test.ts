@@ -1,6 +1,20 @@
 /** `serve --seed --temp -n ...`: server-wide sampling defaults and where they sit among the others. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UNLIMITED_TOKENS, withServerDefaults } from '../../src/run/runner.js';
 import { postJson, startServer, stories, type TestServer } from './helpers.js';
+
+describe('withServerDefaults', () => {
+  it('fills only the fields the options leave unset (max_new_tokens 0 counts as unset)', () => {
+    const defaults = { seed: 1, temperature: 0.2, topK: 3, maxTokens: 9 };
+    expect(withServerDefaults({ extra: {}, temperature: 0.7, maxNewTokens: 0 }, defaults)).toMatchObject({ seed: 1, temperature: 0.7, topK: 3, maxNewTokens: 9 });
+    expect(withServerDefaults({ extra: {}, seed: -1, maxNewTokens: 4 }, defaults)).toMatchObject({ seed: -1, maxNewTokens: 4 });
+  });
+
+  it('gives -n -1 to local models only: a remote service is never asked for unlimited tokens', () => {
+    expect(withServerDefaults({ extra: {} }, { maxTokens: -1 }).maxNewTokens).toBe(UNLIMITED_TOKENS);
+    expect(withServerDefaults({ extra: {}, provider: 'openai' }, { maxTokens: -1 }).maxNewTokens).toBeUndefined();
+  });
+});
 
 interface CompletionBody {
   tokens_predicted: number;
