@@ -990,10 +990,10 @@ void AddonContext::advance(Slot& slot, int32_t logitsIndex) {
   llama_token token;
   try {
     token = slot.greedy ? argmaxToken(ctx_.get(), logitsIndex, llama_vocab_n_tokens(vocab))
-                        : llama_sampler_sample(slot.sampler.get(), ctx_.get(), logitsIndex);
+                        : sampleToken(slot.sampler.get(), ctx_.get(), logitsIndex);
   } catch (const std::exception& e) {
     // A grammar that no token of the vocabulary can continue: this generation fails, not the batch.
-    failSlot(slot, std::string("Sampling failed: ") + e.what(), "NATIVE_ERROR");
+    failSlot(slot, "Sampling failed after " + std::to_string(job.generatedTokens) + " tokens: " + e.what(), "INVALID_ARGUMENT");
     return;
   }
   const bool eog = llama_vocab_is_eog(vocab, token);

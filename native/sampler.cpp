@@ -3,6 +3,9 @@
 #include <json-schema-to-grammar.h>
 
 #include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "common.h"
 
@@ -72,6 +75,24 @@ llama_sampler* buildSampler(SamplerOptions& o, const llama_vocab* vocab, const s
   llama_sampler_chain_add(outer, o.grammar.release());
   llama_sampler_chain_add(outer, chain);
   return outer;
+}
+
+llama_token sampleToken(llama_sampler* chain, llama_context* ctx, int32_t idx) {
+  const float* logits = llama_get_logits_ith(ctx, idx);
+  if (logits == nullptr) throw std::runtime_error("No logits at batch index " + std::to_string(idx));
+  const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+  thread_local std::vector<llama_token_data> candidates;  // one loop thread per context
+  candidates.resize(static_cast<size_t>(nVocab));
+  for (llama_token id = 0; id < nVocab; id++) candidates[static_cast<size_t>(id)] = {id, logits[id], 0.0f};
+  llama_token_data_array array = {candidates.data(), candidates.size(), -1, false};
+  llama_sampler_apply(chain, &array);
+  if (array.selected < 0 || static_cast<size_t>(array.selected) >= array.size ||
+      array.data[array.selected].logit == -std::numeric_limits<float>::infinity()) {
+    throw std::runtime_error("the grammar allows no token of the vocabulary here");
+  }
+  const llama_token token = array.data[array.selected].id;
+  llama_sampler_accept(chain, token);
+  return token;
 }
 
 Napi::Value JsonSchemaToGrammar(const Napi::CallbackInfo& info) {

@@ -36,6 +36,11 @@ struct SamplerOptions {
 // end of `prompt`; the grammar (moved out of `options`) constrains only generated tokens.
 llama_sampler* buildSampler(SamplerOptions& options, const llama_vocab* vocab, const std::vector<llama_token>& prompt);
 
+// Samples the next token from the logits at `idx` and accepts it, as llama_sampler_sample does,
+// but throws std::runtime_error when no token is allowed (a grammar the vocabulary cannot
+// continue): llama.cpp would accept a refused token, and aborts the process if it ends the text.
+llama_token sampleToken(llama_sampler* chain, llama_context* ctx, int32_t idx);
+
 // jsonSchemaToGrammar(schema: string) -> string: llama.cpp's JSON schema to GBNF conversion.
 Napi::Value JsonSchemaToGrammar(const Napi::CallbackInfo& info);
 

@@ -83,6 +83,16 @@ describe.each([
     expect(await ctx.generate('Hi', { grammar: 'root ::= "ok"', maxTokens: 5 }).text()).toBe('ok');
   });
 
+  it.skipIf(!path)('a grammar no token can continue fails that generation only', async () => {
+    // No token's text is a NUL byte: every candidate is refused.
+    const dead = ctx.generate('Hi', { grammar: 'root ::= "\\x00"', seed: 1 });
+    const free = ctx.generate('Hi', { temperature: 0, maxTokens: 8, ignoreEos: true });
+    await expect(dead.result).rejects.toThrow(/Sampling failed after 0 tokens: the grammar allows no token/);
+    await expect(dead.result).rejects.toThrow(InvalidArgumentError);
+    expect((await free.result).generatedTokens).toBe(8);
+    expect(await ctx.generate('Hi', { grammar: 'root ::= "ok"', temperature: 0 }).text()).toBe('ok');
+  });
+
   it.skipIf(!path)('runs beside an unconstrained generation on another slot', async () => {
     const free = ctx.generate('Once upon a time', { temperature: 0, maxTokens: 60, ignoreEos: true });
     const json = ctx.generate('Once upon a time', { jsonSchema: person, seed: 5, maxTokens: 200 });
