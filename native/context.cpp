@@ -212,7 +212,7 @@ struct Slot {
   std::vector<llama_token> cached;  // the tokens in this sequence's KV cells, in order
   uint64_t lastUsed = 0;
   std::shared_ptr<GenerationJob> job;  // null while free
-  llama_sampler_ptr sampler;
+  std::unique_ptr<Sampler> sampler;
   bool greedy = false;
   bool generating = false;  // the whole prompt is in the cache
   size_t prefilled = 0;     // prompt tokens in the cache
@@ -948,7 +948,7 @@ void AddonContext::admit(Slot& slot, std::shared_ptr<GenerationJob> job) {
   slot.prefilled = reuse;
   j.reusedTokens = static_cast<int32_t>(reuse);
   slot.greedy = j.sampling.isPlainGreedy();
-  slot.sampler.reset(buildSampler(j.sampling, model_->vocab(), prompt));
+  slot.sampler = std::make_unique<Sampler>(j.sampling, model_->vocab(), prompt);
   slot.prefillStart = Clock::now();
 }
 
@@ -990,7 +990,7 @@ void AddonContext::advance(Slot& slot, int32_t logitsIndex) {
   llama_token token;
   try {
     token = slot.greedy ? argmaxToken(ctx_.get(), logitsIndex, llama_vocab_n_tokens(vocab))
-                        : sampleToken(slot.sampler.get(), ctx_.get(), logitsIndex);
+                        : slot.sampler->sample(ctx_.get(), logitsIndex);
   } catch (const std::exception& e) {
     // A grammar that no token of the vocabulary can continue: this generation fails, not the batch.
     failSlot(slot, "Sampling failed after " + std::to_string(job.generatedTokens) + " tokens: " + e.what(), "INVALID_ARGUMENT");

@@ -46,8 +46,9 @@ llama_sampler* newChain() {
 
 }  // namespace
 
-llama_sampler* buildSampler(SamplerOptions& o, const llama_vocab* vocab, const std::vector<llama_token>& prompt) {
-  llama_sampler* chain = newChain();
+Sampler::Sampler(SamplerOptions& o, const llama_vocab* vocab, const std::vector<llama_token>& prompt)
+    : chain_(newChain()), grammar_(std::move(o.grammar)) {
+  llama_sampler* chain = chain_.get();
   const bool penalties = o.repeatPenalty != 1.0f || o.presencePenalty != 0.0f || o.frequencyPenalty != 0.0f;
   if (penalties && o.repeatLastN != 0) {
     llama_sampler_chain_add(chain, llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), o.repeatLastN,
@@ -68,30 +69,40 @@ llama_sampler* buildSampler(SamplerOptions& o, const llama_vocab* vocab, const s
   for (size_t i = prompt.size() > window ? prompt.size() - window : 0; i < prompt.size(); i++) {
     llama_sampler_accept(chain, prompt[i]);
   }
-  if (!o.grammar) return chain;
-  // The grammar goes first, so top-k and the rest choose among the tokens it allows, and
-  // outside the inner chain, so the prompt tokens accepted above did not advance it.
-  llama_sampler* outer = newChain();
-  llama_sampler_chain_add(outer, o.grammar.release());
-  llama_sampler_chain_add(outer, chain);
-  return outer;
 }
 
-llama_token sampleToken(llama_sampler* chain, llama_context* ctx, int32_t idx) {
+void Sampler::loadCandidates(llama_context* ctx, int32_t idx) {
   const float* logits = llama_get_logits_ith(ctx, idx);
   if (logits == nullptr) throw std::runtime_error("No logits at batch index " + std::to_string(idx));
   const int32_t nVocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
-  thread_local std::vector<llama_token_data> candidates;  // one loop thread per context
-  candidates.resize(static_cast<size_t>(nVocab));
-  for (llama_token id = 0; id < nVocab; id++) candidates[static_cast<size_t>(id)] = {id, logits[id], 0.0f};
-  llama_token_data_array array = {candidates.data(), candidates.size(), -1, false};
-  llama_sampler_apply(chain, &array);
-  if (array.selected < 0 || static_cast<size_t>(array.selected) >= array.size ||
-      array.data[array.selected].logit == -std::numeric_limits<float>::infinity()) {
-    throw std::runtime_error("the grammar allows no token of the vocabulary here");
+  candidates_.resize(static_cast<size_t>(nVocab));
+  for (llama_token id = 0; id < nVocab; id++) candidates_[static_cast<size_t>(id)] = {id, logits[id], 0.0f};
+}
+
+llama_token Sampler::sample(llama_context* ctx, int32_t idx) {
+  constexpr float refused = -std::numeric_limits<float>::infinity();
+  loadCandidates(ctx, idx);
+  llama_token_data_array all = {candidates_.data(), candidates_.size(), -1, false};
+  llama_sampler_apply(chain_.get(), &all);
+  if (all.selected < 0 || static_cast<size_t>(all.selected) >= all.size) throw std::runtime_error("the sampler chose no token");
+  llama_token token = all.data[all.selected].id;
+  if (grammar_) {
+    llama_token_data single = {token, 1.0f, 0.0f};
+    llama_token_data_array one = {&single, 1, -1, false};
+    llama_sampler_apply(grammar_.get(), &one);
+    if (single.logit == refused) {
+      loadCandidates(ctx, idx);
+      all = {candidates_.data(), candidates_.size(), -1, false};
+      llama_sampler_apply(grammar_.get(), &all);
+      llama_sampler_apply(chain_.get(), &all);
+      if (all.selected < 0 || static_cast<size_t>(all.selected) >= all.size || all.data[all.selected].logit == refused) {
+        throw std::runtime_error("the grammar allows no token of the vocabulary here");
+      }
+      token = all.data[all.selected].id;
+    }
+    llama_sampler_accept(grammar_.get(), token);
   }
-  const llama_token token = array.data[array.selected].id;
-  llama_sampler_accept(chain, token);
+  llama_sampler_accept(chain_.get(), token);
   return token;
 }
 

@@ -48,11 +48,17 @@ describe.each([
   });
 
   it.skipIf(!path)('a JSON schema forces JSON that matches it, for several seeds', async () => {
-    for (const seed of [1, 2, 3, 4]) {
+    // The grammar allows only JSON, but when a string ends is the model's choice: a few
+    // samples may still be inside one at maxTokens, and say so.
+    let complete = 0;
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
       const result = await ctx.generate('Once upon a time', { jsonSchema: person, seed, temperature: 1, maxTokens: 200 }).result;
+      if (result.stopReason === 'maxTokens') continue;
       expect(result.stopReason).toBe('eos'); // the grammar was complete: only end of generation was left
       expectPerson(result.text);
+      complete++;
     }
+    expect(complete).toBeGreaterThanOrEqual(4);
   });
 
   it.skipIf(!path)('greedy with a JSON schema too', async () => {
