@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { AbortError, InvalidArgumentError, RemoteError, abortReason } from '../errors.js';
+import { AbortError, InvalidArgumentError, RemoteError, UnsupportedError, abortReason } from '../errors.js';
 import type { LlmRequest } from './request.js';
 import type { ResponseFormat } from './types.js';
 import { LlmStream } from './stream.js';
@@ -33,6 +33,8 @@ export class OpenAiLlm {
   stream(request: LlmRequest): LlmStream {
     return new LlmStream(async (emit, signal) => {
       if (!request.model) throw new InvalidArgumentError('Expected a model name for the openai provider but received ""');
+      // OpenAI-compatible services differ in how (or whether) they take GBNF; never drop it silently.
+      if (request.settings.grammar) throw new UnsupportedError('A GBNF grammar constrains local models only: for an OpenAI-compatible service use response_format (json_object or json_schema)');
       const key = request.apiKey || (isOpenAiEndpoint(request.endpoint) ? await this.#openAiKey() : undefined);
       const client = new OpenAI({
         apiKey: key || 'no-key',

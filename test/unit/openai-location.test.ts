@@ -60,6 +60,14 @@ describe('openai location', () => {
     expect(err.status).toBe(400);
   });
 
+  it('refuses a GBNF grammar instead of dropping it', async () => {
+    const llm = new OpenAiLlm({ apiKey: 'k' });
+    const before = fake.requests.length;
+    await expect(llm.stream({ messages: [{ role: 'user', content: 'x' }], settings: { ...DEFAULT_GENERATION_SETTINGS, grammar: 'root ::= "a"' }, model: 'm', endpoint }).result)
+      .rejects.toThrow(/GBNF grammar constrains local models only/);
+    expect(fake.requests.length).toBe(before);
+  });
+
   it('times out', async () => {
     const llm = new OpenAiLlm({ apiKey: 'k', timeoutMs: 300, maxRetries: 0 });
     await expect(llm.stream({ messages: [{ role: 'user', content: 'x' }], settings: { ...DEFAULT_GENERATION_SETTINGS, stop: [] }, model: 'slow', endpoint }).result)
