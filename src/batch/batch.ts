@@ -38,6 +38,8 @@ export interface BatchOptions {
   checks?: readonly Check[];
   /** Name of the run's files (`log/<name>.log`, ...). Default `batch_YYYY-MM-DD_HH-MM-SS` of the start. */
   name?: string;
+  /** Cells of one model that run at once. Default: the model manager's `parallel` (its contexts' slots). */
+  concurrency?: number;
 }
 
 export interface BatchProgress {
@@ -89,6 +91,7 @@ export class Batch {
     this.#options = options;
     this.temperatures = parseTemperatures(options.temperatures ?? [0.7]);
     if (options.repeats !== undefined) expectInteger(options.repeats, 'repeats', 1, 1000);
+    if (options.concurrency !== undefined) expectInteger(options.concurrency, 'concurrency', 1, 256);
     for (const [i, model] of (options.models ?? []).entries()) expectString(model, `models[${i}]`);
     for (const [i, input] of (options.inputs ?? []).entries()) expectString(input, `inputs[${i}]`);
     parseChecks(options.checks);
@@ -183,37 +186,53 @@ export class Batch {
     let ran = 0;
     let skipped = 0;
 
-    for (const cell of cells) {
+    // Cells of one model run up to `concurrency` at once (one per slot of its context); the next
+    // model starts only when the last one's cells are done, so each model is loaded once.
+    const concurrency = this.#options.concurrency ?? this.#akachat.models.parallel;
+    for (const group of groupByModel(cells)) {
+      const waiting = [...group];
+      const running = new Map<number, Promise<{ id: number; result: CellResult; earlier?: CellResult }>>();
+      let nextId = 0;
+      const launch = (cell: BatchCell) => {
+        const id = nextId++;
+        const key = cellKey(cell);
+        const earlier = previous.get(key);
+        const task = earlier && earlier.error === undefined
+          ? Promise.resolve({ id, result: earlier, earlier })
+          : this.#runCell(cell, key, plain, signal).then((result) => ({ id, result }));
+        running.set(id, task);
+      };
+      for (;;) {
+        while (running.size < concurrency && waiting.length > 0 && !signal?.aborted) launch(waiting.shift()!);
+        if (running.size === 0) break;
+        const { id, result, earlier } = await Promise.race(running.values());
+        running.delete(id);
+        if (earlier) {
+          skipped++;
+        } else {
+          ran++;
+          if (result.error !== undefined && signal?.aborted) continue; // cut short by the cancel: not a result
+        }
+        done.push(result);
+        // A run resumed under its own name already has the earlier cells in its files.
+        const alreadyWritten = result === earlier && options.resume === this.#files.journal;
+        if (!alreadyWritten) {
+          await appendFile(this.#files.journal, JSON.stringify(result) + '\n', 'utf8');
+          await appendFile(this.#files.log, originalLogEntry(result), 'utf8');
+        }
+        const elapsedMs = performance.now() - started;
+        const remaining = cells.length - done.length;
+        onProgress?.({ done: done.length, total: cells.length, skipped, result, phase: 'generate', elapsedMs, etaMs: ran > 0 ? (elapsedMs / ran) * remaining : undefined });
+        yield result;
+      }
       if (signal?.aborted) {
         this.#cancelled = true;
         break;
       }
-      const key = cellKey(cell);
-      const earlier = previous.get(key);
-      let result: CellResult;
-      if (earlier && earlier.error === undefined) {
-        result = earlier;
-        skipped++;
-      } else {
-        result = await this.#runCell(cell, key, plain, signal);
-        ran++;
-        if (result.error !== undefined && signal?.aborted) {
-          this.#cancelled = true;
-          break; // the cell was cut short by the cancel: not a result
-        }
-      }
-      done.push(result);
-      // A run resumed under its own name already has the earlier cells in its files.
-      const alreadyWritten = result === earlier && options.resume === this.#files.journal;
-      if (!alreadyWritten) {
-        await appendFile(this.#files.journal, JSON.stringify(result) + '\n', 'utf8');
-        await appendFile(this.#files.log, originalLogEntry(result), 'utf8');
-      }
-      const elapsedMs = performance.now() - started;
-      const remaining = cells.length - done.length;
-      onProgress?.({ done: done.length, total: cells.length, skipped, result, phase: 'generate', elapsedMs, etaMs: ran > 0 ? (elapsedMs / ran) * remaining : undefined });
-      yield result;
     }
+    // Reports list the cells in the batch's order, whatever order they finished in.
+    const order = new Map(cells.map((cell, index) => [cellKey(cell), index]));
+    done.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
 
     const judges = checks.filter((c): c is Extract<Check, { type: 'judge' }> => c.type === 'judge');
     if (judges.length > 0 && !this.#cancelled) await this.#judge(done, judges, options, started);
@@ -291,6 +310,17 @@ export class Batch {
     await writeFileAtomic(files.html, toHtml(results, summary));
     return { summary, results, files };
   }
+}
+
+/** Consecutive cells of the same model (cells come model by model). */
+function groupByModel(cells: readonly BatchCell[]): BatchCell[][] {
+  const groups: BatchCell[][] = [];
+  for (const cell of cells) {
+    const last = groups.at(-1);
+    if (last && last[0].model === cell.model) last.push(cell);
+    else groups.push([cell]);
+  }
+  return groups;
 }
 
 /** `0.1 0.7` (the original's space-separated field), or an array of numbers. */

@@ -35,4 +35,24 @@ describe.skipIf(!stories || !tiny)('Batch on local models', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('runs a model\'s cells through its slots at once, with the same greedy outputs and the batch\'s order in the reports', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'akachat-batch-slots-'));
+    const outputs: string[][] = [];
+    try {
+      for (const parallel of [1, 3]) {
+        const aka = new Akachat({ dataDir, rag: null, models: { keepAliveMs: 0, threads: 1, parallel } });
+        await aka.prompts.save('p', 'Once upon a time,', { template: '{bos_token}{instruction}{input}', max_new_tokens: 12 });
+        const inputs = [' a cat', ' a dog', ' a king', ' a ship', ' a girl', ' a tree'];
+        const report = await new Batch(aka, { models: [stories!], temperatures: [0], inputs, name: `slots-${parallel}` }).runAll();
+        expect(report.results.map((r) => r.input)).toEqual(inputs);
+        expect(report.results.every((r) => r.error === undefined && r.completionTokens > 0)).toBe(true);
+        outputs.push(report.results.map((r) => r.output));
+        await aka.dispose();
+      }
+      expect(outputs[1]).toEqual(outputs[0]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
