@@ -7,18 +7,18 @@
  * (stories260K and a random 32k-vocab Llama: small enough for any machine. Point `models` at
  * your own GGUF files to compare real ones.)
  */
-import { existsSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Akachat, Batch } from 'akachat';
 import { describeBatch } from 'akachat/vitest';
+import { it } from 'vitest';
 
 const folder = process.env.AKACHAT_TEST_MODELS ?? '';
 const models = [join(folder, 'stories260K.gguf'), join(folder, 'llama-2-tiny-random.gguf')];
 
 if (!models.every((model) => existsSync(model))) {
-  console.warn(`examples/compare.test.ts: set AKACHAT_TEST_MODELS to a folder with ${models.map((m) => m.split('/').at(-1)).join(' and ')}; skipping`);
+  it.skip(`compares two models: set AKACHAT_TEST_MODELS to a folder with ${models.map((m) => m.split('/').at(-1)).join(' and ')}`);
 } else {
   const dataDir = process.env.AKACHAT_DATA ?? mkdtempSync(join(tmpdir(), 'akachat-compare-'));
   const akachat = new Akachat({ dataDir, rag: null });
