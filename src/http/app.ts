@@ -13,6 +13,8 @@ import type { Akachat } from '../akachat.js';
 import { expectInteger } from '../validate.js';
 import { BatchRuns } from '../batch/runs.js';
 import { batchRoutes } from './routes/batch.js';
+import { introspectionRoutes } from './routes/introspection.js';
+import { ServerMetrics } from './metrics.js';
 import { ModelCatalog } from '../run/catalog.js';
 import { Embedder } from '../run/embeddings.js';
 import { errorMessage, errorResponse, HttpError, statusOf, type ErrorStyle } from './errors.js';
@@ -125,12 +127,21 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
   // As many requests run at once as the model's context has slots (ModelManager `parallel`).
   const queue = new GenerationQueue({ maxWaiting: options.maxQueue, concurrency: () => akachat.models.parallel });
   const catalog = new ModelCatalog(akachat);
+  const metrics = new ServerMetrics();
   const ctx: RouteContext = {
     akachat,
     catalog,
     queue,
     state,
-    generations: new Generations(akachat, catalog, queue, { onGeneration: options.onGeneration, defaults: options.defaults }),
+    generations: new Generations(akachat, catalog, queue, {
+      onGeneration: (report) => {
+        metrics.record(report);
+        options.onGeneration?.(report);
+      },
+      defaults: options.defaults,
+    }),
+    metrics,
+    defaults: options.defaults ?? {},
     embedder: new Embedder(akachat, catalog),
     batches: new BatchRuns(akachat),
     version: packageJson.version,
@@ -151,6 +162,7 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
     ...ragRoutes(ctx, maxUploadBytes),
     ...manageRoutes(ctx),
     ...batchRoutes(ctx),
+    ...introspectionRoutes(ctx),
     ...statusRoutes(ctx),
   ];
   // Clients paste base URLs in many forms: any path ending in /chat/completions is a chat.

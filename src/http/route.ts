@@ -14,6 +14,8 @@ import type { Generations } from '../run/runner.js';
 import type { RouteDescription } from './openapi.js';
 import type { GenerationQueue } from '../run/admission.js';
 import type { BatchRuns } from '../batch/runs.js';
+import type { ServerDefaults } from '../run/runner.js';
+import type { ServerMetrics } from './metrics.js';
 import { eventStream, type EventStreamOptions } from './sse.js';
 
 /** A route: its description for `/openapi.json`, its policies and its handler. */
@@ -54,6 +56,10 @@ export interface RouteContext {
   queue: GenerationQueue;
   /** Batches started through the batch routes. */
   batches: BatchRuns;
+  /** Counters for GET /metrics. */
+  metrics: ServerMetrics;
+  /** Server-wide sampling defaults (`serve --seed --temp ...`). */
+  defaults: ServerDefaults;
   state: ServerState;
   /** The package version, for health and version routes. */
   version: string;

@@ -117,6 +117,11 @@ export class ModelManager {
     return this.#options.cacheDir;
   }
 
+  /** Context size (per slot) when a call does not ask for one. */
+  get contextSize(): number {
+    return this.#options.contextSize;
+  }
+
   /** Generations that run at once on one model (slots of its context). */
   get parallel(): number {
     return this.#options.parallel;

@@ -100,7 +100,11 @@ export interface GenerationReport {
   model: string;
   outcome: 'completed' | 'aborted' | 'failed';
   stopReason?: string;
+  promptTokens?: number;
   completionTokens?: number;
+  /** Engine (or remote) time of the prompt and of the generation, for throughput metrics. */
+  promptMs?: number;
+  generationMs?: number;
   /** From the request's arrival (queue wait included) to the end. */
   durationMs: number;
   error?: unknown;
@@ -279,7 +283,8 @@ export class Generations {
       (result) => {
         signal.removeEventListener('abort', release);
         release();
-        this.#report({ route, model: displayName, outcome: 'completed', stopReason: result.stopReason, completionTokens: result.completionTokens, durationMs: performance.now() - arrived });
+        const { promptMs, generationMs } = phaseTimes(result);
+        this.#report({ route, model: displayName, outcome: 'completed', stopReason: result.stopReason, promptTokens: result.promptTokens, completionTokens: result.completionTokens, promptMs, generationMs, durationMs: performance.now() - arrived });
       },
       (error: unknown) => {
         signal.removeEventListener('abort', release);

@@ -1,0 +1,90 @@
+/**
+ * llama-server's introspection routes: `GET /props` (server properties and default generation
+ * settings), `POST /apply-template` (a conversation through the model's chat template, without
+ * generating), `GET /metrics` (Prometheus text). Models are named, never given by path.
+ */
+import packageJson from '../../../package.json' with { type: 'json' };
+import { readGgufMetadata } from '../../engine/index.js';
+import { isHubReference } from '../../llm/hub.js';
+import { DEFAULT_GENERATION_SETTINGS } from '../../llm/types.js';
+import { normalizeMessages } from '../openai-normalize.js';
+import { readJson, type RouteContext, type RouteSpec } from '../route.js';
+
+const TAGS = ['llama.cpp'];
+
+export function introspectionRoutes(ctx: RouteContext): RouteSpec[] {
+  const props: RouteSpec['handler'] = async (c) => {
+    const d = DEFAULT_GENERATION_SETTINGS;
+    const s = ctx.defaults;
+    const ref = ctx.akachat.defaultModel;
+    // The template is the GGUF's own, read from its metadata (no load needed).
+    const chatTemplate = ref && !isHubReference(ref) ? await readGgufMetadata(ref).then((m) => m.chatTemplate ?? '', () => '') : '';
+    return c.json({
+      default_generation_settings: {
+        n_ctx: ctx.akachat.models.contextSize,
+        is_processing: ctx.queue.running > 0,
+        params: {
+          n_predict: s.maxTokens ?? d.maxTokens,
+          seed: s.seed ?? -1,
+          temperature: s.temperature ?? d.temperature,
+          top_k: s.topK ?? d.topK,
+          top_p: s.topP ?? d.topP,
+          min_p: s.minP ?? d.minP,
+          repeat_penalty: s.repeatPenalty ?? d.repeatPenalty,
+          presence_penalty: d.presencePenalty,
+          frequency_penalty: d.frequencyPenalty,
+          stop: [],
+        },
+      },
+      total_slots: ctx.akachat.models.parallel,
+      model_alias: ctx.catalog.defaultModelId() ?? '',
+      chat_template: chatTemplate,
+      modalities: { vision: false, audio: false },
+      build_info: `akachat ${packageJson.version}`,
+      is_sleeping: ref ? !ctx.akachat.models.loaded.length : true,
+    });
+  };
+
+  const applyTemplate: RouteSpec['handler'] = async (c, signal) => {
+    const body = await readJson(c);
+    const messages = normalizeMessages(body.messages);
+    const { ref } = await ctx.catalog.localModel(typeof body.model === 'string' ? body.model : undefined);
+    const lease = await ctx.akachat.models.acquire(ref, { signal });
+    try {
+      return c.json({ prompt: await lease.model.applyChatTemplate(messages, { signal }) });
+    } finally {
+      lease.release();
+    }
+  };
+
+  return [
+    {
+      method: 'GET',
+      path: '/props',
+      summary: 'Server properties (llama.cpp server): default generation settings, slots, the default model\'s chat template',
+      tags: TAGS,
+      responses: { 200: { description: '{default_generation_settings, total_slots, model_alias, chat_template, ...}' } },
+      errors: 'llamacpp',
+      handler: props,
+    },
+    {
+      method: 'POST',
+      path: '/apply-template',
+      summary: 'A conversation through the model\'s chat template, without generating (llama.cpp server)',
+      tags: TAGS,
+      requestBody: { schema: { type: 'object', required: ['messages'], properties: { messages: { type: 'array' }, model: { type: 'string' } } }, example: { messages: [{ role: 'user', content: 'Hello' }] } },
+      responses: { 200: { description: '{prompt}' } },
+      errors: 'llamacpp',
+      handler: applyTemplate,
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      summary: 'Prometheus metrics: tokens and times of prompts and generations, requests running and waiting, outcomes',
+      tags: TAGS,
+      responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
+      errors: 'llamacpp',
+      handler: () => new Response(ctx.metrics.text(ctx.queue, ctx.akachat.models.parallel), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }),
+    },
+  ];
+}
