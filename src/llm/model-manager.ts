@@ -12,7 +12,7 @@ import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { AbortError, InvalidArgumentError, ModelLoadError, abortReason } from '../errors.js';
 import { templateSandbox } from '../engine/template-sandbox.js';
-import { Context, Model, ggufFileTypes, type EmbeddingContext, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
+import { Context, Model, ggufFileTypes, type EmbeddingContext, type SlotInfo, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
 import { expectInteger } from '../validate.js';
 import { downloadHubModel, isHubReference, type DownloadProgress } from './hub.js';
 import { PromptStateCache, type PromptCacheOptions } from './prompt-cache.js';
@@ -115,6 +115,14 @@ export class ModelManager {
 
   get cacheDir(): string {
     return this.#options.cacheDir;
+  }
+
+  /** The slots of each resident model's generation context (what each holds now), most recently used first. */
+  get slots(): { path: string; contextSize: number; slots: SlotInfo[] }[] {
+    return [...this.#resident.values()]
+      .filter((r) => r.context && !r.context.disposed)
+      .sort((a, b) => b.lastUsed - a.lastUsed)
+      .map((r) => ({ path: r.path, contextSize: r.context!.info.contextSize, slots: r.context!.slots }));
   }
 
   /** Context size (per slot) when a call does not ask for one. */

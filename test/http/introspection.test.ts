@@ -18,6 +18,16 @@ describe.skipIf(!stories)('introspection routes on stories260K', () => {
     expect(JSON.stringify(props)).not.toContain('/');
   });
 
+  it('GET /slots tells what each slot of the loaded model holds', async () => {
+    await postJson(`${t.url}/completion`, { prompt: 'Once upon a time', n_predict: 3 });
+    const slots = await (await fetch(`${t.url}/slots`)).json();
+    expect(slots).toHaveLength(1);
+    expect(slots[0]).toMatchObject({ id: 0, model: 'stories260K', is_processing: false, state: 'idle' });
+    expect(slots[0].n_cached).toBeGreaterThan(3);
+    expect(slots[0].n_ctx).toBeGreaterThan(0);
+    expect((await fetch(`${t.url}/slots?fail_on_no_slot=1`)).status).toBe(200);
+  });
+
   it('POST /apply-template renders the conversation without generating', async () => {
     const before = t.reports.length;
     const response = await postJson(`${t.url}/apply-template`, { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello' }] });

@@ -1,8 +1,10 @@
 /**
  * llama-server's introspection routes: `GET /props` (server properties and default generation
- * settings), `POST /apply-template` (a conversation through the model's chat template, without
- * generating), `GET /metrics` (Prometheus text). Models are named, never given by path.
+ * settings), `GET /slots` (what each slot of the loaded model does), `POST /apply-template` (a
+ * conversation through the model's chat template, without generating), `GET /metrics`
+ * (Prometheus text). Models are named, never given by path.
  */
+import { basename } from 'node:path';
 import packageJson from '../../../package.json' with { type: 'json' };
 import { readGgufMetadata } from '../../engine/index.js';
 import { isHubReference } from '../../llm/hub.js';
@@ -45,6 +47,24 @@ export function introspectionRoutes(ctx: RouteContext): RouteSpec[] {
     });
   };
 
+  // llama-server's slot fields where akachat has them; `model` names the model each slot belongs to.
+  const slots: RouteSpec['handler'] = (c) => {
+    const list = ctx.akachat.models.slots.flatMap(({ path, contextSize, slots: modelSlots }) => modelSlots.map((slot) => ({
+      id: slot.id,
+      model: basename(path).replace(/\.gguf$/i, ''),
+      n_ctx: contextSize,
+      is_processing: slot.state !== 'idle',
+      state: slot.state,
+      n_cached: slot.cachedTokens,
+      n_prompt_tokens: slot.promptTokens,
+      n_decoded: slot.generatedTokens,
+    })));
+    if (c.req.query('fail_on_no_slot') === '1' && list.length > 0 && list.every((slot) => slot.is_processing)) {
+      return c.json({ error: { code: 503, message: 'no slot available', type: 'unavailable_error' } }, 503);
+    }
+    return c.json(list);
+  };
+
   const applyTemplate: RouteSpec['handler'] = async (c, signal) => {
     const body = await readJson(c);
     const messages = normalizeMessages(body.messages);
@@ -66,6 +86,15 @@ export function introspectionRoutes(ctx: RouteContext): RouteSpec[] {
       responses: { 200: { description: '{default_generation_settings, total_slots, model_alias, chat_template, ...}' } },
       errors: 'llamacpp',
       handler: props,
+    },
+    {
+      method: 'GET',
+      path: '/slots',
+      summary: 'The slots of the loaded models (llama.cpp server): id, state, cached, prompt and generated tokens; ?fail_on_no_slot=1 answers 503 when all are busy',
+      tags: TAGS,
+      responses: { 200: { description: '[{id, model, n_ctx, is_processing, n_cached, n_prompt_tokens, n_decoded}]' }, 503: { description: 'Every slot is busy (with fail_on_no_slot=1)' } },
+      errors: 'llamacpp',
+      handler: slots,
     },
     {
       method: 'POST',
