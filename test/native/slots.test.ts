@@ -149,7 +149,9 @@ describe.each([
     expect(results.map((r) => r.text)).toEqual(expected);
     const length = model.tokenize(persona).length;
     for (const r of results) expect(r.reusedTokens).toBeGreaterThanOrEqual(length);
-    expect(ctx.slots.filter((s) => s.cachedTokens >= length).length).toBe(3);
+    // At least one other slot got the prefix by copy (every request reused it, above). Whether the
+    // third request finds the first slot busy or already free again depends on timing.
+    expect(ctx.slots.filter((s) => s.cachedTokens >= length).length).toBeGreaterThanOrEqual(2);
   });
 
   it.skipIf(!path)('a prompt longer than one slot fails with the overflow error', async () => {
