@@ -23,15 +23,15 @@
  *          --threads N --model PATH --llama-server PATH --persona-tokens 300]
  * Writes bench/results/slots-<model>-<cpu|cuda>-t<threads>-<host>.json.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultThreads, Model, systemInfo, type Context } from '../src/engine/index.js';
+import { startLlamaServer } from './llama-server.js';
 import { describeMachine } from './machine.js';
 import { medianInterval, quantile } from './stats.js';
 
@@ -77,32 +77,6 @@ function llamaServerPath(): string {
   return candidates.find(existsSync)!;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
-
-async function startLlamaServer(bin: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(bin, ['-m', modelPath, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads),
-    '-c', String(contextSize * parallel), '--parallel', String(parallel), '-ngl', String(gpuLayers), '--no-webui'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`llama-server exited (${child.exitCode}):\n${log}`);
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (ok) return { url, child };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill();
-  throw new Error(`llama-server did not become ready:\n${log}`);
-}
-
 type Side = 'akachat' | 'llama-server';
 /** One round on one side: `clients` clients, `requests` requests each; returns aggregate tok/s. */
 async function runClients(clients: number, request: (c: number, r: number) => Promise<number>): Promise<number> {
@@ -134,7 +108,7 @@ async function serverRequest(url: string, c: number, r: number): Promise<number>
 const bin = llamaServerPath();
 const model = await Model.load(modelPath, { gpuLayers });
 const ctx = await model.createContext({ contextSize, threads, parallel });
-const server = await startLlamaServer(bin);
+const server = await startLlamaServer(bin, ['-m', modelPath, '-t', String(threads), '-tb', String(threads), '-c', String(contextSize * parallel), '--parallel', String(parallel), '-ngl', String(gpuLayers), '--no-webui']);
 const sides: Record<Side, (c: number, r: number) => Promise<number>> = {
   akachat: (c, r) => akachatRequest(ctx, c, r),
   'llama-server': (c, r) => serverRequest(server.url, c, r),

@@ -8,16 +8,15 @@
  * Usage: npx tsx bench/ttft.bench.ts [-- --requests 40 --threads 1 --model PATH --llama-server PATH]
  * Writes bench/results/ttft-<model>-t<threads>-<host>.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Akachat } from '../src/akachat.js';
 import { serve } from '../src/http/serve.js';
+import { startLlamaServer } from './llama-server.js';
 import { describeMachine } from './machine.js';
 import { medianInterval, quantile } from './stats.js';
 
@@ -36,30 +35,6 @@ const modelPath = args.model ?? join(process.env.AKACHAT_TEST_MODELS ?? join(roo
 const serverBin = args['llama-server'] ?? [join(root, 'build-slots', 'llama-server', 'llama-server'), join(root, 'build', 'llama-server', 'llama-server')].find(existsSync);
 if (!existsSync(modelPath)) throw new Error(`model not found: ${modelPath} (--model or AKACHAT_TEST_MODELS)`);
 if (!serverBin) throw new Error('llama-server not found: build it with AKACHAT_BUILD_DIR=build-slots node scripts/build-native.mjs --target llama-server, or pass --llama-server');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
-
-async function startLlamaServer(): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(serverBin!, ['-m', modelPath, '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads), '-c', '4096', '--parallel', '1', '--no-webui'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`llama-server exited (${child.exitCode}):\n${log}`);
-    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return { url, child };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill();
-  throw new Error(`llama-server did not become ready:\n${log}`);
-}
 
 /** ms from the request to the first SSE chunk with text in `delta.content`. */
 async function ttft(url: string, n: number): Promise<number> {
@@ -94,7 +69,7 @@ async function ttft(url: string, n: number): Promise<number> {
 const dataDir = await mkdtemp(join(tmpdir(), 'akachat-ttft-'));
 const akachat = new Akachat({ dataDir, defaultModel: modelPath, rag: null, models: { keepAliveMs: 0, threads } });
 const ours = await serve(akachat, { port: 0, onServerError: () => {} });
-const theirs = await startLlamaServer();
+const theirs = await startLlamaServer(serverBin, ['-m', modelPath, '-t', String(threads), '-tb', String(threads), '-c', '4096', '--parallel', '1', '--no-webui']);
 const sides = { akachat: ours.url, 'llama-server': theirs.url } as const;
 type Side = keyof typeof sides;
 const times: Record<Side, number[]> = { akachat: [], 'llama-server': [] };

@@ -312,20 +312,16 @@ export class Generations {
  */
 export function samplingToOptions(sampling: SamplingParams): RawOptions {
   const options: RawOptions = {};
-  if (sampling.maxTokens !== undefined) options.max_new_tokens = sampling.maxTokens;
-  if (sampling.temperature !== undefined) options.temperature = sampling.temperature;
-  if (sampling.topP !== undefined) options.top_p = sampling.topP;
-  if (sampling.topK !== undefined) options.top_k = sampling.topK;
-  if (sampling.minP !== undefined) options.min_p = sampling.minP;
-  if (sampling.repeatPenalty !== undefined) options.repetition_penalty = sampling.repeatPenalty;
-  if (sampling.presencePenalty !== undefined) options.presence_penalty = sampling.presencePenalty;
-  if (sampling.frequencyPenalty !== undefined) options.frequency_penalty = sampling.frequencyPenalty;
-  if (sampling.seed !== undefined) options.seed = sampling.seed;
-  if (sampling.stop !== undefined) options.stop = sampling.stop;
-  if (sampling.responseFormat !== undefined) options.response_format = sampling.responseFormat;
-  if (sampling.grammar !== undefined) options.grammar = sampling.grammar;
+  for (const [field, key] of OPTION_KEYS) if (sampling[field] !== undefined) options[key] = sampling[field];
   return options;
 }
+
+/** A request's sampling field and the option key (later schema) it overrides. */
+const OPTION_KEYS: ReadonlyArray<[keyof SamplingParams, string]> = [
+  ['maxTokens', 'max_new_tokens'], ['temperature', 'temperature'], ['topP', 'top_p'], ['topK', 'top_k'], ['minP', 'min_p'],
+  ['repeatPenalty', 'repetition_penalty'], ['presencePenalty', 'presence_penalty'], ['frequencyPenalty', 'frequency_penalty'],
+  ['seed', 'seed'], ['stop', 'stop'], ['responseFormat', 'response_format'], ['grammar', 'grammar'],
+];
 
 /** A client's conversation as a prompt's history + input: the last user turn is the input. */
 export function splitConversation(messages: readonly ChatMessage[]): { history: PromptChatMessage[]; input: string } {
