@@ -47,3 +47,18 @@ export function expectBoolean(value: unknown, name: string): boolean {
 export function expectOptional<T>(value: unknown, check: (v: unknown) => T): T | undefined {
   return value === undefined ? undefined : check(value);
 }
+
+/**
+ * Throws unless `value`'s objects and arrays nest at most `max` levels deep. Measured without
+ * recursion: data that nests deeper than the stack would overflow every recursive walker after
+ * it (structuredClone, JSON.stringify, native converters).
+ */
+export function expectNestedAtMost(value: unknown, name: string, max: number): void {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth > max) throw invalid(`data nested at most ${max} levels deep`, name, value);
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+}

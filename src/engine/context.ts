@@ -1,5 +1,5 @@
 import { AbortError, DisposedError, abortReason } from '../errors.js';
-import { expectInteger, expectNumber, expectString, invalid } from '../validate.js';
+import { expectInteger, expectNestedAtMost, expectNumber, expectString, invalid } from '../validate.js';
 import { loadAddon } from './addon.js';
 import type { NativeContext, NativeModel, NativeSamplingOptions, NativeSlotInfo } from './addon-types.js';
 import { Generation } from './generation.js';
@@ -326,15 +326,45 @@ function samplingOptions(o: GenerateOptions): NativeSamplingOptions {
 
 function constraintGrammar(o: GenerateOptions): string | undefined {
   if (o.grammar !== undefined && o.jsonSchema !== undefined) throw invalid('grammar or jsonSchema, not both', 'grammar', o.grammar);
-  if (o.grammar !== undefined) return expectString(o.grammar, 'grammar');
+  if (o.grammar !== undefined) return checkedGrammar(expectString(o.grammar, 'grammar'));
   if (o.jsonSchema === undefined) return undefined;
   if (typeof o.jsonSchema !== 'object' || o.jsonSchema === null || Array.isArray(o.jsonSchema)) {
     throw invalid('a JSON schema object', 'jsonSchema', o.jsonSchema);
   }
+  expectNestedAtMost(o.jsonSchema, 'jsonSchema', MAX_SCHEMA_DEPTH);
   return jsonSchemaToGrammar(o.jsonSchema);
 }
 
 /** GBNF for a JSON schema, by llama.cpp's converter (InvalidArgumentError for a schema it cannot convert). */
+/**
+ * llama.cpp parses a grammar, and converts a JSON schema, by recursion on the native stack: a
+ * grammar nested thousands of groups deep (a few KB of text) overflows it (SIGSEGV: the whole
+ * process). Both come from callers, so their size and nesting are bounded here first.
+ */
+const MAX_GRAMMAR_LENGTH = 256 * 1024;
+const MAX_GRAMMAR_NESTING = 128;
+export const MAX_SCHEMA_DEPTH = 64;
+
+function checkedGrammar(grammar: string): string {
+  if (grammar.length > MAX_GRAMMAR_LENGTH) throw invalid(`a grammar of at most ${MAX_GRAMMAR_LENGTH} characters`, 'grammar', grammar);
+  let depth = 0;
+  let max = 0;
+  let quote: '"' | ']' | undefined; // inside a "literal" or a [character class]
+  for (let i = 0; i < grammar.length; i++) {
+    const c = grammar[i];
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"') quote = '"';
+    else if (c === '[') quote = ']';
+    else if (c === '#') while (i < grammar.length && grammar[i] !== '\n') i++;
+    else if (c === '(') max = Math.max(max, ++depth);
+    else if (c === ')') depth--;
+  }
+  if (max > MAX_GRAMMAR_NESTING) throw invalid(`a grammar with groups nested at most ${MAX_GRAMMAR_NESTING} deep`, 'grammar', grammar);
+  return grammar;
+}
+
 function jsonSchemaToGrammar(schema: object): string {
   return nativeCall(() => loadAddon().jsonSchemaToGrammar(JSON.stringify(schema)));
 }

@@ -1,7 +1,8 @@
 import { InvalidArgumentError, OwnerOnlyError, UnsupportedError } from '../errors.js';
 import type { LlmRequest } from '../llm/request.js';
+import { MAX_SCHEMA_DEPTH } from '../engine/context.js';
 import { DEFAULT_GENERATION_SETTINGS, type ChatMessage, type GenerationSettings, type ResponseFormat } from '../llm/types.js';
-import { describeValue, expectBoolean, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
+import { describeValue, expectBoolean, expectNestedAtMost, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 
 /** Options as stored in `prompt/{name}.json`, `models.json` or an HTTP body: any schema, any keys. */
 export type RawOptions = Record<string, unknown>;
@@ -215,6 +216,8 @@ function parseResponseFormat(value: unknown, key: string): ResponseFormat | unde
 /** A copy of a JSON schema object. */
 function expectSchema(value: unknown, key: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('a JSON schema object', key, value);
+  // Bounded before anything walks it recursively (this copy, the native schema converter).
+  expectNestedAtMost(value, key, MAX_SCHEMA_DEPTH);
   return structuredClone(value) as Record<string, unknown>;
 }
 

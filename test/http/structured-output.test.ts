@@ -102,4 +102,21 @@ describe.skipIf(!stories)('structured output on stories260K', () => {
     const body = await response.json() as { message: { content: string } };
     expectPerson(JSON.parse(body.message.content));
   });
+
+  it('a grammar or schema nested deep enough to overflow llama.cpp\'s recursive parser is a 400, and the server lives on', async () => {
+    // 20,000 nested groups SIGSEGV'd the whole server inside llama.cpp's grammar parser.
+    const grammar = `root ::= ${'('.repeat(20000)}"a"${')'.repeat(20000)}`;
+    const deepGrammar = await postJson(`${t.url}/completion`, { prompt: 'Hi', n_predict: 2, grammar });
+    expect(deepGrammar.status).toBe(400);
+    expect(await deepGrammar.text()).toContain('nested at most 128 deep');
+    // JSON.stringify cannot even write this schema: the body is built as text.
+    const schema = '{"type":"object","properties":{"a":'.repeat(20000) + '{"type":"string"}' + '}}'.repeat(20000);
+    const deepSchema = await fetch(`${t.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: `{"messages":[{"role":"user","content":"hi"}],"max_tokens":2,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${schema}}}}`,
+    });
+    expect(deepSchema.status).toBe(400);
+    expect(await deepSchema.text()).toContain('nested at most 64 levels deep');
+    expect((await fetch(`${t.url}/health`)).status).toBe(200);
+  });
 });
