@@ -114,6 +114,13 @@ describe('trust: per-request overrides are generation parameters only', () => {
 });
 
 describe('trust: a model name selects among listed names, never a path or a download', () => {
+  it('shows the public health route models by name and files without their folders', async () => {
+    const health = JSON.stringify(await (await fetch(`${t.url}/api/health`)).json());
+    expect(health).toContain('"default_model":"alpha"');
+    expect(health).not.toContain(modelsDir);
+    expect(health).not.toContain(process.cwd());
+  });
+
   it('lists the default model, the models folder and presets by name, with no paths', async () => {
     const models = await (await fetch(`${t.url}/v1/models`)).json();
     const ids = models.data.map((m: { id: string }) => m.id);

@@ -1,8 +1,9 @@
 /**
  * Server status for people and monitors: health (queue, model state) and the models in play.
  */
+import { basename, dirname, join } from 'node:path';
 import { addonStatus } from '../../engine/addon.js';
-import { serverTime } from '../errors.js';
+import { serverTime, withoutPaths } from '../errors.js';
 import type { RouteContext, RouteSpec } from '../route.js';
 
 export function statusRoutes(ctx: RouteContext): RouteSpec[] {
@@ -21,13 +22,14 @@ export function statusRoutes(ctx: RouteContext): RouteSpec[] {
         return c.json({
           status: addon.ok ? 'ok' : 'degraded',
           servertime: serverTime(),
-          addon: addon.ok ? { loaded: true, path: addon.path, ...(addon.notes.length ? { notes: addon.notes } : {}) } : { loaded: false, error: addon.message },
+          // A public route: models by name and files without their folders (the banner shows the owner the paths).
+          addon: addon.ok ? { loaded: true, path: join(basename(dirname(addon.path)), basename(addon.path)), ...(addon.notes.length ? { notes: addon.notes } : {}) } : { loaded: false, error: withoutPaths(addon.message) },
           version: ctx.version,
           uptime_s: Math.round((Date.now() - state.startedAt) / 1000),
           model: state.model,
-          ...(state.modelError ? { model_error: state.modelError } : {}),
-          default_model: akachat.defaultModel ?? null,
-          loaded: akachat.models.loaded,
+          ...(state.modelError ? { model_error: withoutPaths(state.modelError) } : {}),
+          default_model: ctx.catalog.defaultModelId() ?? null,
+          loaded: akachat.models.loaded.map((path) => basename(path).replace(/\.gguf$/i, '')),
           queue: { running: queue.running, waiting: queue.waiting, max_waiting: queue.maxWaiting },
         });
       },
