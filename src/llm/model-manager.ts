@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { AbortError, InvalidArgumentError, ModelLoadError, abortReason } from '../errors.js';
 import { templateSandbox } from '../engine/template-sandbox.js';
 import { Context, Model, ggufFileTypes, type EmbeddingContext, type SlotInfo, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
