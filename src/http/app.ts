@@ -24,6 +24,7 @@ import { GenerationQueue } from '../run/admission.js';
 import type { RouteContext, RouteSpec, ServerState } from './route.js';
 import { akachatRoutes } from './routes/akachat.js';
 import { docsRoutes } from './routes/docs.js';
+import { playgroundRoutes } from './routes/playground.js';
 import { llamaCppRoutes } from './routes/llamacpp.js';
 import { manageRoutes } from './routes/manage.js';
 import { ollamaRoutes } from './routes/ollama.js';
@@ -154,6 +155,7 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
   );
   const routes: RouteSpec[] = [
     ...docsRoutes(openApi, title),
+    ...playgroundRoutes(),
     ...akachatRoutes(ctx),
     ...speechRoutes(ctx),
     ...openAiRoutes(ctx),

@@ -109,7 +109,29 @@ describe('/docs and /openapi.json', () => {
     const html = await response.text();
     expect(html).toContain('./openapi.json');
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="https?:/);
-    expect((await fetch(t.url, { redirect: 'manual' })).headers.get('location')).toBe('/docs');
+  });
+
+  it('serves the playground at / under a strict CSP, and only built files under /assets', async () => {
+    const page = await fetch(t.url);
+    expect(page.status).toBe(200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toContain("frame-ancestors 'none'");
+    const html = await page.text();
+    // Built or not, the page links only local files.
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    for (const path of ['/assets/..%2Fpackage.json', '/assets/.hidden.js', '/assets/x.exe', '/assets/..%2F..%2Fpackage.json']) {
+      const response = await fetch(t.url + path);
+      expect([404, 405], path).toContain(response.status);
+      expect(await response.text()).not.toContain('"dependencies"');
+    }
+    const script = /src="\.\/assets\/([^"]+\.js)"/.exec(html)?.[1];
+    if (script === undefined) return console.log('playground not built (dist/playground): asset serving not checked');
+    const asset = await fetch(`${t.url}/assets/${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(asset.headers.get('cache-control')).toContain('immutable');
   });
 
   it('lists every registered route, with a request schema for every route that takes a body', async () => {

@@ -11,16 +11,6 @@ export function docsRoutes(openApi: () => OpenApiDocument, title: string): Route
   return [
     {
       method: 'GET',
-      path: '/',
-      summary: 'Redirects to /docs',
-      tags: ['docs'],
-      public: true,
-      errors: 'openai',
-      responses: { 302: { description: 'To /docs' } },
-      handler: (c) => c.redirect('/docs', 302),
-    },
-    {
-      method: 'GET',
       path: '/docs',
       summary: 'Interactive API documentation',
       tags: ['docs'],

@@ -1,0 +1,4 @@
+/** The settings tab (being built; see issue 12). */
+export function SettingsTab() {
+  return <p class="muted">Settings</p>;
+}

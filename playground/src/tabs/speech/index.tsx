@@ -1,0 +1,4 @@
+/** The speech tab (being built; see issue 12). */
+export function SpeechTab() {
+  return <p class="muted">Speech</p>;
+}
