@@ -117,6 +117,10 @@ describe('/docs and /openapi.json', () => {
     const csp = page.headers.get('content-security-policy') ?? '';
     expect(csp).toContain("script-src 'self'");
     expect(csp).not.toContain('unsafe-inline');
+    // style nonces are fresh per page load
+    const again = (await fetch(t.url)).headers.get('content-security-policy') ?? '';
+    const nonce = (policy: string) => /'nonce-([^']+)'/.exec(policy)?.[1];
+    if (nonce(csp) !== undefined) expect(nonce(again)).not.toBe(nonce(csp));
     expect(csp).toContain("frame-ancestors 'none'");
     const html = await page.text();
     // Built or not, the page links only local files.

@@ -3,6 +3,7 @@
  * `npm run build:playground`, part of the normal build). Public like /docs: the page itself holds
  * no data, and it sends the API key the user typed with each API call.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Context } from 'hono';
@@ -10,21 +11,24 @@ import { packageRoot } from '../../engine/addon.js';
 import type { RouteSpec } from '../route.js';
 
 /**
- * Scripts, styles, fonts and images from this origin only; no inline script or style, no
- * frames, no plugins, and API calls to this origin only.
+ * Scripts, styles, fonts and images from this origin only; no inline script, no frames, no
+ * plugins, and API calls to this origin only. The one exception: <style> elements carrying the
+ * page's nonce, which the code editor (CodeMirror) creates for its theme at run time.
  */
-export const PLAYGROUND_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data: blob:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "media-src 'self' blob:",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export function playgroundCsp(styleNonce?: string): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    styleNonce ? `style-src 'self' 'nonce-${styleNonce}'` : "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "media-src 'self' blob:",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
 
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
@@ -44,8 +48,8 @@ const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>akachat</title>
 <p>The playground is not built in this install. Run <code>npm run build:playground</code> in the akachat folder and reload.
 The API documentation is at <a href="./docs">/docs</a>.</p>`;
 
-function secured(c: Context, body: string | Uint8Array, type: string, cache: string): Response {
-  c.header('Content-Security-Policy', PLAYGROUND_CSP);
+function secured(c: Context, body: string | Uint8Array, type: string, cache: string, styleNonce?: string): Response {
+  c.header('Content-Security-Policy', playgroundCsp(styleNonce));
   c.header('X-Content-Type-Options', 'nosniff');
   c.header('Referrer-Policy', 'no-referrer');
   c.header('Cache-Control', cache);
@@ -66,7 +70,11 @@ export function playgroundRoutes(dir: string = playgroundDir()): RouteSpec[] {
       handler: async (c) => {
         // Read per request: a rebuilt page is served without a restart, and the file is tiny.
         const page = await readFile(join(dir, 'index.html'), 'utf8').catch(() => undefined);
-        return secured(c, page ?? NOT_BUILT, 'text/html; charset=utf-8', 'no-cache');
+        if (page === undefined) return secured(c, NOT_BUILT, 'text/html; charset=utf-8', 'no-cache');
+        // A fresh nonce per page load; the page reads it from this meta tag (see playground/src/editor).
+        const nonce = randomBytes(16).toString('base64');
+        const html = page.replace('<head>', `<head>\n    <meta name="akachat-style-nonce" content="${nonce}" />`);
+        return secured(c, html, 'text/html; charset=utf-8', 'no-store', nonce);
       },
     },
     {
