@@ -3,11 +3,13 @@
  * routes make on the RAG backend is in this file, through {@link RagCollections}; the routes
  * answer 501 while `akachat.rag` is not set (or lacks a call).
  */
+import { basename } from 'node:path';
 import type { Context } from 'hono';
 import { invalid } from '../../validate.js';
-import { HttpError } from '../errors.js';
+import { errorBody, HttpError, statusOf } from '../errors.js';
 import type { JsonSchema } from '../openapi.js';
-import { isRecord, optionalIntegerField, readJson, stringField, type RouteContext, type RouteSpec } from '../route.js';
+import { isRecord, optionalIntegerField, readJson, streamResponse, stringField, type RouteContext, type RouteSpec } from '../route.js';
+import { ndjsonLine, NDJSON_HEADERS } from '../sse.js';
 import { envelope } from './akachat.js';
 
 /** The RAG calls these routes need (the Rag class of src/rag fits). */
@@ -21,13 +23,26 @@ export interface RagCollections {
    * when `signal` fires (the client went away). With `createIfMissing`, a missing collection is
    * created only once the archive has been accepted, so a refused upload leaves none behind.
    */
-  addArchive(dir: string, data: Uint8Array, options: { chunkSize?: number; signal?: AbortSignal; createIfMissing?: boolean }): Promise<unknown>;
+  addArchive(dir: string, data: Uint8Array, options: IngestCallOptions & { createIfMissing?: boolean }): Promise<unknown>;
   /** Adds one text document named `name` to collection `dir`. */
   addText(dir: string, name: string, text: string, options: { chunkSize?: number; signal?: AbortSignal }): Promise<unknown>;
   /** Whether collection `dir` exists; with `create`, saving into a new collection creates it (as the original did). */
   has?(dir: string): Promise<boolean>;
   /** Creates collection `dir` with its default chunk size. */
   create?(dir: string, options: { chunkSize?: number }): Promise<unknown>;
+  /** Adds single documents (a .md, .pdf, .html... upload that is not an archive) to collection `dir`. */
+  addFiles?(dir: string, files: { name: string; data: Uint8Array }[], options: IngestCallOptions): Promise<unknown>;
+  /** Deletes collection `dir` and its files. */
+  delete?(dir: string): Promise<void>;
+  /** The source files of collection `dir` by path, with their chunk counts. */
+  files?(dir: string): Promise<Record<string, unknown>>;
+}
+
+/** Options of an ingest: chunk size, cancellation and progress (extract, read, embed, index, write). */
+export interface IngestCallOptions {
+  chunkSize?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: { phase: string; done: number; total: number }) => void;
 }
 
 /** Saving into a collection that does not exist yet creates it, when the backend can. */
@@ -74,6 +89,68 @@ function chunkSizeOf(value: unknown): number | undefined {
   return number;
 }
 
+/** Uploads with these names are archives; any other upload is one document (when the backend takes files). */
+const ARCHIVE_NAME = /\.(zip|tar|tar\.gz|tgz)$/i;
+
+/**
+ * Collection infos as a caller may see them: an embedding model given as a path (the owner's
+ * AKACHAT_EMBEDDING_MODEL) is named by its file, as the public status routes name models.
+ */
+function publicInfo(info: unknown): unknown {
+  if (!isRecord(info) || !isRecord(info.embedding) || typeof info.embedding.model !== 'string') return info;
+  const model = info.embedding.model;
+  if (!/[\\/]/.test(model) || model.startsWith('hf:')) return info;
+  return { ...info, embedding: { ...info.embedding, model: basename(model.replace(/\\/g, '/')).replace(/\.gguf$/i, '') } };
+}
+
+/**
+ * Runs an ingest and answers NDJSON: `{"progress": {phase, done, total}}` lines while it runs
+ * (the newest only, when the client reads slower than the ingest reports), then one
+ * `{"done": <envelope>}` or `{"error": <error body>}` line. Closing the connection cancels it.
+ */
+function ingestStream(signal: AbortSignal, run: (options: IngestCallOptions) => Promise<Record<string, unknown>>): Response {
+  const stop = new AbortController();
+  const cancel = () => stop.abort(signal.reason);
+  if (signal.aborted) cancel();
+  else signal.addEventListener('abort', cancel, { once: true });
+  let latest: { phase: string; done: number; total: number } | undefined;
+  let wake: (() => void) | undefined;
+  let outcome: { line: string } | undefined;
+  const finish = (line: string) => {
+    outcome = { line };
+    wake?.();
+  };
+  run({ signal: stop.signal, onProgress: (progress) => { latest = { ...progress }; wake?.(); } }).then(
+    (done) => finish(ndjsonLine({ done })),
+    (error: unknown) => finish(ndjsonLine({ error: errorBody('akachat', error, statusOf(error, signal.aborted)) })),
+  );
+  async function* lines(): AsyncGenerator<string> {
+    try {
+      for (;;) {
+        if (latest) {
+          const progress = latest;
+          latest = undefined;
+          yield ndjsonLine({ progress });
+        } else if (outcome) {
+          yield outcome.line;
+          return;
+        } else {
+          await new Promise<void>((resolve) => { wake = resolve; });
+          wake = undefined;
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', cancel);
+      if (!outcome) cancel();
+    }
+  }
+  return streamResponse(lines(), NDJSON_HEADERS);
+}
+
+function wantsProgress(c: Context): boolean {
+  return (c.req.header('accept') ?? '').toLowerCase().includes('application/x-ndjson');
+}
+
 const SEARCH_SCHEMA: JsonSchema = {
   type: 'object',
   required: ['dir', 'query'],
@@ -96,6 +173,12 @@ export function ragRoutes(ctx: RouteContext, maxUploadBytes = DEFAULT_MAX_UPLOAD
     return c.json(envelope(results.map(resultText).filter(Boolean).join('\n\n'), { dir, query, k, results }));
   };
 
+  /** Answers an ingest as JSON, or as an NDJSON progress stream when the client asks for one (Accept: application/x-ndjson). */
+  const answer = (c: Context, signal: AbortSignal, run: (options: IngestCallOptions) => Promise<Record<string, unknown>>) => {
+    if (wantsProgress(c)) return ingestStream(signal, run);
+    return run({ signal }).then((done) => c.json(done));
+  };
+
   const save: RouteSpec['handler'] = async (c: Context, signal) => {
     const type = (c.req.header('content-type') ?? '').toLowerCase();
     if (type.startsWith('multipart/form-data')) {
@@ -105,8 +188,19 @@ export function ragRoutes(ctx: RouteContext, maxUploadBytes = DEFAULT_MAX_UPLOAD
       const file = form.file;
       if (!(file instanceof File)) throw invalid('an uploaded archive', 'file', file);
       const chunkSize = chunkSizeOf(form.chunk_size);
-      const added = await collections(ctx, 'addArchive').addArchive(dir, new Uint8Array(await file.arrayBuffer()), { chunkSize, signal, createIfMissing: true });
-      return c.json(envelope(dir, { dir, file: file.name, bytes: file.size, added: added ?? null }));
+      const data = new Uint8Array(await file.arrayBuffer());
+      const rag = collections(ctx, 'addArchive');
+      const single = !ARCHIVE_NAME.test(file.name) && typeof rag.addFiles === 'function';
+      return answer(c, signal, async (options) => {
+        let added: unknown;
+        if (single) {
+          await ensureCollection(rag, dir, chunkSize);
+          added = await rag.addFiles!(dir, [{ name: basename(file.name), data }], { ...options, chunkSize });
+        } else {
+          added = await rag.addArchive(dir, data, { ...options, chunkSize, createIfMissing: true });
+        }
+        return envelope(dir, { dir, file: file.name, bytes: file.size, added: added ?? null });
+      });
     }
     if (type.startsWith('application/json') || type === '') {
       const body = await readJson(c);
@@ -124,11 +218,39 @@ export function ragRoutes(ctx: RouteContext, maxUploadBytes = DEFAULT_MAX_UPLOAD
     if (!dir) throw invalid('a collection name in the query (?dir=...)', 'dir', dir);
     const bytes = new Uint8Array(await c.req.arrayBuffer());
     const chunkSize = chunkSizeOf(c.req.query('chunk_size'));
-    const added = await collections(ctx, 'addArchive').addArchive(dir, bytes, { chunkSize, signal, createIfMissing: true });
-    return c.json(envelope(dir, { dir, bytes: bytes.byteLength, added: added ?? null }));
+    const rag = collections(ctx, 'addArchive');
+    return answer(c, signal, async (options) => {
+      const added = await rag.addArchive(dir, bytes, { ...options, chunkSize, createIfMissing: true });
+      return envelope(dir, { dir, bytes: bytes.byteLength, added: added ?? null });
+    });
   };
 
-  const list: RouteSpec['handler'] = async (c) => c.json({ collections: await collections(ctx, 'list').list() });
+  const list: RouteSpec['handler'] = async (c) => {
+    const listed = await collections(ctx, 'list').list();
+    return c.json({ collections: Array.isArray(listed) ? listed.map(publicInfo) : listed });
+  };
+
+  const create: RouteSpec['handler'] = async (c) => {
+    const body = await readJson(c);
+    const dir = stringField(body, 'dir', { allowEmpty: false });
+    const chunkSize = chunkSizeOf(body.chunk_size);
+    const rag = collections(ctx, 'create');
+    if (await rag.has?.(dir)) throw new HttpError(409, `RAG collection ${JSON.stringify(dir)} already exists`, 'already_exists');
+    const info = await rag.create!(dir, chunkSize === undefined ? {} : { chunkSize });
+    return c.json({ ok: true, dir, collection: publicInfo(info) ?? null });
+  };
+
+  const remove: RouteSpec['handler'] = async (c) => {
+    const dir = c.req.param('dir') ?? '';
+    await collections(ctx, 'delete').delete!(dir);
+    return c.json({ ok: true, dir });
+  };
+
+  const files: RouteSpec['handler'] = async (c) => {
+    const dir = c.req.param('dir') ?? '';
+    const byPath = await collections(ctx, 'files').files!(dir);
+    return c.json({ dir, files: Object.entries(byPath).map(([path, record]) => ({ ...(isRecord(record) ? record : {}), path })) });
+  };
 
   return [
     {
@@ -144,7 +266,8 @@ export function ragRoutes(ctx: RouteContext, maxUploadBytes = DEFAULT_MAX_UPLOAD
     {
       method: 'POST',
       path: '/api/rag/save',
-      summary: 'Add documents to a RAG collection (created when new): a multipart archive upload (dir, file, chunk_size), JSON text {dir, text, name, chunk_size}, or raw archive bytes with ?dir=',
+      summary: 'Add documents to a RAG collection (created when new): a multipart upload (dir, file, chunk_size) of an archive or one document, JSON text {dir, text, name, chunk_size}, or raw archive bytes with ?dir=',
+      description: 'With `Accept: application/x-ndjson` an upload answers a stream: `{"progress": {phase, done, total}}` lines (extract, read, embed, index, write), then `{"done": <envelope>}` or `{"error": {...}}`.',
       tags: ['rag'],
       management: true,
       maxBodyBytes: maxUploadBytes,
@@ -164,6 +287,37 @@ export function ragRoutes(ctx: RouteContext, maxUploadBytes = DEFAULT_MAX_UPLOAD
       responses: { 200: { description: '{collections}' } },
       errors: 'akachat',
       handler: list,
+    },
+    {
+      method: 'POST',
+      path: '/api/rag/collections',
+      summary: 'Create an empty RAG collection (lexical-only, or with the server\'s embedding model); 409 when it exists',
+      tags: ['rag'],
+      management: true,
+      requestBody: { schema: { type: 'object', required: ['dir'], properties: { dir: { type: 'string' }, chunk_size: { type: 'integer', minimum: 0, default: 500 } } }, example: { dir: 'manual', chunk_size: 500 } },
+      responses: { 200: { description: '{ok, dir, collection}' }, 409: { description: 'The collection exists' }, 501: { description: 'RAG is not set up' } },
+      errors: 'akachat',
+      handler: create,
+    },
+    {
+      method: 'DELETE',
+      path: '/api/rag/collections/:dir',
+      summary: 'Delete a RAG collection and its files',
+      tags: ['rag'],
+      management: true,
+      responses: { 200: { description: '{ok, dir}' }, 404: { description: 'No such collection' }, 501: { description: 'RAG is not set up' } },
+      errors: 'akachat',
+      handler: remove,
+    },
+    {
+      method: 'GET',
+      path: '/api/rag/collections/:dir/files',
+      summary: 'The files of a RAG collection with their chunk counts, sizes and formats',
+      tags: ['rag'],
+      management: true,
+      responses: { 200: { description: '{dir, files: [{path, chunkCount, bytes, format, addedAt}...]}' }, 404: { description: 'No such collection' }, 501: { description: 'RAG is not set up' } },
+      errors: 'akachat',
+      handler: files,
     },
   ];
 }
