@@ -1,0 +1,88 @@
+/** The speech tab in a real browser: sentence cards from /api/speech/stream, time to first sentence, speaking them. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPlayground, skipReason, type Playground } from './browser.js';
+
+/** Records utterances instead of speaking them (headless chromium may have no voices); the server is real. */
+function recordSpeech() {
+  const w = window as unknown as { spoken: { text: string; lang: string }[]; cancels: number };
+  w.spoken = [];
+  w.cancels = 0;
+  speechSynthesis.speak = (utterance) => void w.spoken.push({ text: utterance.text, lang: utterance.lang });
+  speechSynthesis.cancel = () => void w.cancels++;
+}
+
+describe.skipIf(skipReason)('playground speech tab', () => {
+  let p: Playground;
+  beforeAll(async () => {
+    p = await openPlayground();
+    // A story prompt: stories260K continues it with short sentences.
+    const saved = await fetch(`${p.server.url}/api/prompts/story`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ instruction: 'Once upon a time, there was a little girl.', options: { template: '{bos_token}{instruction} {input}', max_new_tokens: 60, temperature: 0 } }),
+    });
+    expect(saved.status).toBe(200);
+    await p.page.addInitScript(recordSpeech);
+    await p.page.reload();
+    await p.openTab('speech');
+  });
+  afterAll(async () => p?.close());
+
+  const turns = () => p.page.getByTestId('speech-turn');
+
+  it('shows the reply as sentence cards with the time to the first sentence', async () => {
+    const page = p.page;
+    await page.getByTestId('speech-prompt').selectOption('story');
+    await page.getByTestId('speech-text').fill('She');
+    await page.getByTestId('speech-text').press('Enter');
+    const turn = turns().last();
+    await turn.and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+    const cards = turn.getByTestId('sentence-card');
+    expect(await cards.count()).toBeGreaterThan(1);
+    expect(await cards.first().getAttribute('data-index')).toBe('0');
+    expect(await turn.getByTestId('first-sentence').textContent()).toMatch(/\d+(\.\d+)? m?s/);
+    // The draft is cleared and Send waits for new text.
+    expect(await page.getByTestId('speech-text').inputValue()).toBe('');
+    expect(await page.getByTestId('speech-send').isDisabled()).toBe(true);
+    await p.screenshot('speech-en');
+  });
+
+  it('queues each sentence for speech synthesis as it arrives when Speak is on', async () => {
+    const page = p.page;
+    await page.getByTestId('speech-speak').check();
+    await page.getByTestId('speech-text').fill('He');
+    await page.getByTestId('speech-send').click();
+    const turn = turns().last();
+    await turn.and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+    const texts = (await turn.getByTestId('sentence-card').locator('.sentence-text').allTextContents()).filter((text) => text.trim() !== '');
+    const spoken = await page.evaluate(() => (window as unknown as { spoken: { text: string; lang: string }[] }).spoken);
+    expect(texts.length).toBeGreaterThan(1);
+    // One utterance per sentence, in order (the speech text is the display text without markup: the same for these stories).
+    expect(spoken.map((u) => u.text)).toEqual(texts.map((text) => text.replace(/\s+/g, ' ').trim()));
+    expect(spoken[0].lang).toBe('en');
+    expect(await turns().count()).toBe(2);
+  });
+
+  it('stops a reply and cancels its speech', async () => {
+    const page = p.page;
+    await page.getByTestId('speech-max-tokens').fill('400'); // long enough to be stopped mid-reply
+    await page.getByTestId('speech-text').fill('They');
+    await page.getByTestId('speech-send').click();
+    await page.getByTestId('speech-stop').click();
+    const turn = turns().last();
+    await turn.and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 30_000 });
+    expect(await page.evaluate(() => (window as unknown as { cancels: number }).cancels)).toBeGreaterThan(0);
+    await page.getByTestId('speech-send').waitFor();
+  });
+
+  it('reads in Japanese too', async () => {
+    await p.page.selectOption('select[aria-label="Language"]', 'ja');
+    await p.page.getByTestId('speech-send').filter({ hasText: '送信' }).waitFor();
+    await p.screenshot('speech-ja');
+    await p.page.selectOption('select[aria-label="Language"]', 'en');
+  });
+
+  it('runs under the CSP without violations or console errors', async () => {
+    expect(p.problems).toEqual([]);
+  });
+});
