@@ -35,6 +35,10 @@ export interface ServeConfig {
   managementOrigins: OriginPolicy;
   /** Sampling for requests that name none (request > prompt/preset options > these > built-ins). */
   defaults: ServerDefaults;
+  /** Let management callers download hf: models (the playground's pull). */
+  allowPull?: boolean;
+  /** Let management callers change every config.json setting (API keys included), not only is_test. */
+  allowSettings?: boolean;
 }
 
 /** serve's flags as commander hands them over (strings, before the environment is merged). */
@@ -50,6 +54,8 @@ interface ServeFlags {
   apiKey?: string;
   cors?: string;
   managementCors?: string;
+  allowPull?: boolean;
+  allowSettings?: boolean;
   seed?: string;
   temp?: string;
   topK?: string;
@@ -74,6 +80,8 @@ export function serveOptions(command: Command): Command {
     .option('--api-key <key>', 'require Authorization: Bearer <key> (default: no key) [AKACHAT_API_KEY]')
     .option('--cors <origins>', 'browser origins allowed on the chat routes: comma-separated origins (* wildcards allowed), "local" or "*" (default: local) [AKACHAT_CORS]')
     .option('--management-cors <origins>', 'origins allowed on management routes (prompts, vars, settings, uploads); default: none besides this server\'s own pages [AKACHAT_MANAGEMENT_CORS]')
+    .option('--allow-pull', 'let management callers (the playground) download hf: models into the cache; default: only `akachat pull` downloads [AKACHAT_ALLOW_PULL=1]')
+    .option('--allow-settings', 'let management callers (the playground) change every config.json setting, API keys included; default: only is_test [AKACHAT_ALLOW_SETTINGS=1]')
     // Sampling defaults, named as llama-server names them; a request's or prompt's own values win.
     .option('-s, --seed <n>', 'default seed for requests that name none (default: random) [AKACHAT_SEED]')
     .option('--temp <t>', 'default temperature (default 0.8) [AKACHAT_TEMP]')
@@ -151,6 +159,8 @@ export function serveConfig(flags: ServeFlags, env: Record<string, string | unde
     corsOrigins: parseOrigins(pick(flags.cors, 'AKACHAT_CORS'), 'local', '--cors'),
     managementOrigins: parseOrigins(pick(flags.managementCors, 'AKACHAT_MANAGEMENT_CORS'), [], '--management-cors'),
     defaults,
+    ...(flags.allowPull || env.AKACHAT_ALLOW_PULL === '1' ? { allowPull: true } : {}),
+    ...(flags.allowSettings || env.AKACHAT_ALLOW_SETTINGS === '1' ? { allowSettings: true } : {}),
   };
 }
 
@@ -209,6 +219,8 @@ export async function runServe(config: ServeConfig, io: CliIo): Promise<number> 
       corsOrigins: config.corsOrigins,
       managementOrigins: config.managementOrigins,
       defaults: config.defaults,
+      allowPull: config.allowPull,
+      allowSettings: config.allowSettings,
     });
   } catch (error) {
     await akachat.dispose();
@@ -245,6 +257,7 @@ function printBanner(io: CliIo, url: string, config: ServeConfig): void {
     ...(Object.keys(config.defaults).length > 0 ? [`  Sampling:        ${JSON.stringify(config.defaults)} when a request or prompt sets none`] : []),
     `  API key:         ${config.apiKey ? 'required (Authorization: Bearer <key>)' : 'not required'}`,
     `  CORS:            ${describeOrigins(config.corsOrigins)}; management routes: ${describeOrigins(config.managementOrigins)}`,
+    ...(config.allowPull || config.allowSettings ? [`  Allowed:         ${[config.allowPull && 'hf: pulls', config.allowSettings && 'every setting (API keys too)'].filter(Boolean).join(' and ')} from the management routes`] : []),
   ];
   if (!['127.0.0.1', 'localhost', '::1'].includes(config.host) && !config.apiKey) {
     lines.push(`  Warning: listening on ${config.host} without an API key: anyone on the network can use this server (set --api-key).`);

@@ -27,6 +27,7 @@ import { docsRoutes } from './routes/docs.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { llamaCppRoutes } from './routes/llamacpp.js';
 import { manageRoutes } from './routes/manage.js';
+import { modelsManageRoutes, type OwnerOptIns } from './routes/models-manage.js';
 import { ollamaRoutes } from './routes/ollama.js';
 import { chatCompletionsHandler, openAiRoutes } from './routes/openai.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, ragRoutes } from './routes/rag.js';
@@ -34,7 +35,7 @@ import { speechRoutes } from './routes/speech.js';
 import { statusRoutes } from './routes/status.js';
 import { checkApiKey, corsDecision, hostAllowed, type OriginPolicy } from './security.js';
 
-export interface AppOptions {
+export interface AppOptions extends OwnerOptIns {
   /**
    * Address the server listens on; the `Host` header of every request is checked against it
    * (DNS-rebinding defence). Default `'127.0.0.1'`.
@@ -162,7 +163,8 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
     ...ollamaRoutes(ctx),
     ...llamaCppRoutes(ctx),
     ...ragRoutes(ctx, maxUploadBytes),
-    ...manageRoutes(ctx),
+    ...manageRoutes(ctx, options),
+    ...modelsManageRoutes(ctx, options),
     ...batchRoutes(ctx),
     ...introspectionRoutes(ctx),
     ...statusRoutes(ctx),

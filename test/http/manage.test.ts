@@ -11,7 +11,8 @@ describe('management routes and a server without a model', () => {
   const json = async (response: Response | Promise<Response>) => (await response).json() as Promise<Record<string, any>>;
 
   beforeAll(async () => {
-    t = await startServer();
+    // The settings cases write API keys: only a server whose owner allowed every setting takes them.
+    t = await startServer({ serve: { allowSettings: true } });
   });
   afterAll(async () => t?.close());
 

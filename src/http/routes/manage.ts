@@ -10,6 +10,7 @@ import { withoutMaskEchoes } from '../../settings/settings.js';
 import { invalid } from '../../validate.js';
 import type { JsonSchema } from '../openapi.js';
 import { integerQuery, isRecord, readJson, type RouteContext, type RouteSpec } from '../route.js';
+import { checkSettingsChange, type OwnerOptIns } from './models-manage.js';
 
 const MESSAGE_SCHEMA: JsonSchema = {
   type: 'object',
@@ -31,7 +32,7 @@ function parseMessages(value: unknown, name: string): ChatMessage[] {
   return value.map((message, index) => toChatMessage(message, `${name}[${index}]`));
 }
 
-export function manageRoutes(ctx: RouteContext): RouteSpec[] {
+export function manageRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): RouteSpec[] {
   const { akachat } = ctx;
   const common = { errors: 'akachat' as const, management: true };
 
@@ -245,13 +246,15 @@ export function manageRoutes(ctx: RouteContext): RouteSpec[] {
       ...common,
       method: 'PUT',
       path: '/api/settings',
-      summary: 'Change settings: the body\'s keys are set, null removes one. A secret sent back in its masked form is left unchanged',
+      summary: 'Change settings: the body\'s keys are set, null removes one. A secret sent back in its masked form is left unchanged. Only is_test unless the server was started with --allow-settings (403 otherwise)',
       tags: ['settings'],
       requestBody: { schema: { type: 'object', additionalProperties: true }, example: { is_test: true } },
       responses: { 200: { description: '{settings} after the change, secrets masked' } },
       handler: async (c) => {
         // The playground shows secrets masked; saving its form back must not store the masks.
-        const changes = withoutMaskEchoes(await readJson(c), await akachat.settings.all());
+        const current = await akachat.settings.all();
+        const changes = withoutMaskEchoes(await readJson(c), current);
+        checkSettingsChange(changes, optIns, current);
         await akachat.settings.update(changes);
         return c.json({ settings: await akachat.settings.masked() });
       },
