@@ -1,14 +1,17 @@
 /**
  * Management routes for batches (the playground's batch tab): start one in the background, watch
  * its progress and cell results as SSE, cancel it, and read its reports (also of earlier runs,
- * from `log/`). A batch is an owner's action: its models may be any model reference.
+ * from `log/`). Its models are names the server lists (mapped to their files here) or a remote
+ * service's model names; a path or an `hf:` reference is the owner's (`akachat batch`), not a caller's.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { Context } from 'hono';
 import { parseChecks } from '../../batch/checks.js';
 import type { BatchOptions } from '../../batch/batch.js';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError, OwnerOnlyError } from '../../errors.js';
+import { isHubReference } from '../../llm/hub.js';
+import type { ModelCatalog } from '../../run/catalog.js';
 import { expectInteger, expectString, invalid } from '../../validate.js';
 import type { JsonSchema } from '../openapi.js';
 import { isRecord, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
@@ -30,7 +33,7 @@ const START_SCHEMA: JsonSchema = {
   type: 'object',
   properties: {
     prompts: { type: 'array', items: { type: 'string' }, description: 'Saved prompt names; default: every saved prompt' },
-    models: { type: 'array', items: { type: 'string' }, description: 'Model references (GGUF path, hf:, preset, remote name); "" = the prompt\'s own' },
+    models: { type: 'array', items: { type: 'string' }, description: 'Names listed by /v1/models (files of the models folder, the default model, presets) or remote model names; "" = the prompt\'s own' },
     temperatures: { description: 'Numbers, or the original\'s space-separated string', oneOf: [{ type: 'array', items: { type: 'number' } }, { type: 'string' }] },
     inputs: { type: 'array', items: { type: 'string' } },
     repeats: { type: 'integer', minimum: 1 },
@@ -60,6 +63,20 @@ function parseBatchBody(body: Record<string, unknown>): Omit<BatchOptions, 'name
   };
 }
 
+/** A listed name becomes the model it names; a path or hf: reference is refused; other names (remote models) pass. */
+async function callerModels(models: readonly string[] | undefined, catalog: ModelCatalog): Promise<string[] | undefined> {
+  if (!models) return undefined;
+  return Promise.all(models.map(async (model, i) => {
+    if (model === '') return model;
+    const listed = await catalog.modelOverride(model);
+    if (listed) return listed;
+    if (isHubReference(model) || isAbsolute(model) || /\.gguf$/i.test(model) || model.split(/[\\/]/).includes('..')) {
+      throw new OwnerOnlyError(`models[${i}] ${JSON.stringify(model)} is not a model this server lists: a batch over HTTP names listed models (GET /v1/models) or a remote service's models; files and hf: references are for \`akachat batch\` on the server`);
+    }
+    return model;
+  }));
+}
+
 export function batchRoutes(ctx: RouteContext): RouteSpec[] {
   const common = { errors: 'akachat' as const, management: true, tags: TAGS };
   const id = (c: Context) => c.req.param('id')!;
@@ -71,9 +88,12 @@ export function batchRoutes(ctx: RouteContext): RouteSpec[] {
       path: '/api/batch',
       summary: 'Start a batch in the background: prompts x models x temperatures x inputs',
       description: 'Answers at once with the run\'s id (also the name of its report files in log/); watch it with GET /api/batch/{id}/events.',
-      requestBody: { schema: START_SCHEMA, example: { models: ['model-a.gguf', 'model-b.gguf'], temperatures: '0.1 0.7', inputs: ['こんにちは'], checks: [{ type: 'maxLength', value: 200 }] } },
+      requestBody: { schema: START_SCHEMA, example: { models: ['model-a', 'model-b'], temperatures: '0.1 0.7', inputs: ['こんにちは'], checks: [{ type: 'maxLength', value: 200 }] } },
       responses: { 202: { description: '{id, state, total, done, startedAt}' } },
-      handler: async (c) => c.json(await ctx.batches.start(parseBatchBody(await readJson(c))), 202),
+      handler: async (c) => {
+        const options = parseBatchBody(await readJson(c));
+        return c.json(await ctx.batches.start({ ...options, models: await callerModels(options.models, ctx.catalog) }), 202);
+      },
     },
     {
       ...common,
