@@ -25,6 +25,7 @@ import type { RouteContext, RouteSpec, ServerState } from './route.js';
 import { akachatRoutes } from './routes/akachat.js';
 import { docsRoutes } from './routes/docs.js';
 import { playgroundRoutes } from './routes/playground.js';
+import { anthropicRoutes } from './routes/anthropic.js';
 import { llamaCppRoutes } from './routes/llamacpp.js';
 import { manageRoutes } from './routes/manage.js';
 import { modelsManageRoutes, type OwnerOptIns } from './routes/models-manage.js';
@@ -103,6 +104,7 @@ const TAG_DESCRIPTIONS = [
   { name: 'OpenAI-compatible', description: 'Base URL http://<host>:<port>/v1 (also without /v1)' },
   { name: 'Ollama-compatible', description: 'Host http://<host>:<port>' },
   { name: 'llama.cpp-compatible', description: 'llama-server routes' },
+  { name: 'Anthropic-compatible', description: 'Anthropic Messages API: base URL http://<host>:<port> (the API key also as x-api-key)' },
   { name: 'rag', description: 'RAG collections' },
   { name: 'prompts', description: 'Management: saved prompts' },
   { name: 'vars', description: 'Management: variables' },
@@ -162,6 +164,7 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
     ...openAiRoutes(ctx),
     ...ollamaRoutes(ctx),
     ...llamaCppRoutes(ctx),
+    ...anthropicRoutes(ctx),
     ...ragRoutes(ctx, maxUploadBytes),
     ...manageRoutes(ctx, options),
     ...modelsManageRoutes(ctx, options),
@@ -268,6 +271,7 @@ function describe(spec: RouteSpec): RouteDescription {
 function styleForPath(path: string): ErrorStyle {
   if (/^\/api\/(chat|generate|tags|embed|embeddings|version|show|ps|pull)$/.test(path)) return 'ollama';
   if (path.startsWith('/api/')) return 'akachat';
+  if (path.startsWith('/v1/messages')) return 'anthropic';
   return 'openai';
 }
 
@@ -311,8 +315,8 @@ function guard(options: GuardOptions): MiddlewareHandler {
       for (const [key, value] of Object.entries(decision.headers)) response.headers.set(key, value);
       return response;
     }
-    if (!route?.public && !checkApiKey(c.req.header('authorization'), options.apiKey)) {
-      const response = errorResponse(style, new HttpError(401, 'Missing or wrong API key: send Authorization: Bearer <key>', 'invalid_api_key', { 'WWW-Authenticate': 'Bearer' }));
+    if (!route?.public && !checkApiKey(c.req.header('authorization'), options.apiKey, c.req.header('x-api-key'))) {
+      const response = errorResponse(style, new HttpError(401, 'Missing or wrong API key: send Authorization: Bearer <key> (or x-api-key: <key>)', 'invalid_api_key', { 'WWW-Authenticate': 'Bearer' }));
       for (const [key, value] of Object.entries(decision.headers)) response.headers.set(key, value);
       return response;
     }

@@ -1,8 +1,9 @@
 /**
  * One place that turns errors into HTTP statuses and into the error body each dialect's clients
  * parse: OpenAI `{"error":{"message","type","code"}}`, Ollama `{"error":"..."}`, llama.cpp
- * `{"error":{"code","message","type"}}` and akachat's envelope. A body is never empty (`400 {}`
- * was the original's habit): it always carries a message a person can act on.
+ * `{"error":{"code","message","type"}}`, Anthropic `{"type":"error","error":{"type","message"}}`
+ * and akachat's envelope. A body is never empty (`400 {}` was the original's habit): it always
+ * carries a message a person can act on.
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -23,7 +24,7 @@ export class HttpError extends AkachatError {
 }
 
 /** The error body shapes the routes answer with. */
-export type ErrorStyle = 'openai' | 'ollama' | 'llamacpp' | 'akachat';
+export type ErrorStyle = 'openai' | 'ollama' | 'llamacpp' | 'anthropic' | 'akachat';
 
 /** Status for a client that went away before the answer (nginx's convention; nobody reads it). */
 export const CLIENT_CLOSED_REQUEST = 499;
@@ -74,6 +75,19 @@ export function errorType(status: number): string {
   return 'invalid_request_error';
 }
 
+/** Anthropic's error `type` for a status (its SDKs pick the exception class by it). */
+export function anthropicErrorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 408 || status === CLIENT_CLOSED_REQUEST) return 'timeout_error';
+  if (status === 413) return 'request_too_large';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'overloaded_error';
+  if (status >= 500) return 'api_error';
+  return 'invalid_request_error';
+}
+
 /** A stable lowercase code: the AkachatError's code (`not_found`, `invalid_argument`, ...). */
 export function errorCode(error: unknown, status: number): string {
   const code = (error as { code?: unknown } | null)?.code;
@@ -114,6 +128,8 @@ export function errorBody(style: ErrorStyle, error: unknown, status: number): un
       return { error: message };
     case 'llamacpp':
       return { error: { code: status, message, type } };
+    case 'anthropic':
+      return { type: 'error', error: { type: anthropicErrorType(status), message } };
     case 'akachat':
       return { status, servertime: serverTime(), result: '', message, error: { message, type, code } };
     case 'openai':

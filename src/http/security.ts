@@ -157,17 +157,20 @@ export function hostAllowed(hostHeader: string | null | undefined, policy: HostP
 }
 
 /**
- * Checks `Authorization: Bearer <key>` against the configured key, in constant time. With no key
+ * Checks `Authorization: Bearer <key>`, or `x-api-key: <key>` (Anthropic's header, which
+ * llama-server accepts too), against the configured key, in constant time. With no key
  * configured (undefined or ''), every request passes, whatever it sends (clients often send a
  * dummy key).
  */
-export function checkApiKey(authorizationHeader: string | null | undefined, apiKey: string | undefined): boolean {
+export function checkApiKey(authorizationHeader: string | null | undefined, apiKey: string | undefined, apiKeyHeader?: string | null): boolean {
   if (apiKey === undefined || apiKey === '') return true;
-  const match = /^\s*Bearer\s+(.+?)\s*$/i.exec(authorizationHeader ?? '');
-  if (!match) return false;
   // Hashing first gives equal lengths, so timingSafeEqual leaks neither content nor length.
   const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
-  return timingSafeEqual(digest(match[1]), digest(apiKey));
+  const matches = (sent: string) => timingSafeEqual(digest(sent), digest(apiKey));
+  const bearer = /^\s*Bearer\s+(.+?)\s*$/i.exec(authorizationHeader ?? '');
+  if (bearer && matches(bearer[1])) return true;
+  const key = apiKeyHeader?.trim();
+  return key !== undefined && key !== '' && matches(key);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,233 @@
+/**
+ * Anthropic Messages API routes, as llama-server offers them, for clients that speak only
+ * Anthropic's dialect (the Anthropic SDKs, Claude-oriented agents): `POST /v1/messages`, streamed
+ * as Anthropic's named SSE events, and `POST /v1/messages/count_tokens`. Errors use Anthropic's
+ * shape `{"type":"error","error":{"type","message"}}`; `x-api-key` is accepted as the API key.
+ */
+import type { Context } from 'hono';
+import { InvalidArgumentError } from '../../errors.js';
+import { normalizeAnthropicMessages } from '../anthropic-normalize.js';
+import { errorBody, statusOf } from '../errors.js';
+import type { JsonSchema } from '../openapi.js';
+import { splitReasoning, ReasoningSplitter, type ReplyPart } from '../reasoning.js';
+import { randomId, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
+import { firstChunkReady } from '../run-stream.js';
+import { noModelError } from '../../run/catalog.js';
+import type { GenerationRun, RunResult } from '../../run/runner.js';
+import { SSE_HEADERS, sseEvent } from '../sse.js';
+
+const TAGS = ['Anthropic-compatible'];
+
+const TEXT_BLOCK: JsonSchema = { type: 'object', required: ['type', 'text'], properties: { type: { const: 'text' }, text: { type: 'string' } } };
+
+const MESSAGES_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['messages', 'max_tokens'],
+  properties: {
+    model: { type: 'string', description: 'A name /v1/models lists (a saved prompt\'s name runs it); anything else means the default model' },
+    messages: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['role', 'content'],
+        properties: {
+          role: { enum: ['user', 'assistant'] },
+          content: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'object', description: 'text blocks; thinking blocks of earlier turns are left out' } }] },
+        },
+      },
+    },
+    system: { anyOf: [{ type: 'string' }, { type: 'array', items: TEXT_BLOCK }] },
+    max_tokens: { type: 'integer', minimum: 1, description: 'Most tokens to generate (required). Generation also ends when the context is full (stop_reason "model_context_window_exceeded")' },
+    temperature: { type: 'number', minimum: 0, maximum: 1 },
+    top_p: { type: 'number', minimum: 0, maximum: 1 },
+    top_k: { type: 'integer', minimum: 0 },
+    stop_sequences: { type: 'array', items: { type: 'string' }, maxItems: 32 },
+    stream: { type: 'boolean', default: false },
+    seed: { type: 'integer', description: 'llama.cpp extra' },
+    min_p: { type: 'number', minimum: 0, maximum: 1, description: 'llama.cpp extra' },
+    thinking: { type: 'object', description: 'Accepted; a model\'s <think> reasoning comes back as a thinking block either way' },
+    tools: { type: 'array', description: 'Not supported yet: a non-empty list answers 400 (unless tool_choice is {"type":"none"})' },
+  },
+};
+
+const COUNT_SCHEMA: JsonSchema = {
+  ...MESSAGES_SCHEMA,
+  required: ['messages'],
+  properties: { model: MESSAGES_SCHEMA.properties!.model, messages: MESSAGES_SCHEMA.properties!.messages, system: MESSAGES_SCHEMA.properties!.system },
+};
+
+const EXAMPLE = { model: 'default', max_tokens: 64, system: 'You are a cheerful avatar.', messages: [{ role: 'user', content: 'Hello!' }] };
+
+/** Anthropic's `stop_reason` for a run's stop reason. */
+export function anthropicStopReason(stopReason: string): 'end_turn' | 'max_tokens' | 'stop_sequence' | 'model_context_window_exceeded' {
+  if (stopReason === 'maxTokens') return 'max_tokens';
+  if (stopReason === 'stop') return 'stop_sequence';
+  if (stopReason === 'contextFull') return 'model_context_window_exceeded';
+  return 'end_turn';
+}
+
+/**
+ * The stop sequence that ended the run, when it can be told: the engine reports that a stop
+ * string matched, not which, so with several in effect this is null.
+ */
+function stopSequence(result: RunResult): string | null {
+  const stops = result.settings?.stop ?? [];
+  return result.stopReason === 'stop' && stops.length === 1 ? stops[0] : null;
+}
+
+/** Input tokens as Anthropic counts them: those read from the (KV) cache apart. */
+function usage(result: RunResult) {
+  return { input_tokens: result.promptTokens - result.reusedTokens, cache_read_input_tokens: result.reusedTokens, output_tokens: result.completionTokens };
+}
+
+/** One named SSE event, `event: <type>\ndata: <json>\n\n`, written in one piece (Anthropic's SDKs dispatch on the name). */
+function namedEvent(data: { type: string; [field: string]: unknown }): string {
+  return `event: ${data.type}\n${sseEvent(data)}`;
+}
+
+/** An error after the stream started (the status line is already sent). */
+function errorEvent(error: unknown): string {
+  return namedEvent(errorBody('anthropic', error, statusOf(error)) as { type: 'error' });
+}
+
+interface MessageMeta {
+  id: string;
+  model: string;
+}
+
+/**
+ * The stream's events: message_start, then each content block (a thinking block for `<think>`
+ * reasoning, then the text) opened with content_block_start, filled by deltas and closed with
+ * content_block_stop before the next opens, a ping after the first block opens, and message_delta
+ * (stop reason, usage) and message_stop at the end. The prompt's token count is known only when
+ * the run ends: message_start carries 0 and message_delta the real counts (the SDKs take both).
+ */
+async function* messageEvents(chunks: AsyncIterable<string>, run: GenerationRun, meta: MessageMeta): AsyncGenerator<string> {
+  yield namedEvent({
+    type: 'message_start',
+    message: { id: meta.id, type: 'message', role: 'assistant', content: [], model: meta.model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
+  });
+  let index = -1;
+  let open: 'thinking' | 'text' | undefined;
+  let pinged = false;
+  const close = (): string[] => {
+    if (!open) return [];
+    const out = open === 'thinking' ? [namedEvent({ type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: '' } })] : [];
+    out.push(namedEvent({ type: 'content_block_stop', index }));
+    open = undefined;
+    return out;
+  };
+  const delta = (kind: 'thinking' | 'text', text: string): string[] => {
+    const out: string[] = [];
+    if (open !== kind) {
+      out.push(...close());
+      open = kind;
+      index++;
+      const block = kind === 'text' ? { type: 'text', text: '' } : { type: 'thinking', thinking: '', signature: '' };
+      out.push(namedEvent({ type: 'content_block_start', index, content_block: block }));
+      if (!pinged) out.push(namedEvent({ type: 'ping' }));
+      pinged = true;
+    }
+    const body = kind === 'text' ? { type: 'text_delta', text } : { type: 'thinking_delta', thinking: text };
+    out.push(namedEvent({ type: 'content_block_delta', index, delta: body }));
+    return out;
+  };
+  const events = (part: ReplyPart): string[] => [
+    ...(part.reasoning ? delta('thinking', part.reasoning) : []),
+    ...(part.content ? delta('text', part.content) : []),
+  ];
+  const reasoning = new ReasoningSplitter();
+  for await (const text of chunks) yield* events(reasoning.push(text));
+  yield* events(reasoning.flush());
+  yield* close();
+  const result = await run.result;
+  if (!pinged) yield namedEvent({ type: 'ping' });
+  yield namedEvent({
+    type: 'message_delta',
+    delta: { stop_reason: anthropicStopReason(result.stopReason), stop_sequence: stopSequence(result) },
+    usage: usage(result),
+  });
+  yield namedEvent({ type: 'message_stop' });
+}
+
+export function anthropicRoutes(ctx: RouteContext): RouteSpec[] {
+  const messages: RouteSpec['handler'] = async (c: Context, signal) => {
+    const request = normalizeAnthropicMessages(await readJson(c));
+    const run = await ctx.generations.chat({ route: 'POST /v1/messages', model: request.model, messages: request.messages, sampling: request.sampling, signal });
+    const meta: MessageMeta = { id: randomId('msg').replace('-', '_'), model: request.model ?? run.model };
+    if (request.stream) {
+      const chunks = await firstChunkReady(run);
+      return streamResponse(messageEvents(chunks, run, meta), SSE_HEADERS, { onError: errorEvent });
+    }
+    const result = await run.result;
+    const { content, reasoning } = splitReasoning(result.text);
+    return c.json({
+      id: meta.id,
+      type: 'message',
+      role: 'assistant',
+      content: [
+        ...(reasoning ? [{ type: 'thinking', thinking: reasoning, signature: '' }] : []),
+        ...(content ? [{ type: 'text', text: content }] : []),
+      ],
+      model: meta.model,
+      stop_reason: anthropicStopReason(result.stopReason),
+      stop_sequence: stopSequence(result),
+      usage: usage(result),
+    });
+  };
+
+  // The conversation through the model's chat template, tokenized as a generation tokenizes it.
+  const countTokens: RouteSpec['handler'] = async (c: Context, signal) => {
+    const request = normalizeAnthropicMessages(await readJson(c), { requireMaxTokens: false });
+    const target = await ctx.catalog.resolve(request.model);
+    if (target.kind === 'prompt') {
+      throw new InvalidArgumentError(`Expected a model's name for model but received ${JSON.stringify(target.name)}, a saved prompt: its own instruction builds the conversation, so it cannot be counted from these messages`);
+    }
+    const options = await ctx.akachat.resolveOptions(target.options);
+    if ((options.provider ?? 'local') !== 'local') {
+      throw new InvalidArgumentError(`Expected a local model for model but received ${JSON.stringify(target.name)}, which runs on an OpenAI-compatible service`);
+    }
+    if (!options.model) throw noModelError(request.model);
+    const lease = await ctx.akachat.models.acquire(options.model, { signal });
+    try {
+      const { model } = lease;
+      const prompt = await model.applyChatTemplate(request.messages, { template: options.chatTemplate ?? '', signal });
+      const bos = model.info.bosText;
+      const tokens = model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true });
+      return c.json({ input_tokens: tokens.length });
+    } finally {
+      lease.release();
+    }
+  };
+
+  return [
+    {
+      method: 'POST',
+      path: '/v1/messages',
+      summary: 'Messages (Anthropic): a chat through the model\'s chat template',
+      description: 'Anthropic Messages API as llama-server offers it. Streams named SSE events (message_start, content_block_start, ping, content_block_delta, content_block_stop, message_delta, message_stop) when `stream` is true. The API key may come as `x-api-key` or `Authorization: Bearer`.',
+      tags: TAGS,
+      requestBody: { schema: MESSAGES_SCHEMA, example: EXAMPLE },
+      responses: {
+        200: { description: '{id, type:"message", role:"assistant", content:[{type:"text", text}], model, stop_reason, stop_sequence, usage}, or its SSE events', contentType: 'application/json' },
+        400: { description: 'Invalid body (missing max_tokens, a role other than user/assistant, tools): {type:"error", error:{type:"invalid_request_error", message}}' },
+        403: { description: 'An option only the server\'s owner sets (chat_template, endpoint, ...)' },
+        503: { description: 'No model configured, or the queue is full (Retry-After)' },
+      },
+      errors: 'anthropic',
+      handler: messages,
+    },
+    {
+      method: 'POST',
+      path: '/v1/messages/count_tokens',
+      summary: 'Tokens of a Messages request\'s prompt (Anthropic), without generating',
+      description: 'The same body as /v1/messages, max_tokens not needed. Counts the conversation rendered through the model\'s chat template, as a generation would tokenize it.',
+      tags: TAGS,
+      requestBody: { schema: COUNT_SCHEMA, example: { model: 'default', messages: [{ role: 'user', content: 'Hello!' }] } },
+      responses: { 200: { description: '{input_tokens}' } },
+      errors: 'anthropic',
+      handler: countTokens,
+    },
+  ];
+}
