@@ -5,7 +5,7 @@ import { ModelManager, type ModelEvent, type ModelManagerOptions } from './llm/m
 import { OpenAiLlm } from './llm/openai.js';
 import { SpeechLog } from './logs/speech-log.js';
 import { MessageLog } from './messages/log.js';
-import { evaluateInstruction, type InstructionTree, type RagFunction } from './prompt/instruction/index.js';
+import { evaluateInstruction, type EvaluatedPart, type InstructionTree, type RagFunction } from './prompt/instruction/index.js';
 import type { Segment } from './prompt/messages.js';
 import { callerOverrides, mergeOptions, normalizeOptions, type PromptOptions, type RawOptions } from './prompt/options.js';
 import { Prompt, type PromptRunOptions, type PromptRunResult } from './prompt/prompt.js';
@@ -109,7 +109,7 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
     return merged;
   }
 
-  async evaluate(tree: InstructionTree, call: { input: string; fromWebApi: boolean; depth: number; signal?: AbortSignal }): Promise<Segment[]> {
+  async evaluate(tree: InstructionTree, call: { input: string; fromWebApi: boolean; depth: number; signal?: AbortSignal; onPart?: (part: EvaluatedPart) => void }): Promise<Segment[]> {
     const rag: RagFunction | undefined = this.rag ? (dir, query, k, info) => this.rag!.query(dir, query, k, { signal: info.signal }) : undefined;
     return evaluateInstruction(tree, {
       input: call.input,
@@ -127,6 +127,7 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
       },
       depth: call.depth,
       signal: call.signal,
+      onPart: call.onPart,
     });
   }
 

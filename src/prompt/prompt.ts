@@ -1,6 +1,6 @@
 import { renderSegmentsAsText, buildMessages, buildTemplateText, type ChatMessage, type Segment } from './messages.js';
 import { llmRequest, mergeOptions, normalizeOptions, toRawOptions, usesChatMessages, type PromptOptions, type RawOptions } from './options.js';
-import { parseInstruction, type InstructionTree } from './instruction/index.js';
+import { parseInstruction, type EvaluatedPart, type InstructionTree } from './instruction/index.js';
 import type { LlmResult, LlmTimings, LlmUsage } from '../llm/stream.js';
 import { LlmStream } from '../llm/stream.js';
 import type { PromptRuntime } from './runtime.js';
@@ -21,6 +21,24 @@ export interface PromptRunOptions {
   noLog?: boolean;
   /** @internal nesting depth of llm() calls */
   depth?: number;
+  /** Hears what will be sent as soon as the instruction is evaluated, before generation starts. Default: none. */
+  onEvaluated?: (evaluated: EvaluatedInstruction) => void;
+}
+
+/** The instruction evaluated for one run, and what goes to the model (see {@link PromptRunOptions.onEvaluated}). */
+export interface EvaluatedInstruction {
+  /** Each part of the instruction with its output and the function that produced it. */
+  parts: EvaluatedPart[];
+  segments: Segment[];
+  /** The evaluated instruction as text (messages rendered as `role: content` lines). */
+  instruction: string;
+  /** Messages to send (messages mode). */
+  messages?: ChatMessage[];
+  /** Template text to send (template mode). */
+  templateText?: string;
+  provider: 'local' | 'openai';
+  /** The merged options (raw, later schema), secrets masked by `redactOptions`. */
+  options: RawOptions;
 }
 
 export interface PromptRunResult {
@@ -90,16 +108,20 @@ export class Prompt {
     const llmStream = new LlmStream(async (emit, signal) => {
       try {
         const merged = options.resolvedOptions ?? await runtime.resolveOptions(this.options, options.overrides);
+        const onEvaluated = options.onEvaluated;
+        const parts: EvaluatedPart[] = [];
         const segments = await runtime.evaluate(this.#tree, {
           input,
           fromWebApi: options.fromWebApi ?? false,
           depth: options.depth ?? 0,
           signal,
+          ...(onEvaluated ? { onPart: (part: EvaluatedPart) => void parts.push(part) } : {}),
         });
         const chat = usesChatMessages(merged);
         const messages = chat ? buildMessages(segments, input, options.history ?? []) : undefined;
         const templateText = chat ? undefined : buildTemplateText(merged.template ?? '', segments, input, await runtime.bosText(merged, signal));
         const provider = merged.provider ?? 'local';
+        onEvaluated?.({ parts, segments, instruction: renderSegmentsAsText(segments), messages, templateText, provider, options: redactOptions(toRawOptions(merged)) });
         const llm = runtime.location(provider).stream(llmRequest(merged, { messages, text: templateText }, signal));
         for await (const text of llm) emit(text);
         const r = await llm.result;

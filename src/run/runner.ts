@@ -12,7 +12,7 @@ import type { GenerationSettings } from '../llm/types.js';
 import type { ChatMessage as PromptChatMessage } from '../prompt/messages.js';
 import { callerOverrides, generationSettings, llmRequest, type PromptOptions, type RawOptions } from '../prompt/options.js';
 import { describeValue } from '../validate.js';
-import type { Prompt, PromptRunResult } from '../prompt/prompt.js';
+import type { Prompt, PromptRunOptions, PromptRunResult } from '../prompt/prompt.js';
 import { noModelError, type ModelCatalog, type ModelTarget } from './catalog.js';
 import type { GenerationQueue } from './admission.js';
 import type { ChatMessage, SamplingParams } from './request.js';
@@ -146,6 +146,13 @@ export interface PromptRunRequest extends CommonRequest {
   overrides?: RawOptions;
   /** A model name the caller picked for this run among the listed ones (presets, models folder, the default). */
   model?: string;
+  /**
+   * The data folder's owner runs it (the playground, through a management route): `test()` follows
+   * the `is_test` setting as in a library call. Default false: a WebAPI call, `test()` prints nothing.
+   */
+  owner?: boolean;
+  /** Hears the evaluated instruction and what will be sent, before generation starts. */
+  onEvaluated?: PromptRunOptions['onEvaluated'];
 }
 
 export interface GenerationsOptions {
@@ -194,7 +201,7 @@ export class Generations {
     return this.#model(request, target, { text: request.text });
   }
 
-  /** Runs a prompt with `fromWebApi: true` (its `test()` text is left out); the call is written to the speech logs. */
+  /** Runs a prompt with `fromWebApi: true` unless `owner` (its `test()` text is left out); the call is written to the speech logs. */
   async prompt(request: PromptRunRequest, displayName = request.prompt.name): Promise<GenerationRun> {
     const { prompt, input, history, signal } = request;
     const overrides = { ...callerOverrides(request.overrides), ...(request.model ? { model: await this.#modelOverride(request.model) } : {}) };
@@ -202,7 +209,7 @@ export class Generations {
     const local = (merged.provider ?? 'local') === 'local';
     if (local && !merged.model) throw noModelError(); // the prompt names no model and there is no default
     return this.#start(request.route, displayName, local, signal, (runSignal) => {
-      const stream = prompt.stream(input, { resolvedOptions: merged, history, signal: runSignal, fromWebApi: true });
+      const stream = prompt.stream(input, { resolvedOptions: merged, history, signal: runSignal, fromWebApi: !request.owner, onEvaluated: request.onEvaluated });
       return mapResult(stream, (r): RunResult => ({
         text: r.text,
         stopReason: r.stopReason,

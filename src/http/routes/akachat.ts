@@ -7,10 +7,13 @@ import type { Context } from 'hono';
 import type { ChatMessage } from '../../prompt/messages.js';
 import { toChatMessage } from '../../prompt/messages.js';
 import { callerOverrides, type RawOptions } from '../../prompt/options.js';
-import { invalid } from '../../validate.js';
-import { serverTime } from '../errors.js';
+import { expectBoolean, invalid } from '../../validate.js';
+import { TemplateError } from '../../errors.js';
+import type { EvaluatedInstruction } from '../../prompt/prompt.js';
+import { errorCode, errorMessage, serverTime, statusOf } from '../errors.js';
 import { firstChunkReady } from '../run-stream.js';
-import { type RunResult } from '../../run/runner.js';
+import { phaseTimes, type GenerationRun, type RunResult } from '../../run/runner.js';
+import { SSE_HEADERS, sseEvent } from '../sse.js';
 import type { JsonSchema } from '../openapi.js';
 import { isRecord, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 
@@ -118,6 +121,72 @@ export function runDetail(result: RunResult, name: string) {
   };
 }
 
+/**
+ * The SSE events of a streamed run (one `data:` JSON line each, told apart by `type`):
+ * `detail` as soon as the instruction is evaluated, `text` per generated chunk, then `done`.
+ * Stopping the iteration (the client disconnected) aborts the generation.
+ */
+async function* runEvents(run: GenerationRun, evaluated: Promise<EvaluatedInstruction>, name: string): AsyncGenerator<string> {
+  const chunks = run[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    let next = chunks.next();
+    // The detail comes before generation starts; race it with the first chunk so it is sent at once.
+    const first = await Promise.race([evaluated.then((detail) => ({ detail })), next.then(() => undefined)]);
+    if (first) yield sseEvent(detailEvent(first.detail, name));
+    for (let chunk = await next; !chunk.done; chunk = await next) {
+      yield sseEvent({ type: 'text', text: chunk.value });
+      next = chunks.next();
+    }
+    finished = true;
+    yield sseEvent(doneEvent(await run.result));
+  } finally {
+    if (!finished) await chunks.return?.();
+  }
+}
+
+function detailEvent(evaluated: EvaluatedInstruction, name: string) {
+  return {
+    type: 'detail',
+    prompt: name,
+    provider: evaluated.provider,
+    instruction: evaluated.instruction,
+    parts: evaluated.parts.map((part) => ({ source: part.source, line: part.pos.line, column: part.pos.column, output: part.output })),
+    messages: evaluated.messages ?? null,
+    template_text: evaluated.templateText ?? null,
+    options: evaluated.options,
+  };
+}
+
+function doneEvent(result: RunResult) {
+  const { promptMs, generationMs } = phaseTimes(result);
+  return {
+    type: 'done',
+    text: result.text,
+    model: result.model.split(/[\\/]/).at(-1) ?? result.model,
+    stop_reason: result.stopReason,
+    rendered_prompt: result.prompt?.renderedPrompt ?? null,
+    usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, reused_tokens: result.reusedTokens },
+    duration_ms: result.durationMs,
+    first_token_ms: result.firstTokenMs ?? null,
+    prompt_ms: promptMs,
+    generation_ms: generationMs,
+    tokens_per_second: generationMs > 0 ? result.completionTokens / (generationMs / 1000) : null,
+  };
+}
+
+/** A failure after the stream started, as its last event (the status line is already sent). */
+function errorEvent(error: unknown): string {
+  const status = statusOf(error);
+  return sseEvent({
+    type: 'error',
+    status,
+    code: errorCode(error, status),
+    message: errorMessage(error),
+    ...(error instanceof TemplateError ? { line: error.line, column: error.column } : {}),
+  });
+}
+
 export function envelope(result: string, detail: Record<string, unknown>) {
   return { status: 0, servertime: serverTime(), result, detail };
 }
@@ -155,9 +224,19 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
     const body = await readJson(c);
     const instruction = body.instruction ?? '';
     if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
+    const stream = body.stream === undefined || body.stream === null ? false : expectBoolean(body.stream, 'stream');
     const call = parseOwnerCall(body);
     const prompt = ctx.akachat.createPrompt(instruction, call.options, call.name || '(unsaved)');
-    const run = await ctx.generations.prompt({ route: 'POST /api/prompt/run', prompt, input: call.input, history: call.history, signal });
+    let evaluated: (value: EvaluatedInstruction) => void = () => {};
+    const detail = new Promise<EvaluatedInstruction>((resolve) => { evaluated = resolve; });
+    const run = await ctx.generations.prompt({
+      route: 'POST /api/prompt/run', prompt, input: call.input, history: call.history, signal, owner: true,
+      ...(stream ? { onEvaluated: evaluated } : {}),
+    });
+    if (stream) {
+      // The first event (or the failure before it: a template error, an unknown model) decides the status.
+      return streamResponse(await firstChunkReady(runEvents(run, detail, prompt.name)), SSE_HEADERS, { onError: errorEvent });
+    }
     const result = await run.result;
     return c.json(envelope(result.text, runDetail(result, prompt.name)));
   };
@@ -211,14 +290,35 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
     {
       method: 'POST',
       path: '/api/prompt/run',
-      summary: 'Run an unsaved prompt (the playground\'s run before save)',
+      summary: 'Run an unsaved prompt (the playground\'s run before save), as an envelope or streamed as SSE',
+      description: [
+        'The owner\'s run of an instruction and options that need not be saved (a management route: the options are the owner\'s, as in a saved prompt; `test()` follows the `is_test` setting). `name` is only shown in the detail and the speech logs.',
+        '',
+        'Without `stream` the answer is the envelope. With `"stream": true` it is `text/event-stream`: one `data: {json}` line per event, told apart by `type`:',
+        '- `detail` (once, as soon as the instruction is evaluated, before generation): `prompt`, `provider`, `instruction` (evaluated, as text), `parts` (the instruction in order: `{source, line, column, output}`, `source` null for literal text, else the function that produced `output`: a function name, `var`, `input` or `expression`; `output` is text or a list of messages), `messages` (messages mode) or `template_text` (template mode), `options` (merged, secrets masked);',
+        '- `text` (per generated chunk): `text`;',
+        '- `done` (last): `text` (all of it), `model`, `stop_reason`, `rendered_prompt` (what the model saw after its chat template, local models), `usage` `{prompt_tokens, completion_tokens, reused_tokens}`, `duration_ms`, `first_token_ms`, `prompt_ms`, `generation_ms`, `tokens_per_second`;',
+        '- `error` (last, instead of `done`, when the run fails after the stream began): `status`, `code`, `message`, and `line`/`column` for template errors.',
+        '',
+        'A failure before the first event (bad body, template error, unknown prompt in `llm()`) answers with its real status instead. Closing the connection aborts the generation and frees its slot.',
+      ].join('\n'),
       tags: TAGS,
       management: true,
       requestBody: {
-        schema: { type: 'object', properties: { instruction: { type: 'string' }, input: { type: 'string' }, messages: { type: 'array' }, options: { type: 'object' } } },
-        example: { instruction: 'You are a cat. Answer in one sentence.', input: 'Who are you?', options: { max_new_tokens: 32 } },
+        schema: {
+          type: 'object',
+          properties: {
+            instruction: { type: 'string' },
+            input: { type: 'string', default: '' },
+            messages: { type: 'array', description: 'Earlier turns (chat), placed after the instruction\'s messages (messages mode)', items: { type: 'object', properties: { role: { enum: ['system', 'user', 'assistant', 'tool'] }, content: { type: 'string' } } } },
+            options: { type: 'object', description: 'The prompt\'s options (as saved in prompt/{name}.json)' },
+            name: { type: 'string', description: 'A name for the detail and the logs' },
+            stream: { type: 'boolean', default: false, description: 'Answer as SSE events (detail, text, done | error)' },
+          },
+        },
+        example: { instruction: 'You are a cat. Answer in one sentence.', input: 'Who are you?', options: { max_new_tokens: 32 }, stream: true },
       },
-      responses: { 200: { description: 'Envelope', schema: ENVELOPE_SCHEMA } },
+      responses: { 200: { description: 'Envelope, or with `stream: true` SSE events', schema: ENVELOPE_SCHEMA } },
       errors: 'akachat',
       handler: runUnsaved,
     },

@@ -6,6 +6,7 @@ import {
   type CallNode,
   type ComparisonOperator,
   type ExpressionNode,
+  type InstructionFunctionName,
   type InstructionLimits,
   type InstructionTree,
   type InstructionValue,
@@ -51,6 +52,18 @@ export type LlmFunction = (
   info: NestedCallInfo,
 ) => string | Promise<string>;
 
+/**
+ * One part of an instruction as evaluated, in order: literal text, or what one placeholder output
+ * and which function produced it (the playground marks each function's output with it).
+ */
+export interface EvaluatedPart {
+  /** `null` for literal text; otherwise the placeholder's outermost function, `input`, or `expression` (literals, operators). */
+  source: InstructionFunctionName | 'input' | 'expression' | null;
+  pos: SourcePosition;
+  /** Its output: text (`''` when it printed nothing) or chat messages. */
+  output: string | ChatMessage[];
+}
+
 /** Everything an instruction can reach. The caller wires the data sources and services. */
 export interface InstructionContext {
   /** The user's input for this call (`input`). Default `''`. */
@@ -75,6 +88,8 @@ export interface InstructionContext {
   limits?: Partial<InstructionLimits>;
   /** Cancels the evaluation; checked between placeholders and passed to wired functions. */
   signal?: AbortSignal;
+  /** Hears every part of the instruction as it is evaluated, in order. Default: none. */
+  onPart?: (part: EvaluatedPart) => void;
 }
 
 /** Default for {@link InstructionContext.maxDepth}. */
@@ -106,24 +121,15 @@ class InstructionEvaluator {
       throwIfAborted(this.#context.signal);
       if (part.kind === 'text') {
         this.#emitText(part.text, part.pos);
+        this.#context.onPart?.({ source: null, pos: part.pos, output: part.text });
       } else {
-        this.#emitValue(await this.#evaluate(part.expression), part.pos);
+        const output = printed(await this.#evaluate(part.expression), part.pos);
+        if (typeof output === 'string') this.#emitText(output, part.pos);
+        else this.#emitMessages(output, part.pos);
+        this.#context.onPart?.({ source: sourceOf(part.expression), pos: part.pos, output });
       }
     }
     return this.#segments;
-  }
-
-  #emitValue(value: InstructionValue, pos: SourcePosition): void {
-    if (typeof value === 'string') return this.#emitText(value, pos);
-    if (typeof value === 'number') return this.#emitText(String(value), pos);
-    // Booleans print as the original (Python) printed them; None prints nothing.
-    if (typeof value === 'boolean') return this.#emitText(value ? 'True' : 'False', pos);
-    if (value === null) return;
-    const items: readonly InstructionValue[] = Array.isArray(value) ? value : [value];
-    if (!items.every(isChatMessage)) {
-      throw new TemplateError('Only text or chat messages can be output; turn a list into messages with msgf()', pos.line, pos.column);
-    }
-    this.#emitMessages(items as readonly ChatMessage[], pos);
   }
 
   #emitText(text: string, pos: SourcePosition): void {
@@ -339,6 +345,26 @@ class InstructionEvaluator {
       throw new TemplateError(`${label}: the value is longer than ${this.#maxOutput} characters`, pos.line, pos.column);
     }
   }
+}
+
+/** What a placeholder's value prints as: text, or chat messages (a message or a list of them). */
+function printed(value: InstructionValue, pos: SourcePosition): string | ChatMessage[] {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
+  // Booleans print as the original (Python) printed them; None prints nothing.
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  if (value === null) return '';
+  const items: readonly InstructionValue[] = Array.isArray(value) ? value : [value];
+  if (!items.every(isChatMessage)) {
+    throw new TemplateError('Only text or chat messages can be output; turn a list into messages with msgf()', pos.line, pos.column);
+  }
+  return items as ChatMessage[];
+}
+
+function sourceOf(node: ExpressionNode): EvaluatedPart['source'] {
+  if (node.kind === 'call') return node.name;
+  if (node.kind === 'var' || node.kind === 'input') return node.kind;
+  return 'expression';
 }
 
 function isMessageArray(value: MessageSource | readonly ChatMessage[]): value is readonly ChatMessage[] {

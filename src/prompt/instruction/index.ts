@@ -18,6 +18,7 @@ export {
   type NestedCallInfo,
   type RagFunction,
   type LlmFunction,
+  type EvaluatedPart,
 } from './evaluator.js';
 export { parseMessageLines, messagesFromValue } from './msgf.js';
 export {
