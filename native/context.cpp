@@ -102,6 +102,30 @@ void JobThread::stop() {
 
 // ---- generation job -------------------------------------------------------------------------
 
+// Generated tokens and, when asked for, their probabilities (TokenProbabilities), in order.
+struct TokenRecords {
+  std::vector<llama_token> ids;
+  TokenProbabilities probs;
+  bool empty() const { return ids.empty(); }
+  // Moves the first `count` records to the end of `to`.
+  void moveFront(size_t count, TokenRecords& to) {
+    const size_t perToken = static_cast<size_t>(probs.n);
+    const size_t probCount = probs.probs.empty() ? 0 : count * (perToken + 1);
+    const size_t idCount = probs.probs.empty() ? 0 : count * perToken;
+    to.ids.insert(to.ids.end(), ids.begin(), ids.begin() + static_cast<long>(count));
+    to.probs.probs.insert(to.probs.probs.end(), probs.probs.begin(), probs.probs.begin() + static_cast<long>(probCount));
+    to.probs.ids.insert(to.probs.ids.end(), probs.ids.begin(), probs.ids.begin() + static_cast<long>(idCount));
+    ids.erase(ids.begin(), ids.begin() + static_cast<long>(count));
+    probs.probs.erase(probs.probs.begin(), probs.probs.begin() + static_cast<long>(probCount));
+    probs.ids.erase(probs.ids.begin(), probs.ids.begin() + static_cast<long>(idCount));
+  }
+  void clear() {
+    ids.clear();
+    probs.probs.clear();
+    probs.ids.clear();
+  }
+};
+
 // Everything a generation needs, copied from JS before the thread starts. Text produced by
 // the thread accumulates in `pending` and is handed to JS by at most one queued call at a
 // time, so a slow JS consumer gets bigger chunks instead of a growing queue.
@@ -110,16 +134,19 @@ struct GenerationJob {
   SamplerOptions sampling;
   int32_t maxTokens = -1;
   bool ignoreEos = false;
+  // Hand each chunk's token ids (and probabilities, when asked for) to onText with its text.
+  bool wantTokens = false;
   std::vector<std::string> stops;
   AbortFlag abort;
 
-  Napi::ThreadSafeFunction tsfn;  // calls onText(text)
+  Napi::ThreadSafeFunction tsfn;  // calls onText(text[, ids, probs, topIds])
   Napi::Promise::Deferred deferred;
   Napi::ObjectReference self;     // keeps the JS context alive while running
   AddonContext* owner = nullptr;
 
   std::mutex mutex;
   std::string pending;
+  TokenRecords pendingTokens;  // of the text in `pending` (wantTokens)
   bool textCallQueued = false;
 
   // Result, written by the thread before the final call.
@@ -140,11 +167,13 @@ struct GenerationJob {
   Clock::time_point lastFlush{};
   AbortFlag streaming;
 
-  void emit(std::string text) {
-    if (text.empty()) return;
+  // Queues `text` and the first `tokenCount` of `tokens` (the tokens that text completes).
+  void emit(std::string text, TokenRecords* tokens = nullptr, size_t tokenCount = 0) {
+    if (text.empty() && tokenCount == 0) return;
     std::lock_guard<std::mutex> lock(mutex);
     pending += text;
-    if (textCallQueued || !streaming->load(std::memory_order_relaxed)) return;
+    if (tokenCount > 0) tokens->moveFront(tokenCount, pendingTokens);
+    if (text.empty() || textCallQueued || !streaming->load(std::memory_order_relaxed)) return;
     const auto now = Clock::now();
     if (now - lastFlush < kFlushInterval) return;
     lastFlush = now;
@@ -156,20 +185,37 @@ struct GenerationJob {
     }
   }
 
-  std::string takePending() {
-    std::lock_guard<std::mutex> lock(mutex);
-    textCallQueued = false;
-    std::string out;
-    out.swap(pending);
-    return out;
+  // Hands the pending text (and its tokens) to onText, on the JS thread.
+  void deliverPending(Napi::Env env, Napi::Function& fn) {
+    std::string text;
+    TokenRecords tokens;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      textCallQueued = false;
+      text.swap(pending);
+      std::swap(tokens.ids, pendingTokens.ids);
+      std::swap(tokens.probs.probs, pendingTokens.probs.probs);
+      std::swap(tokens.probs.ids, pendingTokens.probs.ids);
+    }
+    if (text.empty() && tokens.empty()) return;
+    if (!wantTokens) {
+      fn.Call({Napi::String::New(env, text)});
+      return;
+    }
+    Napi::Int32Array ids = Napi::Int32Array::New(env, tokens.ids.size());
+    std::copy(tokens.ids.begin(), tokens.ids.end(), ids.Data());
+    Napi::Float32Array probs = Napi::Float32Array::New(env, tokens.probs.probs.size());
+    std::copy(tokens.probs.probs.begin(), tokens.probs.probs.end(), probs.Data());
+    Napi::Int32Array topIds = Napi::Int32Array::New(env, tokens.probs.ids.size());
+    std::copy(tokens.probs.ids.begin(), tokens.probs.ids.end(), topIds.Data());
+    fn.Call({Napi::String::New(env, text), ids, probs, topIds});
   }
 
   static void DeliverText(Napi::Env env, Napi::Function fn, std::shared_ptr<GenerationJob>* holder) {
     std::shared_ptr<GenerationJob> job = *holder;
     delete holder;
     if (env == nullptr) return;
-    std::string text = job->takePending();
-    if (!text.empty()) fn.Call({Napi::String::New(env, text)});
+    job->deliverPending(env, fn);
   }
 
   static void Finish(Napi::Env env, Napi::Function fn, std::shared_ptr<GenerationJob>* holder) {
@@ -177,8 +223,7 @@ struct GenerationJob {
     delete holder;
     if (env == nullptr) return;
     Napi::HandleScope scope(env);
-    std::string text = job->takePending();
-    if (!text.empty()) fn.Call({Napi::String::New(env, text)});
+    job->deliverPending(env, fn);
     if (job->owner != nullptr) job->owner->generating_--;
     if (!job->error.empty()) {
       job->deferred.Reject(MakeError(env, job->error, job->errorCode).Value());
@@ -218,10 +263,37 @@ struct Slot {
   size_t prefilled = 0;     // prompt tokens in the cache
   llama_token next = 0;     // sampled, decoded by the next step
   std::string held;         // text not yet emitted: a partial UTF-8 char or a possible stop-string start
+  // wantTokens: generated tokens not yet emitted and where each one's text ends in `held`.
+  TokenRecords heldTokens;
+  std::vector<size_t> heldEnds;
+  TokenProbabilities sampled;  // the probabilities of the token being sampled
   Clock::time_point prefillStart{}, decodeStart{};
   int32_t batchAt = -1;     // index of its logits in this step's batch, or -1
   size_t batchCount = 0;    // prompt tokens it has in this step's batch
 };
+
+namespace {
+
+// Emits the first `count` bytes of the slot's held text with the tokens that text completes. At a
+// stop string (`stopCut`, the rest of the held text dropped), with each token whose text starts
+// before it; the others are dropped too.
+void emitHeld(Slot& slot, size_t count, bool stopCut) {
+  std::vector<size_t>& ends = slot.heldEnds;
+  size_t tokens = 0;
+  while (tokens < ends.size() && (stopCut ? (tokens == 0 ? 0 : ends[tokens - 1]) < count : ends[tokens] <= count)) tokens++;
+  slot.job->emit(slot.held.substr(0, count), &slot.heldTokens, tokens);
+  if (stopCut) {
+    slot.held.clear();
+    slot.heldTokens.clear();
+    ends.clear();
+    return;
+  }
+  slot.held.erase(0, count);
+  ends.erase(ends.begin(), ends.begin() + static_cast<long>(tokens));
+  for (size_t& end : ends) end -= count;
+}
+
+}  // namespace
 
 // ---- context creation ----------------------------------------------------------------------------
 
@@ -609,6 +681,7 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
   job->sampling = SamplerOptions::FromObject(opts, model_->vocab());
   job->maxTokens = static_cast<int32_t>(NumberOpt(opts, "maxTokens", -1));
   job->ignoreEos = BoolOpt(opts, "ignoreEos", false);
+  job->wantTokens = BoolOpt(opts, "tokens", false) || job->sampling.probabilities > 0;
   Napi::Value stops = opts.Get("stop");
   if (stops.IsArray()) {
     Napi::Array arr = stops.As<Napi::Array>();
@@ -928,6 +1001,8 @@ void AddonContext::admit(Slot& slot, std::shared_ptr<GenerationJob> job) {
   j.promptTokens = static_cast<int32_t>(prompt.size());
   slot.generating = false;
   slot.held.clear();
+  slot.heldTokens.probs.n = j.sampling.probabilities;
+  slot.sampled.n = j.sampling.probabilities;
   if (prompt.empty()) return failSlot(slot, "The prompt has no tokens", "INVALID_ARGUMENT");
   if (prompt.size() >= slotContext_) {
     const std::string holder = slots_.size() == 1 ? "the context holds " : "each of the context's " + std::to_string(slots_.size()) + " slots holds ";
@@ -987,10 +1062,14 @@ void AddonContext::advance(Slot& slot, int32_t logitsIndex) {
   if (job.abort->load()) { finishSlot(slot, "abort"); return; }
   const llama_vocab* vocab = model_->vocab();
   // Greedy without penalties needs no candidate list: take the argmax of the logits.
+  const int32_t nVocab = llama_vocab_n_tokens(vocab);
+  TokenProbabilities* probs = job.sampling.probabilities > 0 ? &slot.sampled : nullptr;
+  const bool fromLogits = probs != nullptr && (slot.greedy || !job.sampling.postSamplingProbabilities);
   llama_token token;
   try {
-    token = slot.greedy ? argmaxToken(ctx_.get(), logitsIndex, llama_vocab_n_tokens(vocab))
-                        : slot.sampler->sample(ctx_.get(), logitsIndex);
+    token = slot.greedy ? argmaxToken(ctx_.get(), logitsIndex, nVocab)
+                        : slot.sampler->sample(ctx_.get(), logitsIndex, fromLogits ? nullptr : probs);
+    if (fromLogits) probs->appendFromLogits(token, llama_get_logits_ith(ctx_.get(), logitsIndex), nVocab);
   } catch (const std::exception& e) {
     // A grammar that no token of the vocabulary can continue: this generation fails, not the batch.
     failSlot(slot, "Sampling failed after " + std::to_string(job.generatedTokens) + " tokens: " + e.what(), "INVALID_ARGUMENT");
@@ -1001,13 +1080,24 @@ void AddonContext::advance(Slot& slot, int32_t logitsIndex) {
   job.generatedTokens++;
   std::string& held = slot.held;
   if (!eog) held += model_->tokenText(token, false);
+  if (job.wantTokens) {
+    slot.heldTokens.ids.push_back(token);
+    slot.heldEnds.push_back(held.size());
+    if (probs != nullptr) {
+      slot.heldTokens.probs.probs.insert(slot.heldTokens.probs.probs.end(), probs->probs.begin(), probs->probs.end());
+      slot.heldTokens.probs.ids.insert(slot.heldTokens.probs.ids.end(), probs->ids.begin(), probs->ids.end());
+    }
+  }
+  if (probs != nullptr) {
+    probs->probs.clear();
+    probs->ids.clear();
+  }
 
   // Stop strings may span tokens: search the held text.
   size_t stopAt = std::string::npos;
   for (const auto& s : job.stops) stopAt = std::min(stopAt, held.find(s));
   if (stopAt != std::string::npos) {
-    job.emit(held.substr(0, stopAt));
-    held.clear();
+    emitHeld(slot, stopAt, true);
     finishSlot(slot, "stop");
     return;
   }
@@ -1018,10 +1108,7 @@ void AddonContext::advance(Slot& slot, int32_t logitsIndex) {
       if (held.compare(held.size() - k, k, s, 0, k) == 0) { keep = k; break; }
     }
   }
-  if (held.size() > keep) {
-    job.emit(held.substr(0, held.size() - keep));
-    held.erase(0, held.size() - keep);
-  }
+  if (held.size() > keep) emitHeld(slot, held.size() - keep, false);
   // No need to decode the last token.
   if (job.maxTokens >= 0 && job.generatedTokens >= job.maxTokens) { finishSlot(slot, "maxTokens"); return; }
   if (slot.cached.size() + 1 >= slotContext_) { finishSlot(slot, "contextFull"); return; }
@@ -1034,7 +1121,7 @@ void AddonContext::finishSlot(Slot& slot, const char* stopReason) {
   job.stopReason = stopReason;
   if (job.stopReason != "stop") {
     slot.held.resize(slot.held.size() - incompleteUtf8Tail(slot.held));
-    job.emit(slot.held);
+    job.emit(slot.held, &slot.heldTokens, slot.heldTokens.ids.size());
   }
   if (slot.generating) {
     job.decodeMs = msSince(slot.decodeStart);
@@ -1061,6 +1148,8 @@ void AddonContext::freeSlot(Slot& slot) {
   std::shared_ptr<GenerationJob> job = std::move(slot.job);
   slot.sampler.reset();
   slot.held.clear();
+  slot.heldTokens.clear();
+  slot.heldEnds.clear();
   slot.generating = false;
   slot.lastUsed = ++useClock_;
   publishSlots();  // before JS hears of the end, so `info` then shows the freed slot

@@ -269,6 +269,7 @@ Napi::Function AddonModel::Init(Napi::Env env) {
     InstanceMethod<&AddonModel::Metadata>("metadata"),
     InstanceMethod<&AddonModel::Tokenize>("tokenize"),
     InstanceMethod<&AddonModel::Detokenize>("detokenize"),
+    InstanceMethod<&AddonModel::TokenPieces>("tokenPieces"),
     InstanceMethod<&AddonModel::Dispose>("dispose"),
   });
 }
@@ -368,18 +369,15 @@ Napi::Value AddonModel::Tokenize(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// detokenize(tokens: Int32Array, removeSpecial, unparseSpecial) -> string
-Napi::Value AddonModel::Detokenize(const Napi::CallbackInfo& info) {
+// The Int32Array of tokens at argument 0, each checked against the vocabulary.
+Napi::Int32Array AddonModel::vocabTokensArg(const Napi::CallbackInfo& info) const {
   Napi::Env env = info.Env();
-  requireLoaded(env);
   if (info.Length() < 1 || !info[0].IsTypedArray() ||
       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
     ThrowError(env, "Expected an Int32Array for tokens", "INVALID_ARGUMENT");
   }
   Napi::Int32Array tokens = info[0].As<Napi::Int32Array>();
-  bool removeSpecial = info.Length() > 1 && info[1].ToBoolean().Value();
-  bool unparseSpecial = info.Length() > 2 && info[2].ToBoolean().Value();
-  int32_t nVocab = llama_vocab_n_tokens(vocab());
+  const int32_t nVocab = llama_vocab_n_tokens(vocab());
   for (size_t i = 0; i < tokens.ElementLength(); i++) {
     if (tokens[i] < 0 || tokens[i] >= nVocab) {
       ThrowError(env, "Token " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
@@ -387,6 +385,33 @@ Napi::Value AddonModel::Detokenize(const Napi::CallbackInfo& info) {
                  "INVALID_ARGUMENT");
     }
   }
+  return tokens;
+}
+
+// tokenPieces(tokens: Int32Array, special) -> Uint8Array[]: each token's raw bytes, which for
+// byte-level BPE and byte-fallback tokens may be part of a UTF-8 character (text would lose them).
+Napi::Value AddonModel::TokenPieces(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireLoaded(env);
+  Napi::Int32Array tokens = vocabTokensArg(info);
+  const bool special = info.Length() > 1 && info[1].ToBoolean().Value();
+  Napi::Array out = Napi::Array::New(env, tokens.ElementLength());
+  for (size_t i = 0; i < tokens.ElementLength(); i++) {
+    const std::string piece = tokenText(tokens[i], special);
+    Napi::Uint8Array bytes = Napi::Uint8Array::New(env, piece.size());
+    std::memcpy(bytes.Data(), piece.data(), piece.size());
+    out.Set(static_cast<uint32_t>(i), bytes);
+  }
+  return out;
+}
+
+// detokenize(tokens: Int32Array, removeSpecial, unparseSpecial) -> string
+Napi::Value AddonModel::Detokenize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  requireLoaded(env);
+  Napi::Int32Array tokens = vocabTokensArg(info);
+  bool removeSpecial = info.Length() > 1 && info[1].ToBoolean().Value();
+  bool unparseSpecial = info.Length() > 2 && info[2].ToBoolean().Value();
   std::string out(tokens.ElementLength() * 8 + 16, '\0');
   int32_t n = 0;
   vocabCall(env, [&] {

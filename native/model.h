@@ -38,8 +38,10 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
   Napi::Value Metadata(const Napi::CallbackInfo& info);
   Napi::Value Tokenize(const Napi::CallbackInfo& info);
   Napi::Value Detokenize(const Napi::CallbackInfo& info);
+  Napi::Value TokenPieces(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void requireLoaded(Napi::Env env) const;
+  Napi::Int32Array vocabTokensArg(const Napi::CallbackInfo& info) const;
 
   llama_model_ptr model_;
   std::set<AddonContext*> contexts_;

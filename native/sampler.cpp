@@ -3,6 +3,7 @@
 #include <json-schema-to-grammar.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -33,7 +34,77 @@ SamplerOptions SamplerOptions::FromObject(const Napi::Object& o, const llama_voc
       ThrowError(o.Env(), "Invalid GBNF grammar" + (reason.empty() ? std::string() : ": " + reason), "INVALID_ARGUMENT");
     }
   }
+  s.probabilities = static_cast<int32_t>(std::clamp(NumberOpt(o, "probabilities", 0), 0.0, 1024.0));
+  s.postSamplingProbabilities = BoolOpt(o, "postSamplingProbabilities", false);
+  Napi::Value biasTokens = o.Get("logitBiasTokens");
+  Napi::Value biasValues = o.Get("logitBiasValues");
+  if (!biasTokens.IsUndefined()) {
+    if (!biasTokens.IsTypedArray() || biasTokens.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+        !biasValues.IsTypedArray() || biasValues.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+        biasTokens.As<Napi::Int32Array>().ElementLength() != biasValues.As<Napi::Float32Array>().ElementLength()) {
+      ThrowError(o.Env(), "Expected an Int32Array logitBiasTokens and a Float32Array logitBiasValues of the same length", "INVALID_ARGUMENT");
+    }
+    Napi::Int32Array tokens = biasTokens.As<Napi::Int32Array>();
+    Napi::Float32Array values = biasValues.As<Napi::Float32Array>();
+    const int32_t nVocab = llama_vocab_n_tokens(vocab);
+    for (size_t i = 0; i < tokens.ElementLength(); i++) {
+      if (tokens[i] < 0 || tokens[i] >= nVocab) {
+        ThrowError(o.Env(), "Logit bias token " + std::to_string(tokens[i]) + " is outside the vocabulary", "INVALID_ARGUMENT");
+      }
+      s.logitBias.push_back({tokens[i], values[i]});
+    }
+  }
   return s;
+}
+
+void TokenProbabilities::append(llama_token chosen, llama_token_data* candidates, size_t count) {
+  float maxLogit = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < count; i++) maxLogit = std::max(maxLogit, candidates[i].logit);
+  double sum = 0;
+  for (size_t i = 0; i < count; i++) {
+    candidates[i].p = candidates[i].logit == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(candidates[i].logit - maxLogit);
+    sum += candidates[i].p;
+  }
+  float chosenProb = 0;
+  for (size_t i = 0; i < count; i++) {
+    candidates[i].p = sum > 0 ? static_cast<float>(candidates[i].p / sum) : 0.0f;
+    if (candidates[i].id == chosen) chosenProb = candidates[i].p;
+  }
+  const size_t top = std::min(static_cast<size_t>(n), count);
+  std::partial_sort(candidates, candidates + top, candidates + count,
+                    [](const llama_token_data& a, const llama_token_data& b) { return a.p > b.p; });
+  probs.push_back(chosenProb);
+  for (int32_t i = 0; i < n; i++) {
+    // A token a sampler cut (probability 0) is not reported, as llama-server does.
+    const bool kept = static_cast<size_t>(i) < top && candidates[i].p > 0.0f;
+    ids.push_back(kept ? candidates[i].id : -1);
+    probs.push_back(kept ? candidates[i].p : 0.0f);
+  }
+}
+
+void TokenProbabilities::appendFromLogits(llama_token chosen, const float* logits, int32_t nVocab) {
+  // One pass keeps the n best (n is small); a second sums the softmax denominator.
+  std::vector<llama_token_data> best;
+  best.reserve(static_cast<size_t>(n) + 1);
+  float maxLogit = -std::numeric_limits<float>::infinity();
+  for (llama_token id = 0; id < nVocab; id++) {
+    const float logit = logits[id];
+    maxLogit = std::max(maxLogit, logit);
+    if (static_cast<int32_t>(best.size()) == n && (n == 0 || logit <= best.back().logit)) continue;
+    auto at = std::upper_bound(best.begin(), best.end(), logit, [](float l, const llama_token_data& d) { return l > d.logit; });
+    best.insert(at, {id, logit, 0.0f});
+    if (static_cast<int32_t>(best.size()) > n) best.pop_back();
+  }
+  // Single-precision exp (vectorised) keeps this near 0.1 ms for a 32k vocabulary.
+  float sum = 0;
+  for (llama_token id = 0; id < nVocab; id++) sum += std::exp(logits[id] - maxLogit);
+  const auto prob = [&](float logit) { return std::exp(logit - maxLogit) / sum; };
+  probs.push_back(prob(logits[chosen]));
+  for (int32_t i = 0; i < n; i++) {
+    const bool kept = static_cast<size_t>(i) < best.size();
+    ids.push_back(kept ? best[static_cast<size_t>(i)].id : -1);
+    probs.push_back(kept ? prob(best[static_cast<size_t>(i)].logit) : 0.0f);
+  }
 }
 
 namespace {
@@ -49,6 +120,10 @@ llama_sampler* newChain() {
 Sampler::Sampler(SamplerOptions& o, const llama_vocab* vocab, const std::vector<llama_token>& prompt)
     : chain_(newChain()), grammar_(std::move(o.grammar)) {
   llama_sampler* chain = chain_.get();
+  if (!o.logitBias.empty()) {
+    llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(llama_vocab_n_tokens(vocab), static_cast<int32_t>(o.logitBias.size()),
+                                                                 o.logitBias.data()));
+  }
   const bool penalties = o.repeatPenalty != 1.0f || o.presencePenalty != 0.0f || o.frequencyPenalty != 0.0f;
   if (penalties && o.repeatLastN != 0) {
     llama_sampler_chain_add(chain, llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), o.repeatLastN,
@@ -79,7 +154,7 @@ void Sampler::loadCandidates(llama_context* ctx, int32_t idx) {
   for (llama_token id = 0; id < nVocab; id++) candidates_[static_cast<size_t>(id)] = {id, logits[id], 0.0f};
 }
 
-llama_token Sampler::sample(llama_context* ctx, int32_t idx) {
+llama_token Sampler::sample(llama_context* ctx, int32_t idx, TokenProbabilities* out) {
   constexpr float refused = -std::numeric_limits<float>::infinity();
   loadCandidates(ctx, idx);
   llama_token_data_array all = {candidates_.data(), candidates_.size(), -1, false};
@@ -102,6 +177,7 @@ llama_token Sampler::sample(llama_context* ctx, int32_t idx) {
     }
     llama_sampler_accept(grammar_.get(), token);
   }
+  if (out != nullptr) out->append(token, all.data, all.size);
   llama_sampler_accept(chain_.get(), token);
   return token;
 }

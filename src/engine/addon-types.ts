@@ -45,6 +45,8 @@ export interface NativeModel {
   metadata(): Record<string, string>;
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
   detokenize(tokens: Int32Array, removeSpecial: boolean, unparseSpecial: boolean): string;
+  /** Each token's raw bytes (may be part of a UTF-8 character for byte-level vocabularies). */
+  tokenPieces(tokens: Int32Array, special: boolean): Uint8Array[];
   dispose(): void;
 }
 
@@ -80,7 +82,23 @@ export interface NativeSamplingOptions {
   stop?: string[];
   /** GBNF grammar (start symbol `root`) the generated text must match; parsed when generate() is called. */
   grammar?: string;
+  /** Logit bias: token ids (checked against the vocabulary) and what is added to their logits (-Infinity bans). */
+  logitBiasTokens?: Int32Array;
+  logitBiasValues?: Float32Array;
+  /** Most likely tokens reported with each generated token (0: none). */
+  probabilities?: number;
+  /** Probabilities after the sampling chain instead of the softmax of the raw logits. */
+  postSamplingProbabilities?: boolean;
+  /** Hand the generated token ids to onText (implied by probabilities > 0). */
+  tokens?: boolean;
 }
+
+/**
+ * Text handed over by a generation. With `tokens` or `probabilities`, also the tokens that text
+ * completes (`ids`); with `probabilities` n, per token: `probs` holds the chosen token's
+ * probability then the n best ones', `topIds` the n best ids (-1 where fewer are left).
+ */
+export type NativeTextCallback = (text: string, ids?: Int32Array, probs?: Float32Array, topIds?: Int32Array) => void;
 
 export type NativeStopReason = 'eos' | 'maxTokens' | 'stop' | 'abort' | 'contextFull';
 
@@ -123,7 +141,7 @@ export interface NativeContextInfo {
 
 export interface NativeContext {
   create(options: NativeContextOptions): Promise<void>;
-  generate(prompt: Int32Array, options: NativeSamplingOptions, onText: (text: string) => void, abort?: NativeAbortToken): Promise<NativeGenerationResult>;
+  generate(prompt: Int32Array, options: NativeSamplingOptions, onText: NativeTextCallback, abort?: NativeAbortToken): Promise<NativeGenerationResult>;
   embed(tokens: Int32Array[], abort?: NativeAbortToken): Promise<Float32Array[]>;
   info(): NativeContextInfo;
   clearCache(): void;

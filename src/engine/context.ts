@@ -1,8 +1,8 @@
 import { AbortError, DisposedError, abortReason } from '../errors.js';
-import { expectInteger, expectNestedAtMost, expectNumber, expectString, invalid } from '../validate.js';
+import { expectBoolean, expectInteger, expectNestedAtMost, expectNumber, expectString, invalid } from '../validate.js';
 import { loadAddon } from './addon.js';
 import type { NativeContext, NativeModel, NativeSamplingOptions, NativeSlotInfo } from './addon-types.js';
-import { Generation } from './generation.js';
+import { Generation, type TokenChunk } from './generation.js';
 import { defaultThreads } from './llama.js';
 import type { Model } from './model.js';
 import { callSite, fromNative, nativeCall } from './native-errors.js';
@@ -85,7 +85,39 @@ export interface GenerateOptions {
    * `{}` allows any JSON value). Not together with `grammar`.
    */
   jsonSchema?: object;
+  /**
+   * Added to tokens' logits before any other sampler, as `[token, bias]` pairs: a token id, or a
+   * string whose every token gets the bias; `false` (or -Infinity) bans the token. At most 1024
+   * tokens; an id outside the vocabulary is an InvalidArgumentError.
+   */
+  logitBias?: LogitBias;
+  /**
+   * Report the probability of each generated token and of the `probabilities` most likely tokens
+   * at its step (at most 20; default 0: none), in `result.tokens` and through `onTokens`.
+   */
+  probabilities?: number;
+  /**
+   * Take those probabilities after the sampling chain (bias, penalties, top-k/p, min-p,
+   * temperature: only tokens it kept) instead of from the softmax of the raw logits. Default false.
+   */
+  postSamplingProbabilities?: boolean;
+  /** Hand out the generated token ids (`result.tokens`, `onTokens`); implied by `probabilities`. Default false. */
+  tokens?: boolean;
+  /**
+   * Called with each text chunk's tokens just before the chunk is yielded (also for tokens without
+   * text, e.g. at the end). Needs `tokens` or `probabilities`. A listener that throws ends the
+   * generation with its error.
+   */
+  onTokens?: (chunk: TokenChunk) => void;
 }
+
+/** Token ids or strings (each of their tokens) and the bias added to their logits; `false` bans. */
+export type LogitBias = ReadonlyArray<readonly [token: number | string, bias: number | false]>;
+
+/** Most tokens a logit bias may name (after strings are tokenized). */
+export const MAX_LOGIT_BIAS_TOKENS = 1024;
+/** Most likely tokens reported per generated token at most (OpenAI's top_logprobs limit). */
+export const MAX_PROBABILITIES = 20;
 
 const poolingNumbers = { model: -2, mean: 1, cls: 2, last: 3 } as const;
 
@@ -187,18 +219,61 @@ export class Context extends ContextBase {
     const tokens = typeof prompt === 'string'
       ? this.model.tokenize(prompt, { addSpecial: true, parseSpecial: true })
       : prompt instanceof Int32Array ? prompt : (() => { throw invalid('a string or an Int32Array', 'prompt', prompt); })();
-    const sampling = samplingOptions(options);
+    const sampling = { ...samplingOptions(options), ...this.#tokenOptions(options) };
     const signal = options.signal;
     if (signal?.aborted) throw new AbortError(abortReason(signal));
     const token = new (loadAddon().AbortToken)();
     const site = callSite();
+    const pieces = (ids: Int32Array) => this.model.tokenBytes(ids);
+    const delivery = sampling.tokens ? { probabilities: sampling.probabilities ?? 0, pieces, onTokens: options.onTokens } : undefined;
     return new Generation(token, async (onText) => {
       try {
         return await native.generate(tokens, sampling, onText, token);
       } catch (err) {
         throw fromNative(err, site);
       }
-    }, signal);
+    }, signal, delivery);
+  }
+
+  /** The native form of the token-level options, checked against the model's vocabulary. */
+  #tokenOptions(o: GenerateOptions) {
+    const probabilities = o.probabilities === undefined ? 0 : expectInteger(o.probabilities, 'probabilities', 0, MAX_PROBABILITIES);
+    if (o.postSamplingProbabilities !== undefined) expectBoolean(o.postSamplingProbabilities, 'postSamplingProbabilities');
+    if (o.tokens !== undefined) expectBoolean(o.tokens, 'tokens');
+    if (o.onTokens !== undefined && typeof o.onTokens !== 'function') throw invalid('a function', 'onTokens', o.onTokens);
+    const wantTokens = o.tokens === true || probabilities > 0;
+    if (o.onTokens && !wantTokens) throw invalid('tokens: true or probabilities > 0 with onTokens', 'tokens', o.tokens);
+    return {
+      probabilities,
+      postSamplingProbabilities: o.postSamplingProbabilities === true,
+      tokens: wantTokens,
+      ...(o.logitBias === undefined ? {} : this.#logitBias(o.logitBias)),
+    };
+  }
+
+  #logitBias(bias: LogitBias): { logitBiasTokens: Int32Array; logitBiasValues: Float32Array } {
+    if (!Array.isArray(bias)) throw invalid('an array of [token, bias] pairs', 'logitBias', bias);
+    if (bias.length > MAX_LOGIT_BIAS_TOKENS) throw invalid(`at most ${MAX_LOGIT_BIAS_TOKENS} tokens`, 'logitBias', bias);
+    const vocabSize = this.model.info.vocabSize;
+    const tokens: number[] = [];
+    const values: number[] = [];
+    bias.forEach((entry: unknown, i) => {
+      const name = `logitBias[${i}]`;
+      if (!Array.isArray(entry) || entry.length !== 2) throw invalid('a [token, bias] pair', name, entry);
+      const [key, value] = entry as [unknown, unknown];
+      if (value !== false && (typeof value !== 'number' || Number.isNaN(value) || value === Infinity)) {
+        throw invalid('a number or false', `${name}[1]`, value);
+      }
+      const ids = typeof key === 'string'
+        ? Array.from(this.model.tokenize(key, { addSpecial: false, parseSpecial: false }))
+        : [expectInteger(key, `${name}[0]`, 0, vocabSize - 1)]; // a token id of this vocabulary
+      for (const id of ids) {
+        tokens.push(id);
+        values.push(value === false ? -Infinity : value);
+      }
+      if (tokens.length > MAX_LOGIT_BIAS_TOKENS) throw invalid(`at most ${MAX_LOGIT_BIAS_TOKENS} tokens`, 'logitBias', bias);
+    });
+    return { logitBiasTokens: Int32Array.from(tokens), logitBiasValues: Float32Array.from(values) };
   }
 
   /** Tokens in the KV cache now, all slots together (reusable by later generations); -1 while generating. */
@@ -277,13 +352,22 @@ export class EmbeddingContext extends ContextBase {
     return this.model.info.embeddingSize;
   }
 
-  /** Embeds each text (tokenized with the model's special tokens, e.g. CLS/SEP for BERT). */
-  async embed(texts: readonly string[], { signal }: { signal?: AbortSignal } = {}): Promise<Float32Array[]> {
-    if (!Array.isArray(texts)) throw invalid('an array of strings', 'texts', texts);
-    texts.forEach((t, i) => expectString(t, `texts[${i}]`));
+  /**
+   * Embeds each text (tokenized with the model's special tokens, e.g. CLS/SEP for BERT) or token
+   * list (an Int32Array, embedded as it is).
+   */
+  async embed(texts: readonly (string | Int32Array)[], { signal }: { signal?: AbortSignal } = {}): Promise<Float32Array[]> {
+    if (!Array.isArray(texts)) throw invalid('an array of strings or Int32Arrays', 'texts', texts);
+    const vocabSize = this.model.info.vocabSize;
+    texts.forEach((t, i) => {
+      if (!(t instanceof Int32Array)) return expectString(t, `texts[${i}]`);
+      if (t.length === 0) throw invalid('at least one token', `texts[${i}]`, t);
+      const bad = t.findIndex((id) => id < 0 || id >= vocabSize);
+      if (bad !== -1) throw invalid(`a token id below the vocabulary size ${vocabSize}`, `texts[${i}][${bad}]`, t[bad]);
+    });
     if (texts.length === 0) return [];
     const native = this.check();
-    const tokens = texts.map((t) => this.model.tokenize(t, { addSpecial: true, parseSpecial: false }));
+    const tokens = texts.map((t) => typeof t === 'string' ? this.model.tokenize(t, { addSpecial: true, parseSpecial: false }) : t);
     if (signal?.aborted) throw new AbortError(abortReason(signal));
     const site = callSite();
     const token = new (loadAddon().AbortToken)();

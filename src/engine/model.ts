@@ -142,6 +142,16 @@ export class Model implements AsyncDisposable {
   }
 
   /**
+   * Each token's raw bytes as the vocabulary holds them: for byte-level BPE and byte-fallback
+   * tokens possibly part of a UTF-8 character, which text would turn into U+FFFD. `special`
+   * renders special tokens as their text (default false: empty).
+   */
+  tokenBytes(tokens: Int32Array | readonly number[], { special = false } = {}): Uint8Array[] {
+    const array = tokens instanceof Int32Array ? tokens : Int32Array.from(tokens);
+    return nativeCall(() => this.#check().tokenPieces(array, special));
+  }
+
+  /**
    * Renders messages through a chat template with the generation prompt added. `template`: the
    * model's own (default), a Jinja source, or a built-in name (`chatml`, `llama2`, `llama3`,
    * `gemma`, `mistral-v7`, ... as llama.cpp names them). Jinja templates render in a worker

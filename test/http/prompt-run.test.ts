@@ -102,6 +102,15 @@ describe.skipIf(!stories)('POST /api/prompt/run on stories260K', () => {
     expect(events[1].message).not.toContain(t.dataDir); // paths by base name only
   });
 
+  it('takes a listed model name for the run (the compare tab\'s columns), never a path', async () => {
+    const { default_model_id: id } = await (await fetch(`${t.url}/api/models`)).json() as { default_model_id: string };
+    const listed = await runEvents(await postJson(`${t.url}/api/prompt/run`, { instruction: 'Lily', model: id, options: { template: '{instruction}', max_new_tokens: 2 }, stream: true }));
+    expect(listed.at(-1)).toMatchObject({ type: 'done', model: 'stories260K.gguf' });
+    const path = await postJson(`${t.url}/api/prompt/run`, { instruction: 'Lily', model: stories, options: { template: '{instruction}' }, stream: true });
+    expect(path.status).toBe(400);
+    expect((await path.json() as { message: string }).message).toMatch(/^Expected a model name listed by \/v1\/models/);
+  });
+
   it('stops generating and frees the slot when the client closes the stream', async () => {
     const queue = t.server.app.queue;
     const before = t.reports.length;

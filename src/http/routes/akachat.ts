@@ -84,15 +84,20 @@ export function parsePromptCall(body: Record<string, unknown>, { needsName = tru
   return { name: typeof name === 'string' ? name : '', input, history, overrides: callerOverrides(raw), ...(model ? { model } : {}) };
 }
 
-/** Reads the management route's `{instruction, options, input, messages?}`: the owner's own options, unfiltered. */
-function parseOwnerCall(body: Record<string, unknown>): { name: string; input: string; history: ChatMessage[]; options: RawOptions } {
+/**
+ * Reads the management route's `{instruction, options, input, messages?, model?}`: the owner's own
+ * options, unfiltered; `model` picks a listed name for this run over the options' model.
+ */
+function parseOwnerCall(body: Record<string, unknown>): { name: string; input: string; history: ChatMessage[]; options: RawOptions; model?: string } {
   const name = body.name ?? '';
   if (typeof name !== 'string') throw invalid('a string', 'name', name);
   const input = body.input ?? '';
   if (typeof input !== 'string') throw invalid('a string', 'input', input);
   const options = body.options ?? {};
   if (!isRecord(options)) throw invalid('an options object', 'options', options);
-  return { name, input, history: parseHistory(body.messages), options };
+  const model = body.model ?? undefined;
+  if (model !== undefined && (typeof model !== 'string' || model === '')) throw invalid('a model name listed by /v1/models', 'model', model);
+  return { name, input, history: parseHistory(body.messages), options, ...(model ? { model } : {}) };
 }
 
 function parseHistory(value: unknown): ChatMessage[] {
@@ -230,7 +235,7 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
     let evaluated: (value: EvaluatedInstruction) => void = () => {};
     const detail = new Promise<EvaluatedInstruction>((resolve) => { evaluated = resolve; });
     const run = await ctx.generations.prompt({
-      route: 'POST /api/prompt/run', prompt, input: call.input, history: call.history, signal, owner: true,
+      route: 'POST /api/prompt/run', prompt, input: call.input, history: call.history, model: call.model, signal, owner: true,
       ...(stream ? { onEvaluated: evaluated } : {}),
     });
     if (stream) {
@@ -313,6 +318,7 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
             messages: { type: 'array', description: 'Earlier turns (chat), placed after the instruction\'s messages (messages mode)', items: { type: 'object', properties: { role: { enum: ['system', 'user', 'assistant', 'tool'] }, content: { type: 'string' } } } },
             options: { type: 'object', description: 'The prompt\'s options (as saved in prompt/{name}.json)' },
             name: { type: 'string', description: 'A name for the detail and the logs' },
+            model: { type: 'string', description: 'A model name listed by /v1/models for this run, over the options\' model (never a path: 400)' },
             stream: { type: 'boolean', default: false, description: 'Answer as SSE events (detail, text, done | error)' },
           },
         },
