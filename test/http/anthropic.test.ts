@@ -1,6 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, readChunks, startServer, stories, type TestServer } from './helpers.js';
+import { postJson, readChunks, startServer, stories, waitFor, type TestServer } from './helpers.js';
 
 const system = 'You tell short stories.';
 const hello = [{ role: 'user' as const, content: 'Tell me about a cat.' }];
@@ -145,6 +145,35 @@ describe.skipIf(!stories)('Anthropic Messages API on stories260K', () => {
     const bad = await postJson(`${t.url}/v1/messages`, { max_tokens: 5, messages: hello, output_config: { format: { type: 'json_object' } } });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as AnthropicError).error.message).toMatch(/for output_config\.format/);
+  });
+
+  it('stops generating when the client aborts mid-stream', async () => {
+    const before = t.reports.length;
+    const stream = client.messages.stream({ model: 'default', max_tokens: 1500, messages: hello });
+    let deltas = 0;
+    for await (const event of stream) {
+      if (event.type === 'content_block_delta' && ++deltas === 2) {
+        stream.abort();
+        break;
+      }
+    }
+    await waitFor(() => t.reports.length > before, 10_000, 'the aborted generation to end');
+    expect(t.reports[before]).toMatchObject({ route: 'POST /v1/messages', outcome: 'aborted' });
+    expect(t.reports[before].completionTokens ?? 0).toBeLessThan(1500);
+  });
+
+  it('runs a saved prompt named as model (its instruction is the persona); count_tokens refuses it', async () => {
+    await t.akachat.prompts.save('anthropic-persona', 'You are Tama, a cat who loves fish and naps in the sun every afternoon.', { max_new_tokens: 3, temperature: 0 });
+    const plain = await client.messages.create({ model: 'default', max_tokens: 3, messages: [{ role: 'user', content: 'Hello' }] });
+    const persona = await client.messages.create({ model: 'anthropic-persona', max_tokens: 3, messages: [{ role: 'user', content: 'Hello' }] });
+    expect(persona.model).toBe('anthropic-persona');
+    expect(persona.usage.output_tokens).toBe(3);
+    const prompt = (usage: Anthropic.Usage) => usage.input_tokens + (usage.cache_read_input_tokens ?? 0);
+    expect(prompt(persona.usage)).toBeGreaterThan(prompt(plain.usage) + 10);
+    expect(t.reports.at(-1)!.model).toBe('anthropic-persona');
+    const count = await postJson(`${t.url}/v1/messages/count_tokens`, { model: 'anthropic-persona', messages: hello });
+    expect(count.status).toBe(400);
+    expect(((await count.json()) as AnthropicError).error.message).toMatch(/a saved prompt/);
   });
 
   it('answers bad input with 400 in Anthropic\'s error shape, naming the field', async () => {
