@@ -141,13 +141,15 @@ export function modelsManageRoutes(ctx: RouteContext, optIns: OwnerOptIns): Rout
     };
   }
 
-  /** A free preset name for a pulled file: its file name, or with `-2`, `-3`... when another preset has it. */
+  /** A free name for a pulled file's preset: its file name, or with `-2`, `-3`... when something listed has it. */
   async function presetFor(ref: string, file: string): Promise<string> {
     const base = basename(file).replace(/\.gguf$/i, '');
+    const taken = new Set((await catalog.list()).map((entry) => entry.id));
     for (let n = 1; ; n++) {
       const name = n === 1 ? base : `${base}-${n}`;
-      if (!(await akachat.presets.has(name))) return name;
-      if ((await akachat.presets.get(name)).model === ref) return name;
+      if (await akachat.presets.has(name)) {
+        if ((await akachat.presets.get(name)).model === ref) return name;
+      } else if (!taken.has(name)) return name;
     }
   }
 
