@@ -105,7 +105,7 @@ function publicInfo(info: unknown): unknown {
 
 /**
  * Runs an ingest and answers NDJSON: `{"progress": {phase, done, total}}` lines while it runs
- * (the newest only, when the client reads slower than the ingest reports), then one
+ * (when the client reads slower than the ingest reports, the newest of each phase), then one
  * `{"done": <envelope>}` or `{"error": <error body>}` line. Closing the connection cancels it.
  */
 function ingestStream(signal: AbortSignal, run: (options: IngestCallOptions) => Promise<Record<string, unknown>>): Response {
@@ -113,23 +113,27 @@ function ingestStream(signal: AbortSignal, run: (options: IngestCallOptions) => 
   const cancel = () => stop.abort(signal.reason);
   if (signal.aborted) cancel();
   else signal.addEventListener('abort', cancel, { once: true });
-  let latest: { phase: string; done: number; total: number } | undefined;
+  const pending: { phase: string; done: number; total: number }[] = [];
   let wake: (() => void) | undefined;
   let outcome: { line: string } | undefined;
   const finish = (line: string) => {
     outcome = { line };
     wake?.();
   };
-  run({ signal: stop.signal, onProgress: (progress) => { latest = { ...progress }; wake?.(); } }).then(
+  const onProgress = (progress: { phase: string; done: number; total: number }) => {
+    if (pending.at(-1)?.phase === progress.phase) pending.pop();
+    pending.push({ ...progress });
+    wake?.();
+  };
+  run({ signal: stop.signal, onProgress }).then(
     (done) => finish(ndjsonLine({ done })),
     (error: unknown) => finish(ndjsonLine({ error: errorBody('akachat', error, statusOf(error, signal.aborted)) })),
   );
   async function* lines(): AsyncGenerator<string> {
     try {
       for (;;) {
-        if (latest) {
-          const progress = latest;
-          latest = undefined;
+        const progress = pending.shift();
+        if (progress) {
           yield ndjsonLine({ progress });
         } else if (outcome) {
           yield outcome.line;
