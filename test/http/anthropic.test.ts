@@ -1,5 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContentBlockEvents, contentBlocks } from '../../src/http/anthropic-events.js';
+import { ReasoningSplitter } from '../../src/http/reasoning.js';
 import { postJson, readChunks, startServer, stories, waitFor, type TestServer } from './helpers.js';
 
 const system = 'You tell short stories.';
@@ -23,6 +25,37 @@ function namedEvents(body: string): Array<{ event: string; data: { type: string 
     return { event: match[1], data: JSON.parse(match[2]) };
   });
 }
+
+describe('Anthropic content blocks', () => {
+  it('streams <think> reasoning as a thinking block closed with a signature, then the text block', () => {
+    const blocks = new ContentBlockEvents();
+    const splitter = new ReasoningSplitter();
+    const events = ['<thi', 'nk>I should', ' greet.</think>\n\nHel', 'lo!'].flatMap((text) => blocks.push(splitter.push(text)));
+    events.push(...blocks.push(splitter.flush()), ...blocks.finish());
+    expect(events).toEqual([
+      { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } },
+      { type: 'ping' },
+      { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: 'I should' } },
+      { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: ' greet.' } },
+      { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: '' } },
+      { type: 'content_block_stop', index: 0 },
+      { type: 'content_block_start', index: 1, content_block: { type: 'text', text: '' } },
+      { type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text: 'Hel' } },
+      { type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text: 'lo!' } },
+      { type: 'content_block_stop', index: 1 },
+    ]);
+    expect(contentBlocks({ reasoning: 'I should greet.', content: 'Hello!' })).toEqual([
+      { type: 'thinking', thinking: 'I should greet.', signature: '' },
+      { type: 'text', text: 'Hello!' },
+    ]);
+  });
+
+  it('sends a ping and no block for an empty reply', () => {
+    const blocks = new ContentBlockEvents();
+    expect([...blocks.push({ content: '', reasoning: '' }), ...blocks.finish()]).toEqual([{ type: 'ping' }]);
+    expect(contentBlocks({ reasoning: '', content: '' })).toEqual([]);
+  });
+});
 
 describe.skipIf(!stories)('Anthropic Messages API on stories260K', () => {
   let t: TestServer;

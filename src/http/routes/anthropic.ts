@@ -6,15 +6,16 @@
  */
 import type { Context } from 'hono';
 import { InvalidArgumentError } from '../../errors.js';
+import { ContentBlockEvents, contentBlocks, namedEvent, type AnthropicEvent } from '../anthropic-events.js';
 import { normalizeAnthropicMessages } from '../anthropic-normalize.js';
 import { errorBody, statusOf } from '../errors.js';
 import type { JsonSchema } from '../openapi.js';
-import { splitReasoning, ReasoningSplitter, type ReplyPart } from '../reasoning.js';
+import { ReasoningSplitter, splitReasoning } from '../reasoning.js';
 import { randomId, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { firstChunkReady } from '../run-stream.js';
 import { noModelError } from '../../run/catalog.js';
 import type { GenerationRun, RunResult } from '../../run/runner.js';
-import { SSE_HEADERS, sseEvent } from '../sse.js';
+import { SSE_HEADERS } from '../sse.js';
 
 const TAGS = ['Anthropic-compatible'];
 
@@ -81,14 +82,9 @@ function usage(result: RunResult) {
   return { input_tokens: result.promptTokens - result.reusedTokens, cache_read_input_tokens: result.reusedTokens, output_tokens: result.completionTokens };
 }
 
-/** One named SSE event, `event: <type>\ndata: <json>\n\n`, written in one piece (Anthropic's SDKs dispatch on the name). */
-function namedEvent(data: { type: string; [field: string]: unknown }): string {
-  return `event: ${data.type}\n${sseEvent(data)}`;
-}
-
 /** An error after the stream started (the status line is already sent). */
 function errorEvent(error: unknown): string {
-  return namedEvent(errorBody('anthropic', error, statusOf(error)) as { type: 'error' });
+  return namedEvent(errorBody('anthropic', error, statusOf(error)) as AnthropicEvent);
 }
 
 interface MessageMeta {
@@ -97,52 +93,20 @@ interface MessageMeta {
 }
 
 /**
- * The stream's events: message_start, then each content block (a thinking block for `<think>`
- * reasoning, then the text) opened with content_block_start, filled by deltas and closed with
- * content_block_stop before the next opens, a ping after the first block opens, and message_delta
- * (stop reason, usage) and message_stop at the end. The prompt's token count is known only when
- * the run ends: message_start carries 0 and message_delta the real counts (the SDKs take both).
+ * The stream's events: message_start, the content blocks (see ContentBlockEvents), then
+ * message_delta (stop reason, usage) and message_stop. The prompt's token count is known only
+ * when the run ends: message_start carries 0 and message_delta the real counts (the SDKs take both).
  */
 async function* messageEvents(chunks: AsyncIterable<string>, run: GenerationRun, meta: MessageMeta): AsyncGenerator<string> {
   yield namedEvent({
     type: 'message_start',
     message: { id: meta.id, type: 'message', role: 'assistant', content: [], model: meta.model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
   });
-  let index = -1;
-  let open: 'thinking' | 'text' | undefined;
-  let pinged = false;
-  const close = (): string[] => {
-    if (!open) return [];
-    const out = open === 'thinking' ? [namedEvent({ type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: '' } })] : [];
-    out.push(namedEvent({ type: 'content_block_stop', index }));
-    open = undefined;
-    return out;
-  };
-  const delta = (kind: 'thinking' | 'text', text: string): string[] => {
-    const out: string[] = [];
-    if (open !== kind) {
-      out.push(...close());
-      open = kind;
-      index++;
-      const block = kind === 'text' ? { type: 'text', text: '' } : { type: 'thinking', thinking: '', signature: '' };
-      out.push(namedEvent({ type: 'content_block_start', index, content_block: block }));
-      if (!pinged) out.push(namedEvent({ type: 'ping' }));
-      pinged = true;
-    }
-    const body = kind === 'text' ? { type: 'text_delta', text } : { type: 'thinking_delta', thinking: text };
-    out.push(namedEvent({ type: 'content_block_delta', index, delta: body }));
-    return out;
-  };
-  const events = (part: ReplyPart): string[] => [
-    ...(part.reasoning ? delta('thinking', part.reasoning) : []),
-    ...(part.content ? delta('text', part.content) : []),
-  ];
+  const blocks = new ContentBlockEvents();
   const reasoning = new ReasoningSplitter();
-  for await (const text of chunks) yield* events(reasoning.push(text));
-  yield* events(reasoning.flush());
-  yield* close();
+  for await (const text of chunks) yield* blocks.push(reasoning.push(text)).map(namedEvent);
+  yield* [...blocks.push(reasoning.flush()), ...blocks.finish()].map(namedEvent);
   const result = await run.result;
-  if (!pinged) yield namedEvent({ type: 'ping' });
   yield namedEvent({
     type: 'message_delta',
     delta: { stop_reason: anthropicStopReason(result.stopReason), stop_sequence: stopSequence(result) },
@@ -161,15 +125,11 @@ export function anthropicRoutes(ctx: RouteContext): RouteSpec[] {
       return streamResponse(messageEvents(chunks, run, meta), SSE_HEADERS, { onError: errorEvent });
     }
     const result = await run.result;
-    const { content, reasoning } = splitReasoning(result.text);
     return c.json({
       id: meta.id,
       type: 'message',
       role: 'assistant',
-      content: [
-        ...(reasoning ? [{ type: 'thinking', thinking: reasoning, signature: '' }] : []),
-        ...(content ? [{ type: 'text', text: content }] : []),
-      ],
+      content: contentBlocks(splitReasoning(result.text)),
       model: meta.model,
       stop_reason: anthropicStopReason(result.stopReason),
       stop_sequence: stopSequence(result),
