@@ -9,6 +9,9 @@ async function runEvents(response: Response): Promise<RunEvent[]> {
   return (await readChunks(response)).flatMap((chunk) => parseSse(chunk)).map((payload) => JSON.parse(payload) as RunEvent);
 }
 
+/** A Jinja chat template (stories260K has none), rendered by the template sandbox. */
+const CHAT_TEMPLATE = '{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}<|assistant|>';
+
 const STORY = { template: '{bos_token}{instruction} {input}', max_new_tokens: 24, temperature: 0 };
 
 describe.skipIf(!stories)('POST /api/prompt/run on stories260K', () => {
@@ -58,11 +61,11 @@ describe.skipIf(!stories)('POST /api/prompt/run on stories260K', () => {
     const history = [{ role: 'user', content: 'Who is Lily?' }, { role: 'assistant', content: 'A girl.' }];
     const response = await postJson(`${t.url}/api/prompt/run`, {
       instruction: 'You tell stories about {var.name}.', input: 'Tell me more.', messages: history, stream: true,
-      options: { is_messages: true, chat_template: 'chatml', max_new_tokens: 4, temperature: 0 },
+      options: { is_messages: true, chat_template: CHAT_TEMPLATE, max_new_tokens: 4, temperature: 0 },
     });
     const events = await runEvents(response);
     expect(events[0].messages).toEqual([{ role: 'system', content: 'You tell stories about Lily.' }, ...history, { role: 'user', content: 'Tell me more.' }]);
-    expect(events.at(-1)!.rendered_prompt).toContain('<|im_start|>assistant\n');
+    expect(events.at(-1)!.rendered_prompt).toBe('<|system|>You tell stories about Lily.\n<|user|>Who is Lily?\n<|assistant|>A girl.\n<|user|>Tell me more.\n<|assistant|>');
   });
 
   it('is the owner\'s run: test() follows the is_test setting (a WebAPI run of the same prompt leaves it out)', async () => {
