@@ -26,8 +26,8 @@ export interface ServeConfig {
   modelsDir?: string;
   /** CPU threads per context; undefined = defaultThreads(). */
   threads?: number;
-  /** Conversations served at once per model (slots of its context); undefined = 1. */
-  parallel?: number;
+  /** Conversations served at once per model (slots of its context); undefined = 'auto' (ModelManager: 4, 2 or 1 by memory). */
+  parallel?: number | 'auto';
   /** Save long prompts' KV states in `<data>/cache/kv` and restore them after a restart. */
   promptCache?: boolean;
   apiKey?: string;
@@ -76,7 +76,7 @@ export function serveOptions(command: Command): Command {
     .option('--models-dir <folder>', 'GGUF files offered to clients by name (file name without .gguf, listed by /v1/models); clients never name paths [AKACHAT_MODELS_DIR]')
     .option('-t, --threads <n>', 'CPU threads per model (default: physical cores - 1) [AKACHAT_THREADS]')
     .option('--prompt-cache', 'keep long prompts\' (personas\') KV states in <data>/cache/kv, so the first call after a restart is as fast as a warm one [AKACHAT_PROMPT_CACHE=1]')
-    .option('--parallel <n>', 'conversations served at once per model: slots of its context, each with the context size (default 1) [AKACHAT_PARALLEL]')
+    .option('--parallel <n>', 'conversations served at once per model: slots of its context, each with the context size; "auto" (default): 4 when their KV cache fits in half of the free memory, else 2 or 1 [AKACHAT_PARALLEL]')
     .option('--api-key <key>', 'require Authorization: Bearer <key> (default: no key) [AKACHAT_API_KEY]')
     .option('--cors <origins>', 'browser origins allowed on the chat routes: comma-separated origins (* wildcards allowed), "local" or "*" (default: local) [AKACHAT_CORS]')
     .option('--management-cors <origins>', 'origins allowed on management routes (prompts, vars, settings, uploads); default: none besides this server\'s own pages [AKACHAT_MANAGEMENT_CORS]')
@@ -124,8 +124,8 @@ export function serveConfig(flags: ServeFlags, env: Record<string, string | unde
   const modelsDir = checkedFolder(pick(flags.modelsDir, 'AKACHAT_MODELS_DIR'), '--models-dir');
   const threads = checkedThreads(pick(flags.threads, 'AKACHAT_THREADS'));
   const parallelText = pick(flags.parallel, 'AKACHAT_PARALLEL');
-  if (parallelText !== undefined && (!/^\d{1,3}$/.test(parallelText) || Number(parallelText) < 1 || Number(parallelText) > 256)) {
-    throw new UsageError(`Expected a number of slots (1-256) for --parallel but received ${JSON.stringify(parallelText)}`);
+  if (parallelText !== undefined && parallelText !== 'auto' && (!/^\d{1,3}$/.test(parallelText) || Number(parallelText) < 1 || Number(parallelText) > 256)) {
+    throw new UsageError(`Expected "auto" or a number of slots (1-256) for --parallel but received ${JSON.stringify(parallelText)}`);
   }
   const apiKey = pick(flags.apiKey, 'AKACHAT_API_KEY');
   const number = (flag: string | undefined, variable: string, name: string, what: string, ok: (n: number) => boolean): number | undefined => {
@@ -153,7 +153,7 @@ export function serveConfig(flags: ServeFlags, env: Record<string, string | unde
     model,
     modelsDir,
     threads,
-    ...(parallelText !== undefined ? { parallel: Number(parallelText) } : {}),
+    ...(parallelText !== undefined ? { parallel: parallelText === 'auto' ? 'auto' as const : Number(parallelText) } : {}),
     ...(flags.promptCache || env.AKACHAT_PROMPT_CACHE === '1' ? { promptCache: true } : {}),
     apiKey,
     corsOrigins: parseOrigins(pick(flags.cors, 'AKACHAT_CORS'), 'local', '--cors'),
@@ -252,7 +252,7 @@ function printBanner(io: CliIo, url: string, config: ServeConfig): void {
       : '  Model:           none configured. Set one with --model <file.gguf | hf:owner/repo:QUANT> or AKACHAT_MODEL;\n' +
         '                   saved prompts and presets that name a model work without it.',
     ...(config.modelsDir ? [`  Models folder:   ${config.modelsDir} (offered by file name)`] : []),
-    `  Threads:         ${config.threads ?? 'physical cores - 1'} per model; ${config.parallel ?? 1} conversation(s) at once per model (--parallel)`,
+    `  Threads:         ${config.threads ?? 'physical cores - 1'} per model; ${config.parallel ?? 'auto (4, 2 or 1 by memory)'} conversation(s) at once per model (--parallel)`,
     describeAddon(),
     ...(Object.keys(config.defaults).length > 0 ? [`  Sampling:        ${JSON.stringify(config.defaults)} when a request or prompt sets none`] : []),
     `  API key:         ${config.apiKey ? 'required (Authorization: Bearer <key>)' : 'not required'}`,

@@ -8,13 +8,14 @@
  */
 import { existsSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { freemem, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AbortError, InvalidArgumentError, ModelLoadError, abortReason } from '../errors.js';
 import { templateSandbox } from '../engine/template-sandbox.js';
-import { Context, Model, ggufFileTypes, type EmbeddingContext, type SlotInfo, quantize, readGgufMetadata, type GgufFileType } from '../engine/index.js';
-import { expectInteger } from '../validate.js';
+import { Context, Model, ggufFileTypes, type EmbeddingContext, type SlotInfo, quantize, readGgufMetadata, systemInfo, type GgufFileType } from '../engine/index.js';
+import { expectInteger, invalid } from '../validate.js';
 import { downloadHubModel, isHubReference, type DownloadProgress } from './hub.js';
+import { AUTO_PARALLEL_MAX, autoParallel, kvBytesPerToken } from './parallel.js';
 import { PromptStateCache, type PromptCacheOptions } from './prompt-cache.js';
 import { quantizedCachePath } from './quantize-cache.js';
 
@@ -31,8 +32,12 @@ export interface ModelManagerOptions {
   threads?: number;
   /** Context size (per slot) when a call does not ask for one. Default 4096 (capped by the model). */
   contextSize?: number;
-  /** Generations that run at once on one model (slots of its context). Default 1. */
-  parallel?: number;
+  /**
+   * Generations that run at once on one model (slots of its context). Default `'auto'`: 4 when
+   * the KV cache of 4 slots takes at most half of the memory free after the model is loaded
+   * (the GPU's when one is used, else RAM), else 2 when 2 fit, else 1 (see parallel.ts).
+   */
+  parallel?: number | 'auto';
   /** Save long prompts' KV states (personas) to disk and restore them after a restart. Default: off. */
   promptCache?: PromptCacheOptions;
   /** Hub base URL for hf: references (default AKACHAT_HF_ENDPOINT or https://huggingface.co). */
@@ -106,7 +111,7 @@ export class ModelManager {
       cacheDir: options.cacheDir ?? process.env.AKACHAT_CACHE_DIR ?? join(homedir(), '.cache', 'akachat'),
       gpuLayers: options.gpuLayers ?? 'auto',
       contextSize: expectInteger(options.contextSize ?? 4096, 'contextSize', 1),
-      parallel: expectInteger(options.parallel ?? 1, 'parallel', 1, 256),
+      parallel: options.parallel === undefined || options.parallel === 'auto' ? 'auto' : expectParallel(options.parallel),
       promptCache: options.promptCache,
       hubEndpoint: options.hubEndpoint,
       threads: options.threads,
@@ -130,9 +135,28 @@ export class ModelManager {
     return this.#options.contextSize;
   }
 
-  /** Generations that run at once on one model (slots of its context). */
+  /**
+   * Generations that run at once on one model (slots of its context). With `parallel: 'auto'`:
+   * the most slots a resident model's context has, or 4 while none is loaded.
+   */
   get parallel(): number {
-    return this.#options.parallel;
+    if (this.#options.parallel !== 'auto') return this.#options.parallel;
+    const slots = [...this.#resident.values()].map((r) => (r.context && !r.context.disposed ? r.context.info.sequences : 0));
+    return slots.some((n) => n > 0) ? Math.max(...slots) : AUTO_PARALLEL_MAX;
+  }
+
+  /** A generation context for `model` with `contextSize` tokens per slot and the configured or chosen slots. */
+  #createContext(model: Model, contextSize: number): Promise<Context> {
+    return model.createContext({ contextSize, threads: this.#options.threads, parallel: this.#slotsFor(model, contextSize) });
+  }
+
+  #slotsFor(model: Model, contextSize: number): number {
+    if (this.#options.parallel !== 'auto') return this.#options.parallel;
+    // The KV cache lives where the layers run: on the GPU when one is used (its free memory after
+    // this model's weights), else in RAM.
+    const gpus = this.#options.gpuLayers === 0 ? [] : systemInfo().devices.filter((d) => d.type === 'gpu' || d.type === 'igpu');
+    const free = gpus.length > 0 ? Math.min(...gpus.map((d) => d.memoryFree)) : freemem();
+    return autoParallel(kvBytesPerToken(model.metadata()), contextSize, free);
   }
 
   /** Paths of the models loaded now, most recently used first. */
@@ -248,11 +272,11 @@ export class ModelManager {
       existing.lastUsed = Date.now();
       if (purpose === 'embed') return existing;
       if (!existing.context) {
-        existing.context = await existing.model.createContext({ contextSize: Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext), threads: this.#options.threads, parallel: this.#options.parallel });
+        existing.context = await this.#createContext(existing.model, Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext));
       } else if (existing.context.info.contextSize < Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext)) {
         await this.#whenIdle(existing);
         existing.context.dispose();
-        existing.context = await existing.model.createContext({ contextSize: wantedContext, threads: this.#options.threads, parallel: this.#options.parallel });
+        existing.context = await this.#createContext(existing.model, wantedContext);
       }
       return existing;
     }
@@ -270,7 +294,7 @@ export class ModelManager {
     });
     let context: Context | undefined;
     try {
-      if (purpose === 'generate') context = await model.createContext({ contextSize: Math.min(wantedContext, model.info.trainContextSize || wantedContext), threads: this.#options.threads, parallel: this.#options.parallel });
+      if (purpose === 'generate') context = await this.#createContext(model, Math.min(wantedContext, model.info.trainContextSize || wantedContext));
       // Chat templates render in a worker process: start one now rather than on the first chat.
       if (purpose === 'generate') templateSandbox().prewarm();
     } catch (err) {
@@ -319,4 +343,9 @@ export class ModelManager {
     this.#disposed = true;
     await this.unload();
   }
+}
+
+function expectParallel(value: unknown): number {
+  if (typeof value !== 'number') throw invalid("'auto' or a number of slots (1-256)", 'parallel', value);
+  return expectInteger(value, 'parallel', 1, 256);
 }

@@ -58,6 +58,13 @@ describe('akachat serve: flags and environment', () => {
     expect(parseServeArgs(['--model', 'hf:owner/repo:Q4_K_M'], {})?.model).toBe('hf:owner/repo:Q4_K_M');
   });
 
+  it('takes --parallel as a slot count or auto (the ModelManager default, chosen from memory)', () => {
+    expect(parseServeArgs([], {})?.parallel).toBeUndefined();
+    expect(parseServeArgs(['--parallel', 'auto'], {})?.parallel).toBe('auto');
+    expect(parseServeArgs([], { AKACHAT_PARALLEL: '3' })?.parallel).toBe(3);
+    expect(() => parseServeArgs(['--parallel', '0'], {})).toThrow(/Expected "auto" or a number of slots \(1-256\) for --parallel but received "0"/);
+  });
+
   it('refuses bad values with a message naming the flag', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--port', 'abc'], /--port/],

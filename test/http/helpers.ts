@@ -23,7 +23,7 @@ export interface TestServer {
 
 export async function startServer(options: { model?: string; serve?: ServeOptions } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'akachat-http-'));
-  const akachat = new Akachat({ dataDir, defaultModel: options.model, rag: null, models: { keepAliveMs: 0, threads: 1 } }); // one thread: steady timings on a busy machine
+  const akachat = new Akachat({ dataDir, defaultModel: options.model, rag: null, models: { keepAliveMs: 0, threads: 1, parallel: 1 } }); // one thread: steady timings on a busy machine; one slot: these tests count running and waiting requests
   const reports: GenerationReport[] = [];
   const server = await serve(akachat, {
     port: 0,
