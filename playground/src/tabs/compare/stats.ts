@@ -8,6 +8,8 @@ export interface RunStats {
   promptTokens?: number;
   completionTokens?: number;
   reusedTokens?: number;
+  /** Generation speed as the server measured it, when it says (the prompt-run stream does). */
+  tokensPerSecond?: number | null;
 }
 
 /** Reads the stats fields the stream routes send (snake_case, usage nested). */
@@ -20,15 +22,17 @@ export function statsFrom(event: Record<string, unknown>): RunStats {
     promptTokens: num(usage.prompt_tokens),
     completionTokens: num(usage.completion_tokens),
     reusedTokens: num(usage.reused_tokens),
+    tokensPerSecond: num(event.tokens_per_second) ?? null,
   };
 }
 
 /**
- * Generation speed: tokens after the first one over the time after the first token (what
- * llama-server reports as predicted_per_second), so prompt processing and queueing don't count.
- * Falls back to all tokens over the whole duration when the first token time is unknown.
+ * Generation speed: the server's own figure, else the tokens after the first one over the time
+ * after the first token (llama-server's predicted_per_second), so prompt processing and queueing
+ * don't count; all tokens over the whole duration when the first token time is unknown.
  */
 export function tokensPerSecond(stats: RunStats): number | undefined {
+  if (typeof stats.tokensPerSecond === 'number') return stats.tokensPerSecond;
   const { completionTokens: tokens, durationMs: duration, firstTokenMs: first } = stats;
   if (tokens === undefined || duration === undefined || tokens === 0) return undefined;
   if (first !== null && first !== undefined && tokens > 1 && duration > first) return ((tokens - 1) * 1000) / (duration - first);

@@ -1,0 +1,134 @@
+/** The compare tab in a real browser: two temperatures side by side, streamed with their timings, stop all. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPlayground, skipReason, type Playground } from './browser.js';
+
+describe.skipIf(skipReason)('playground compare tab', () => {
+  let p: Playground;
+  beforeAll(async () => {
+    p = await openPlayground();
+    const saved = await fetch(`${p.server.url}/api/prompts/story`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ instruction: 'Once upon a time, there was a little girl.', options: { template: '{bos_token}{instruction} {input}', max_new_tokens: 48 } }),
+    });
+    expect(saved.status).toBe(200);
+    await p.openTab('compare');
+  });
+  afterAll(async () => p?.close());
+
+  const column = (n: number) => p.page.getByTestId('compare-column').nth(n);
+  const state = (n: number) => column(n).getAttribute('data-state');
+  const output = (n: number) => column(n).getByTestId('column-output').textContent();
+  async function waitForStates(...states: string[]) {
+    const seen = () => p.page.getByTestId('compare-column').evaluateAll((columns) => columns.map((c) => `${c.getAttribute('data-state')}: ${c.querySelector('[role="alert"]')?.textContent ?? ''}`));
+    await p.page.waitForFunction(
+      (wanted) => {
+        const columns = [...document.querySelectorAll('[data-testid="compare-column"]')];
+        return columns.length === wanted.length && columns.every((c, i) => wanted[i].split('|').includes(c.getAttribute('data-state') ?? ''));
+      },
+      states,
+      { timeout: 30_000 },
+    ).catch(async (error: Error) => {
+      throw new Error(`${error.message}; columns: ${JSON.stringify(await seen())}`);
+    });
+  }
+
+  it('streams temperature 0 and 1.0 side by side and ends each with its timings', async () => {
+    const page = p.page;
+    await page.getByTestId('compare-prompt').selectOption('story');
+    await page.getByTestId('compare-input').fill('She');
+    await column(0).getByTestId('column-temperature').fill('0');
+    await column(0).getByTestId('column-seed').fill('1');
+    await column(1).getByTestId('column-temperature').fill('1.0');
+    await column(1).getByTestId('column-seed').fill('42');
+    await page.getByTestId('compare-input').press('Control+Enter');
+    await waitForStates('done', 'done');
+    for (const n of [0, 1]) {
+      expect((await output(n))!.trim().length).toBeGreaterThan(0);
+      expect(await column(n).getByTestId('column-ttft').textContent()).toMatch(/^\d+(\.\d+)? m?s$/);
+      expect(await column(n).getByTestId('column-duration').textContent()).toMatch(/^\d+(\.\d+)? m?s$/);
+      expect(await column(n).getByTestId('column-speed').textContent()).toMatch(/^\d+(\.\d+)? tok\/s$/);
+      expect(await column(n).getByTestId('column-tokens').textContent()).toMatch(/^48 out · \d+ in$/);
+    }
+    const greedy = await output(0);
+    const sampled = await output(1);
+    expect(sampled).not.toBe(greedy);
+    await p.screenshot('compare-en');
+
+    // Greedy is deterministic: the same text on a second run.
+    await page.getByTestId('compare-run-all').click();
+    await waitForStates('waiting|streaming', 'waiting|streaming|done');
+    await waitForStates('done', 'done');
+    expect(await output(0)).toBe(greedy);
+    expect(await output(1)).toBe(sampled); // a fixed seed too
+  });
+
+  it('takes turns for the one slot (column 2 waits), and Stop all aborts both', async () => {
+    const page = p.page;
+    await page.getByTestId('compare-max-tokens').fill('400');
+    await page.getByTestId('compare-run-all').click();
+    await waitForStates('streaming', 'waiting');
+    await page.getByTestId('compare-stop-all').click();
+    await waitForStates('stopped', 'stopped');
+    expect((await output(0))!.length).toBeGreaterThan(0);
+    expect(await output(1)).toBe('');
+    await page.getByTestId('compare-run-all').waitFor();
+  });
+
+  it('stops one column while the other goes on', async () => {
+    const page = p.page;
+    await page.getByTestId('compare-max-tokens').fill('120');
+    await page.getByTestId('compare-run-all').click();
+    await waitForStates('streaming', 'waiting');
+    await column(0).getByTestId('column-stop').click();
+    await waitForStates('stopped', 'done');
+    expect(await column(1).getByTestId('column-tokens').textContent()).toMatch(/^120 out/);
+  });
+
+  it('adds up to four columns with "same as column 1" defaults, and shows Japanese', async () => {
+    const page = p.page;
+    await page.getByTestId('compare-add').click();
+    await page.getByTestId('compare-add').click();
+    expect(await page.getByTestId('compare-column').count()).toBe(4);
+    expect(await page.getByTestId('compare-add').isDisabled()).toBe(true);
+    expect(await column(3).getByTestId('column-temperature').getAttribute('placeholder')).toBe('= 0');
+    await page.getByTestId('compare-max-tokens').fill('24');
+    await page.getByTestId('compare-run-all').click();
+    await waitForStates('done', 'done', 'done', 'done');
+    // Columns 3 and 4 inherit column 1's temperature 0 and seed: the greedy text, cut at 24 tokens.
+    const greedy = (await output(0))!;
+    expect(await output(2)).toBe(greedy);
+    expect(await output(3)).toBe(greedy);
+    await page.selectOption('select[aria-label="Language"]', 'ja');
+    await page.getByTestId('compare-run-all').filter({ hasText: 'すべて実行' }).waitFor();
+    await p.screenshot('compare-ja');
+    await page.selectOption('select[aria-label="Language"]', 'en');
+    // Back to two columns for whoever runs next in this browser.
+    await column(3).getByRole('button', { name: 'Remove column 4' }).click();
+    await column(2).getByRole('button', { name: 'Remove column 3' }).click();
+    expect(await page.getByTestId('compare-column').count()).toBe(2);
+  });
+
+  it('runs an instruction written inline, kept in this browser across a reload', async () => {
+    const page = p.page;
+    await page.getByTestId('compare-source-inline').click();
+    await page.getByTestId('compare-instruction').fill('Once upon a time, there was a cat.');
+    await page.getByTestId('compare-options').fill('{"template": "{bos_token}{instruction} {input}"');
+    await page.getByTestId('compare-input').fill('It');
+    await page.getByTestId('compare-max-tokens').fill('16');
+    await page.reload();
+    await p.openTab('compare');
+    expect(await page.getByTestId('compare-instruction').inputValue()).toBe('Once upon a time, there was a cat.');
+    // Options that are not a JSON object are refused next to Run, before anything is sent.
+    await page.getByTestId('compare-run-all').click();
+    expect(await page.getByRole('alert').textContent()).toMatch(/^Options \(JSON\): /);
+    await page.getByTestId('compare-options').fill('{"template": "{bos_token}{instruction} {input}"}');
+    await page.getByTestId('compare-run-all').click();
+    await waitForStates('done', 'done');
+    for (const n of [0, 1]) expect(await column(n).getByTestId('column-tokens').textContent()).toMatch(/^\d+ out · \d+ in$/);
+  });
+
+  it('runs under the CSP without violations or console errors', async () => {
+    expect(p.problems).toEqual([]);
+  });
+});
