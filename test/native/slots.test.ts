@@ -1,17 +1,16 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { copyFile, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContextFullError, DisposedError } from '../../src/errors.js';
 import { Model, type Context, type GenerateOptions, type Generation } from '../../src/engine/index.js';
-import { LocalLlm } from '../../src/llm/local.js';
-import { ModelManager } from '../../src/llm/model-manager.js';
-import { DEFAULT_GENERATION_SETTINGS } from '../../src/llm/types.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
 
 const stories = addonBuilt ? sharedModel('stories') : undefined;
 const tiny = addonBuilt ? sharedModel('tinyRandom32k') : undefined;
+const execFileAsync = promisify(execFile);
 const PROMPTS = ['Once upon a time', 'The little dog', 'One day, Lily went to the park', 'Tom and his mom'];
 
 /** Runs each request alone, one after another, on a one-slot context. */
@@ -273,15 +272,13 @@ describe.skipIf(!stories)('persona states that outlast the process', () => {
   });
   afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
 
-  /** One call through a fresh ModelManager ("a restart"), which is disposed afterwards. */
+  /** One call in a new process through a fresh ModelManager: a restart between every two calls. */
   async function call(input: string, warnings: string[] = [], cache = true) {
-    const manager = new ModelManager({ threads: 1, contextSize: 256, parallel: 2, keepAliveMs: 0, promptCache: cache ? { dir: join(dir, 'kv'), minTokens: 16, onWarning: (m) => warnings.push(m) } : undefined });
-    try {
-      const settings = { ...DEFAULT_GENERATION_SETTINGS, temperature: 0, maxTokens: 12 };
-      return await new LocalLlm(manager).stream({ model: modelFile, text: `${persona} ${input}`, settings }).result;
-    } finally {
-      await manager.dispose(); // waits for the state being saved
-    }
+    const fixture = join(import.meta.dirname, 'fixtures', 'persona-call.ts');
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', fixture, modelFile, `${persona} ${input}`, cache ? join(dir, 'kv') : ''], { timeout: 60_000 });
+    const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as { text: string; reusedTokens: number; warnings: string[] };
+    warnings.push(...out.warnings);
+    return { text: out.text, usage: { reusedTokens: out.reusedTokens } };
   }
 
   it('the first call after a restart restores the persona: same greedy text, its tokens reused', async () => {
