@@ -6,12 +6,7 @@ describe.skipIf(skipReason)('playground compare tab', () => {
   let p: Playground;
   beforeAll(async () => {
     p = await openPlayground();
-    const saved = await fetch(`${p.server.url}/api/prompts/story`, {
-      method: 'PUT',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ instruction: 'Once upon a time, there was a little girl.', options: { template: '{bos_token}{instruction} {input}', max_new_tokens: 48 } }),
-    });
-    expect(saved.status).toBe(200);
+    await p.server.akachat.prompts.save('story', 'Once upon a time, there was a little girl.', { template: '{bos_token}{instruction} {input}', max_new_tokens: 48 });
     await p.openTab('compare');
   });
   afterAll(async () => p?.close());
@@ -54,6 +49,12 @@ describe.skipIf(skipReason)('playground compare tab', () => {
     const sampled = await output(1);
     expect(sampled).not.toBe(greedy);
     await p.screenshot('compare-en');
+
+    // Copy puts a column's output on the clipboard.
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(p.server.url).origin });
+    await column(1).getByTestId('column-copy').click();
+    await column(1).getByTestId('column-copy').filter({ hasText: 'Copied' }).waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(sampled);
 
     // Greedy is deterministic: the same text on a second run.
     await page.getByTestId('compare-run-all').click();

@@ -16,12 +16,7 @@ describe.skipIf(skipReason)('playground speech tab', () => {
   beforeAll(async () => {
     p = await openPlayground();
     // A story prompt: stories260K continues it with short sentences.
-    const saved = await fetch(`${p.server.url}/api/prompts/story`, {
-      method: 'PUT',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ instruction: 'Once upon a time, there was a little girl.', options: { template: '{bos_token}{instruction} {input}', max_new_tokens: 60, temperature: 0 } }),
-    });
-    expect(saved.status).toBe(200);
+    await p.server.akachat.prompts.save('story', 'Once upon a time, there was a little girl.', { template: '{bos_token}{instruction} {input}', max_new_tokens: 60, temperature: 0 });
     await p.page.addInitScript(recordSpeech);
     await p.page.reload();
     await p.openTab('speech');
