@@ -1,0 +1,71 @@
+/**
+ * The batch tab in a real browser: 2 inputs x 2 temperatures with a `contains` check on
+ * stories260K, the progress, the matrix with pass / fail as the server judged each cell, and a
+ * report downloaded through the blob: link under the page's CSP.
+ */
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPlayground, skipReason, type Playground } from './browser.js';
+
+describe.skipIf(skipReason)('playground batch tab', () => {
+  let p: Playground;
+  beforeAll(async () => {
+    p = await openPlayground();
+    // Template mode: a story continued from the instruction and the input.
+    await p.server.akachat.prompts.save('story', 'Once upon a time', { inst_template: '{bos_token}{instruction} {input}' });
+    await p.openTab('batch');
+  });
+  afterAll(async () => p?.close());
+
+  it('runs 2 inputs x 2 temperatures with a contains check and shows the matrix with pass / fail', async () => {
+    const { page } = p;
+    await page.check('[data-testid="batch-prompts"] input[value="story"]');
+    await page.fill('[data-testid="batch-temperatures"]', '0 0.7');
+    await page.fill('[data-testid="batch-inputs"]', 'there was a girl\nthere was a dog');
+    await page.fill('[data-testid="batch-max-tokens"]', '24');
+    await page.click('[data-testid="batch-add-check"]');
+    await page.fill('[data-testid="batch-checks"] [data-check="0"] input.mono', 'the');
+    expect(await page.textContent('[data-testid="batch-count"]')).toContain('4 cells');
+    await page.press('[data-testid="batch-inputs"]', 'Control+Enter');
+    await page.locator('[data-testid="batch-state"][data-state="done"]').waitFor({ timeout: 60_000 });
+    const cells = page.locator('[data-testid="batch-cell"]');
+    expect(await cells.count()).toBe(4);
+
+    // Each cell shows the server's verdict.
+    const [run] = (await (await fetch(`${p.server.url}/api/batch`)).json()).runs;
+    const { results } = await (await fetch(`${p.server.url}/api/batch/${run.id}`)).json();
+    expect(results).toHaveLength(4);
+    for (const result of results as { input: string; temperature: number; pass: boolean; output: string; checks: { name: string }[] }[]) {
+      const cell = page.locator(`[data-testid="batch-cell"][data-input="${result.input}"][data-temperature="${result.temperature}"]`);
+      expect(await cell.getAttribute('data-pass')).toBe(String(result.pass));
+      expect(result.checks.map((c) => c.name)).toEqual(['contains:the']);
+      expect(result.pass).toBe(result.output.includes('the'));
+      expect(await cell.locator('.batch-output').textContent()).toBe(result.output || '(empty)');
+    }
+    expect(await page.textContent('[data-testid="batch-summary"]')).toMatch(/^4 cells, \d passed/);
+    await p.screenshot('batch-en');
+    await page.selectOption('select[aria-label="Language"]', 'ja');
+    await page.locator('#batch-results', { hasText: '結果' }).waitFor();
+    await p.screenshot('batch-ja');
+    await page.selectOption('select[aria-label="Language"]', 'en');
+
+    // A report downloads through the blob: link.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="batch-reports"] button[data-format="csv"]')]);
+    expect(download.suggestedFilename()).toBe(`${run.id}.csv`);
+    const csv = await readFile((await download.path())!, 'utf8');
+    expect(csv).toContain('there was a dog');
+    expect(csv).toBe(await (await fetch(`${p.server.url}/api/batch/${run.id}/report/csv`)).text());
+  });
+
+  it('finds the run again after a reload (its events are replayed)', async () => {
+    const { page } = p;
+    await page.reload();
+    await page.locator('[data-testid="batch-state"][data-state="done"]').waitFor();
+    expect(await page.locator('[data-testid="batch-cell"]').count()).toBe(4);
+    expect(await page.inputValue('[data-testid="batch-inputs"]')).toBe('there was a girl\nthere was a dog');
+  });
+
+  it('runs under the CSP without violations or console errors', () => {
+    expect(p.problems).toEqual([]);
+  });
+});
