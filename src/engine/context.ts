@@ -111,6 +111,9 @@ export interface GenerateOptions {
   onTokens?: (chunk: TokenChunk) => void;
 }
 
+/** The token-level generate() options, as a request carries them down to the engine. */
+export type TokenOptions = Pick<GenerateOptions, 'logitBias' | 'probabilities' | 'postSamplingProbabilities' | 'tokens' | 'onTokens'>;
+
 /** Token ids or strings (each of their tokens) and the bias added to their logits; `false` bans. */
 export type LogitBias = ReadonlyArray<readonly [token: number | string, bias: number | false]>;
 

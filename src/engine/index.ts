@@ -3,7 +3,7 @@ export type { AddonStatus } from './addon.js';
 export type { GgufValue, NativeDevice } from './addon-types.js';
 export { Context, EmbeddingContext } from './context.js';
 export { MAX_LOGIT_BIAS_TOKENS, MAX_PROBABILITIES } from './context.js';
-export type { ContextOptions, EmbeddingContextOptions, GenerateOptions, GenerationContextOptions, LogitBias, SlotInfo } from './context.js';
+export type { ContextOptions, EmbeddingContextOptions, GenerateOptions, GenerationContextOptions, LogitBias, SlotInfo, TokenOptions } from './context.js';
 export { Generation } from './generation.js';
 export type { GeneratedToken, GenerationResult, StopReason, TokenChunk, TokenProbability } from './generation.js';
 export { readGgufMetadata } from './gguf.js';

@@ -44,7 +44,7 @@ export class LocalLlm {
         const { contextSize: _contextSize, responseFormat, ...sampling } = request.settings;
         // A persona saved before a restart goes back into a slot first.
         await lease.promptCache?.restore(context, tokens);
-        const generation = context.generate(tokens, { ...sampling, ...jsonSchemaOf(responseFormat), signal });
+        const generation = context.generate(tokens, { ...sampling, ...jsonSchemaOf(responseFormat), ...request.tokens, signal });
         for await (const text of generation) emit(text);
         const result = await generation.result;
         void lease.promptCache?.remember(context, tokens);

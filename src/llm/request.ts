@@ -1,4 +1,5 @@
 import type { ChatMessage, GenerationSettings } from './types.js';
+import type { TokenOptions } from '../engine/index.js';
 
 /** One call to a model, the same for every location. */
 export interface LlmRequest {
@@ -9,6 +10,8 @@ export interface LlmRequest {
   /** Chat template override (local): Jinja source or a built-in name such as `chatml`. */
   chatTemplate?: string;
   settings: GenerationSettings;
+  /** Local: token-level options (logit bias, probabilities, token ids and their listener). */
+  tokens?: TokenOptions;
   /** Local: GGUF path or hf: reference; openai: model name. */
   model: string;
   /** Local precision (GGUF type), '' = as stored. */

@@ -6,6 +6,7 @@
  */
 import type { Akachat } from '../akachat.js';
 import { mapResult, type TextStream } from '../async/text-stream.js';
+import type { TokenOptions } from '../engine/index.js';
 import { AbortError, InvalidArgumentError, abortReason, isAbort, throwIfAborted } from '../errors.js';
 import type { LlmResult, LlmTimings } from '../llm/stream.js';
 import type { GenerationSettings } from '../llm/types.js';
@@ -115,6 +116,11 @@ interface CommonRequest {
   route: string;
   /** Client gone or request timed out. */
   signal: AbortSignal;
+  /**
+   * Token-level options of a local model run (logit bias, probabilities, token ids and their
+   * listener); refused for saved prompts and remote services, which take none.
+   */
+  tokens?: TokenOptions;
 }
 
 export interface ChatRunRequest extends CommonRequest {
@@ -186,6 +192,7 @@ export class Generations {
   async chat(request: ChatRunRequest): Promise<GenerationRun> {
     const target = await this.#catalog.resolve(request.model);
     if (target.kind === 'prompt') {
+      refuseTokenOptions(request, `${describeValue(target.name)} names a saved prompt`);
       const { history, input } = splitConversation(request.messages);
       return this.prompt({ route: request.route, signal: request.signal, prompt: target.prompt, input, history, overrides: samplingToOptions(request.sampling) }, target.name);
     }
@@ -196,6 +203,7 @@ export class Generations {
   async text(request: TextRunRequest): Promise<GenerationRun> {
     const target = await this.#catalog.resolve(request.model);
     if (target.kind === 'prompt') {
+      refuseTokenOptions(request, `${describeValue(target.name)} names a saved prompt`);
       return this.prompt({ route: request.route, signal: request.signal, prompt: target.prompt, input: request.text, overrides: samplingToOptions(request.sampling) }, target.name);
     }
     return this.#model(request, target, { text: request.text });
@@ -240,10 +248,12 @@ export class Generations {
     const merged: PromptOptions = withServerDefaults(resolved, this.#defaults);
     const provider = merged.provider ?? 'local';
     if (provider === 'local' && !merged.model) throw noModelError(request.model);
+    if (provider !== 'local') refuseTokenOptions(request, `${describeValue(target.name)} runs on a remote service`);
     const exact = 'exactMaxTokens' in request ? request.exactMaxTokens : undefined;
     return this.#start(request.route, target.name, provider === 'local', request.signal, (runSignal) => {
       const started = performance.now();
       const llm = llmRequest(merged, input, runSignal);
+      llm.tokens = request.tokens;
       if (exact !== undefined && provider === 'local') llm.settings.maxTokens = exact < 0 ? UNLIMITED_TOKENS : exact;
       const stream = this.#akachat.location(provider).stream(llm);
       return mapResult(stream, (r: LlmResult): RunResult => ({
@@ -329,6 +339,11 @@ const OPTION_KEYS: ReadonlyArray<[keyof SamplingParams, string]> = [
   ['repeatPenalty', 'repetition_penalty'], ['presencePenalty', 'presence_penalty'], ['frequencyPenalty', 'frequency_penalty'],
   ['seed', 'seed'], ['stop', 'stop'], ['responseFormat', 'response_format'], ['grammar', 'grammar'],
 ];
+
+/** Logit bias, probabilities and token ids need a local model run: a 400 for anything else. */
+function refuseTokenOptions(request: CommonRequest, why: string): void {
+  if (request.tokens) throw new InvalidArgumentError(`Expected a local model for logit_bias, logprobs or token ids, but ${why}`);
+}
 
 /** A client's conversation as a prompt's history + input: the last user turn is the input. */
 export function splitConversation(messages: readonly ChatMessage[]): { history: PromptChatMessage[]; input: string } {

@@ -6,6 +6,7 @@ import type { Context } from 'hono';
 import type { Model } from '../../engine/index.js';
 import { invalid } from '../../validate.js';
 import { errorBody, HttpError, statusOf } from '../errors.js';
+import { completionProbabilities, llamaCppTokenRequest, type TokenCollector } from '../logprobs.js';
 import { firstChunkReady } from '../run-stream.js';
 import type { GenerationSettings } from '../../llm/types.js';
 import { phaseTimes, UNLIMITED_TOKENS, type GenerationRun, type RunResult } from '../../run/runner.js';
@@ -71,42 +72,41 @@ function generationSettingsFields(settings: GenerationSettings, model: string) {
   };
 }
 
-async function* completionEvents(chunks: AsyncIterable<string>, run: GenerationRun, model: string): AsyncGenerator<string> {
-  for await (const content of chunks) yield sseEvent({ content, stop: false });
-  const result = await run.result;
-  yield sseEvent({ content: '', stop: true, ...finalFields(result, model) });
+/** A streamed chunk's event: its token ids (llama-server always streams them) and, with n_probs, their probabilities. */
+function chunkEvent(content: string, tokens: TokenCollector | undefined, taken = tokens?.take(content) ?? []) {
+  return {
+    content,
+    tokens: taken.map((t) => t.id),
+    stop: false,
+    ...(tokens?.probabilities && taken.length > 0 ? { completion_probabilities: completionProbabilities(taken, tokens) } : {}),
+  };
 }
 
+async function* completionEvents(chunks: AsyncIterable<string>, run: GenerationRun, model: string, tokens: TokenCollector | undefined): AsyncGenerator<string> {
+  for await (const content of chunks) yield sseEvent(chunkEvent(content, tokens));
+  const result = await run.result;
+  // Tokens without text (cut by the end of the run) come with the last event.
+  const rest = tokens?.rest() ?? [];
+  if (rest.length > 0) yield sseEvent(chunkEvent('', tokens, rest));
+  yield sseEvent({ content: '', tokens: [], stop: true, ...finalFields(result, model) });
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
- * Each token's piece for `/tokenize` `with_pieces`: its text, or, where that is not valid UTF-8
- * (byte-fallback tokens), its bytes as llama-server gives them (`[229]`).
+ * Each token's piece for `/tokenize` `with_pieces`, as llama-server gives it: its text, or its
+ * bytes (`[229]`) where they are not valid UTF-8 on their own (byte-fallback and byte-level BPE
+ * tokens of part of a character).
  */
 function tokenPieces(model: Model, ids: number[]): { id: number; piece: string | number[] }[] {
-  // Detokenizing one token alone drops its leading space (SentencePiece): take each piece as what
-  // it adds after its predecessor instead, so the pieces join up to the text.
-  const textAfter = (from: number, to: number): string => {
-    if (from === 0) return model.detokenize(ids.slice(0, to), { special: true });
-    const previous = model.detokenize([ids[from - 1]], { special: true });
-    const joined = model.detokenize(ids.slice(from - 1, to), { special: true });
-    return joined.startsWith(previous) ? joined.slice(previous.length) : model.detokenize(ids.slice(from, to), { special: true });
-  };
-  const pieces: { id: number; piece: string | number[] }[] = ids.map((id, i) => ({ id, piece: textAfter(i, i + 1) }));
-  // The engine gives text, not a token's raw bytes: an invalid piece decodes to U+FFFD. A run of
-  // such tokens that joins up to valid text with one byte per token (byte fallback) gives each
-  // token its byte; other splits keep the text (see the README).
-  const invalid = ids.map((id) => model.detokenize([id], { special: true }).includes('\ufffd'));
-  for (let start = 0; start < ids.length; start++) {
-    if (!invalid[start]) continue;
-    let end = start;
-    while (end < ids.length && invalid[end]) end++;
-    const text = textAfter(start, end);
-    const bytes = Buffer.from(text, 'utf8');
-    if (bytes.length === end - start && !text.includes('\ufffd')) {
-      for (let i = start; i < end; i++) pieces[i].piece = [bytes[i - start]];
+  const pieces = model.tokenBytes(ids, { special: true });
+  return ids.map((id, i) => {
+    try {
+      return { id, piece: utf8.decode(pieces[i]) };
+    } catch {
+      return { id, piece: Array.from(pieces[i]) };
     }
-    start = end - 1;
-  }
-  return pieces;
+  });
 }
 
 function booleanField(body: Record<string, unknown>, name: string, fallback: boolean): boolean {
@@ -133,22 +133,28 @@ export function llamaCppRoutes(ctx: RouteContext): RouteSpec[] {
     const body = await readJson(c);
     const request = normalizeLlamaCppCompletion(body);
     const model = typeof body.model === 'string' ? body.model : undefined;
-    // The engine hands over text, not the ids it generated: refuse rather than send an empty list.
-    if (booleanField(body, 'return_tokens', false)) throw new HttpError(400, 'return_tokens is not supported: the generated token ids are not available', 'not_supported');
+    const { collector, returnTokens } = llamaCppTokenRequest(body, request.stream);
     // n_predict as llama-server reads it: 0 = only evaluate the prompt, -1 = until EOS or a full context.
     const exactMaxTokens = typeof body.n_predict === 'number' && body.n_predict <= 0 ? body.n_predict : undefined;
     // Token ids are turned back into text: the local runner takes text and tokenizes it itself.
     const text = typeof request.prompt === 'string'
       ? request.prompt
       : await withModel(model, signal, (m) => m.detokenize(request.prompt as number[], { special: true }));
-    const run = await ctx.generations.text({ route: 'POST /completion', model, text, sampling: request.sampling, exactMaxTokens, signal });
+    const run = await ctx.generations.text({ route: 'POST /completion', model, text, sampling: request.sampling, exactMaxTokens, tokens: collector?.options, signal });
     const name = model ?? run.model;
     if (!request.stream) {
       const result = await run.result;
-      return c.json({ content: result.text, stop: true, ...finalFields(result, name) });
+      const all = collector?.all ?? [];
+      return c.json({
+        content: result.text,
+        tokens: returnTokens ? all.map((t) => t.id) : [],
+        stop: true,
+        ...finalFields(result, name),
+        ...(collector?.probabilities ? { completion_probabilities: completionProbabilities(all, collector) } : {}),
+      });
     }
     const chunks = await firstChunkReady(run);
-    return streamResponse(completionEvents(chunks, run, name), SSE_HEADERS, {
+    return streamResponse(completionEvents(chunks, run, name, collector), SSE_HEADERS, {
       onError: (error) => sseEvent(errorBody('llamacpp', error, statusOf(error))),
     });
   };
@@ -211,6 +217,10 @@ export function llamaCppRoutes(ctx: RouteContext): RouteSpec[] {
             min_p: { type: 'number' },
             repeat_penalty: { type: 'number' },
             seed: { type: 'integer' },
+            logit_bias: { anyOf: [{ type: 'array', items: { type: 'array', minItems: 2, maxItems: 2 } }, { type: 'object' }], description: '[[token id or string, bias or false], ...] or {"token id or string": bias}; false bans the token; at most 1024 tokens' },
+            n_probs: { type: 'integer', minimum: 0, maximum: 20, default: 0, description: 'completion_probabilities: each token\'s and the n most likely tokens\' logprobs' },
+            post_sampling_probs: { type: 'boolean', default: false, description: 'probabilities (prob, top_probs) after the sampling chain instead of the raw logits\' logprobs' },
+            return_tokens: { type: 'boolean', default: false, description: 'the generated token ids in `tokens` (a stream always carries them)' },
           },
         },
         example: { prompt: 'Once upon a time', n_predict: 32, stream: true },
