@@ -52,6 +52,7 @@ describe('RAG management routes over the Rag class', () => {
     expect(listed.collections.map((c) => c.name)).toEqual(['manual']);
     expect(listed.collections[0].embedding.model).toBe('embedder-q8');
     expect(JSON.stringify(listed)).not.toContain(t.dataDir);
+    expect(await (await fetch(`${t.url}/api/rag`)).json()).toEqual({ configured: true, collections: listed.collections });
   });
 
   it('adds a single document (not an archive) and lists the collection\'s files', async () => {
@@ -111,7 +112,10 @@ describe('RAG management routes without RAG', () => {
   beforeAll(async () => { t = await startServer(); });
   afterAll(async () => t?.close());
 
-  it('answer 501', async () => {
+  it('answer 501, while GET /api/rag says it is not configured', async () => {
+    const overview = await fetch(`${t.url}/api/rag`);
+    expect(overview.status).toBe(200);
+    expect(await overview.json()).toEqual({ configured: false, collections: [] });
     expect((await postJson(`${t.url}/api/rag/collections`, { dir: 'x' })).status).toBe(501);
     expect((await fetch(`${t.url}/api/rag/collections/x`, { method: 'DELETE' })).status).toBe(501);
     expect((await fetch(`${t.url}/api/rag/collections/x/files`)).status).toBe(501);

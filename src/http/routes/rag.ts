@@ -234,6 +234,14 @@ export function ragRoutes(ctx: RouteContext, maxUploadBytes = DEFAULT_MAX_UPLOAD
     return c.json({ collections: Array.isArray(listed) ? listed.map(publicInfo) : listed });
   };
 
+  // The playground asks here first: a page that can live without RAG must not log a failed (501) request.
+  const overview: RouteSpec['handler'] = async (c) => {
+    const rag = ctx.akachat.rag as Partial<RagCollections> | undefined;
+    if (typeof rag?.list !== 'function') return c.json({ configured: false, collections: [] });
+    const listed = await rag.list();
+    return c.json({ configured: true, collections: Array.isArray(listed) ? listed.map(publicInfo) : listed });
+  };
+
   const create: RouteSpec['handler'] = async (c) => {
     const body = await readJson(c);
     const dir = stringField(body, 'dir', { allowEmpty: false });
@@ -291,6 +299,15 @@ export function ragRoutes(ctx: RouteContext, maxUploadBytes = DEFAULT_MAX_UPLOAD
       responses: { 200: { description: '{collections}' } },
       errors: 'akachat',
       handler: list,
+    },
+    {
+      method: 'GET',
+      path: '/api/rag',
+      summary: 'Whether RAG is set up, and its collections (200 either way)',
+      tags: ['rag'],
+      responses: { 200: { description: '{configured, collections}' } },
+      errors: 'akachat',
+      handler: overview,
     },
     {
       method: 'POST',
