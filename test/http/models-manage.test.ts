@@ -9,12 +9,23 @@ import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseServeArgs } from '../../src/cli.js';
 import { parseSse } from '../../src/http/sse.js';
 import { startFakeHub, type FakeHub } from '../support/fake-hub.js';
 import { postJson, startServer, stories, type TestServer } from './helpers.js';
 
 const put = (url: string, body: unknown) => fetch(url, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 const json = async (response: Response | Promise<Response>) => (await response).json() as Promise<Record<string, any>>;
+
+describe('serve --allow-pull and --allow-settings', () => {
+  it('are off unless given as flags or in the environment', () => {
+    expect(parseServeArgs([], {})).not.toHaveProperty('allowPull');
+    expect(parseServeArgs([], {})).not.toHaveProperty('allowSettings');
+    expect(parseServeArgs(['--allow-pull', '--allow-settings'], {})).toMatchObject({ allowPull: true, allowSettings: true });
+    expect(parseServeArgs([], { AKACHAT_ALLOW_PULL: '1', AKACHAT_ALLOW_SETTINGS: '1' })).toMatchObject({ allowPull: true, allowSettings: true });
+    expect(parseServeArgs([], { AKACHAT_ALLOW_PULL: 'yes please' })).not.toHaveProperty('allowPull');
+  });
+});
 
 describe('settings an HTTP caller may change', () => {
   let t: TestServer;

@@ -69,3 +69,40 @@ describe.skipIf(skipReason)('playground batch tab', () => {
     expect(p.problems).toEqual([]);
   });
 });
+
+describe.skipIf(skipReason)('playground batch tab on a server with an API key', () => {
+  const key = 'batch-test-key-0123456789';
+  let p: Playground;
+  beforeAll(async () => {
+    p = await openPlayground({ serve: { apiKey: key } });
+    await p.server.akachat.prompts.save('story', 'Once upon a time', { inst_template: '{bos_token}{instruction} {input}' });
+    await p.page.fill('header input[type="password"]', key);
+    await p.page.press('header input[type="password"]', 'Tab');
+    await p.openTab('batch');
+    await p.page.reload(); // the lists load with the key
+    p.problems.length = 0; // the 401s of the first load, before the key was typed
+  });
+  afterAll(async () => p?.close());
+
+  it('cancels a running batch, keeping the cells done, and downloads its report with the key', async () => {
+    const { page } = p;
+    await page.check('[data-testid="batch-prompts"] input[value="story"]');
+    await page.fill('[data-testid="batch-temperatures"]', '0');
+    await page.fill('[data-testid="batch-inputs"]', Array.from({ length: 40 }, (_, i) => `there was a cat number ${i}`).join('\n'));
+    await page.fill('[data-testid="batch-max-tokens"]', '400');
+    await page.click('[data-testid="batch-run"]');
+    await page.locator('[data-testid="batch-cell"]').first().waitFor({ timeout: 60_000 });
+    await page.click('[data-testid="batch-cancel"]');
+    await page.locator('[data-testid="batch-state"][data-state="cancelled"]').waitFor({ timeout: 60_000 });
+    const done = await page.locator('[data-testid="batch-cell"]').count();
+    expect(done).toBeGreaterThan(0);
+    expect(done).toBeLessThan(40);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="batch-reports"] button[data-format="json"]')]);
+    const report = JSON.parse(await readFile((await download.path())!, 'utf8'));
+    expect(report.summary).toMatchObject({ cancelled: true, cells: done });
+    // The report route needs the key: a plain link could not have fetched it.
+    const [run] = (await (await fetch(`${p.server.url}/api/batch`, { headers: { Authorization: `Bearer ${key}` } })).json()).runs;
+    expect((await fetch(`${p.server.url}/api/batch/${run.id}/report/json`)).status).toBe(401);
+    expect(p.problems).toEqual([]);
+  });
+});
