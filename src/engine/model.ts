@@ -5,6 +5,7 @@ import { loadAddon } from './addon.js';
 import type { NativeModel, NativeModelInfo } from './addon-types.js';
 import { Context, EmbeddingContext, type EmbeddingContextOptions, type GenerationContextOptions } from './context.js';
 import { callSite, fromNative, nativeCall } from './native-errors.js';
+import { renderChatml } from './chatml.js';
 import { templateSandbox } from './template-sandbox.js';
 
 export interface ModelLoadOptions {
@@ -38,7 +39,7 @@ export interface ChatTemplateOptions {
   signal?: AbortSignal;
 }
 
-// Built-in template names other than chatml (which renders through Jinja, as llama.cpp does).
+// Built-in template names other than chatml (llama.cpp renders it through Jinja; chatml.ts here).
 let builtinTemplates: Set<string> | undefined;
 
 export interface ModelInfo extends NativeModelInfo {
@@ -156,7 +157,8 @@ export class Model implements AsyncDisposable {
    * model's own (default), a Jinja source, or a built-in name (`chatml`, `llama2`, `llama3`,
    * `gemma`, `mistral-v7`, ... as llama.cpp names them). Jinja templates render in a worker
    * process (see template-sandbox.ts), so one that loops, recurses without end or crashes fails
-   * with a TemplateError after `timeoutMs` at most and cannot stop or kill this process.
+   * with a TemplateError after `timeoutMs` at most and cannot stop or kill this process. The
+   * fallback of models without a template, `chatml`, renders here (chatml.ts).
    */
   async applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): Promise<string> {
     const { template = '', addGenerationPrompt = true, timeoutMs, signal } = options;
@@ -175,6 +177,7 @@ export class Model implements AsyncDisposable {
     if (builtinTemplates.has(template)) return nativeCall(() => addon.renderChatTemplate(template, '', '', list, addGenerationPrompt));
     const info = this.info;
     const source = template || info.chatTemplate || info.toolUseTemplate || 'chatml';
+    if (source === 'chatml') return renderChatml(list, addGenerationPrompt);
     const site = callSite();
     try {
       return await templateSandbox().render({ template: source, bos: info.bosText, eos: info.eosText, messages: list, addGenerationPrompt }, { timeoutMs, signal });

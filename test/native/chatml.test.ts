@@ -1,0 +1,40 @@
+/** The chatml fallback renders in this process, to the text llama.cpp's Jinja chatml gives. */
+import { describe, expect, it } from 'vitest';
+import { loadAddon, Model } from '../../src/engine/index.js';
+import { templateSandbox } from '../../src/engine/template-sandbox.js';
+import { addonBuilt, sharedModel } from '../support/models.js';
+
+const stories = addonBuilt ? sharedModel('stories') : undefined;
+
+const conversations: { role: string; content: string }[][] = [
+  [],
+  [{ role: 'user', content: 'Hello' }],
+  [{ role: 'system', content: 'You are Lily.' }, { role: 'user', content: 'Tell me a story.' }],
+  [
+    { role: 'system', content: '  padded \n\n' },
+    { role: 'user', content: '' },
+    { role: 'assistant', content: 'Once upon a time<|im_end|>' },
+    { role: 'tool', content: '{"ok": true}' },
+    { role: 'user', content: '日本語と絵文字 🐱 {{ not jinja }} {% raw %}\r\n' },
+  ],
+];
+
+describe.skipIf(!stories)('chatml, the fallback template', () => {
+  it('renders as llama.cpp renders its Jinja chatml source, without the template worker', async () => {
+    const model = await Model.load(stories!);  // stories260K has no chat template: chatml
+    try {
+      expect(model.info.chatTemplate).toBeNull();
+      for (const messages of conversations) {
+        for (const addGenerationPrompt of [true, false]) {
+          // The worker's renderer, called here: the chatml source is llama.cpp's own, not a caller's.
+          const jinja = loadAddon().renderChatTemplate('chatml', model.info.bosText, model.info.eosText, messages, addGenerationPrompt);
+          expect(await model.applyChatTemplate(messages, { addGenerationPrompt }), JSON.stringify(messages)).toBe(jinja);
+          expect(await model.applyChatTemplate(messages, { template: 'chatml', addGenerationPrompt })).toBe(jinja);
+        }
+      }
+      expect(templateSandbox().workers).toBe(0);
+    } finally {
+      model.dispose();
+    }
+  });
+});
