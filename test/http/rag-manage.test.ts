@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashedNgramEmbedder, Rag, type Rag as RagType } from '../../src/rag/index.js';
-import { postJson, startServer, type TestServer } from './helpers.js';
+import { ingestWorkerStats } from '../../src/rag/ingest-pool.js';
+import { deepHtmlZip } from '../support/heavy-input.js';
+import { postJson, startServer, waitFor, type TestServer } from './helpers.js';
 
 const encode = (text: string) => new TextEncoder().encode(text);
 
@@ -89,6 +91,29 @@ describe('RAG management routes over the Rag class', () => {
     expect(last.error).toMatchObject({ status: 400, error: { code: 'archive_refused' } });
     expect((last.error as { message: string }).message).toMatch(/Archive refused/);
     expect(existsSync(join(t.dataDir, 'rag', 'evil'))).toBe(false);
+  });
+
+  it('stops the ingest when the client leaves a progress stream', async () => {
+    const previous = t.akachat.rag;
+    // Limits raised so that the 200,000-deep HTML really is parsed (seconds of CPU on the worker).
+    const heavy = new Rag({ dataFolder: t.dataDir, documentLimits: { maxDepth: 10_000_000 } });
+    t.akachat.rag = heavy as unknown as RagType;
+    try {
+      const client = new AbortController();
+      const form = new FormData();
+      form.set('dir', 'heavy');
+      form.set('file', new Blob([deepHtmlZip()]), 'heavy.zip');
+      const response = await fetch(`${t.url}/api/rag/save`, { method: 'POST', body: form, headers: { Accept: 'application/x-ndjson' }, signal: client.signal });
+      const reader = response.body!.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/"progress"/);
+      await waitFor(() => ingestWorkerStats().busy === 1, 10_000, 'the ingest to run on its worker');
+      client.abort();
+      await waitFor(() => ingestWorkerStats().busy === 0, 2000, 'the worker to stop after the client left');
+      await waitFor(() => !existsSync(join(t.dataDir, 'rag', 'heavy')), 2000, 'the new collection to be removed');
+    } finally {
+      await heavy.dispose();
+      t.akachat.rag = previous;
+    }
   });
 
   it('deletes a collection (404 after), and answers 404 for the files of a missing one', async () => {
