@@ -30,6 +30,9 @@ describe.skipIf(skipReason)('playground messages tab', () => {
     await p.screenshot('messages-table-en');
     await page.selectOption('select[aria-label="Language"]', 'ja');
     await p.screenshot('messages-table-ja');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await p.screenshot('messages-table-ja-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
     await page.selectOption('select[aria-label="Language"]', 'en');
   });
 

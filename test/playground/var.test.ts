@@ -47,6 +47,14 @@ describe.skipIf(skipReason)('playground var tab', () => {
     await p.screenshot('var-ja');
     await page.selectOption('select[aria-label="Language"]', 'en');
 
+    // Unsaved edits are not dropped silently when another key is picked.
+    await page.fill('[data-testid="var-value"]', 'draft');
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await page.click('[data-testid="var-key"][data-key="persona"]');
+    expect(await page.inputValue('[data-testid="var-value"]')).toBe('draft');
+    await page.click('[data-testid="var-save"]');
+    await page.locator('[data-testid="var-stored"]', { hasText: 'draft' }).waitFor();
+
     await page.click('[data-testid="var-delete"]');
     await page.click('[data-testid="var-delete-confirm"]');
     await page.locator('[data-testid="var-key"][data-key="user_name"]').waitFor({ state: 'detached' });

@@ -38,6 +38,7 @@ const useT = defineMessages({
     chars: '{chars} chars',
     loading: 'Loading…',
     endsWithNewline: 'ends with a line break',
+    discard: 'Discard the unsaved changes?',
     badKey: 'Expected a file name for the key but received "{key}"',
   },
   ja: {
@@ -67,6 +68,7 @@ const useT = defineMessages({
     chars: '{chars} 文字',
     loading: '読み込み中…',
     endsWithNewline: '末尾に改行があります',
+    discard: '保存していない変更を破棄しますか?',
     badKey: 'キーにはファイル名を指定してください("{key}" は使えません)',
   },
 });
@@ -109,6 +111,11 @@ export function VarTab() {
   const stored = selected === null ? undefined : list.data?.find((v) => v.key === selected);
   const dirty = isNew ? key !== '' || value !== '' : stored !== undefined && value !== stored.value;
   const shown = useMemo(() => (list.data ?? []).filter((v) => v.key.toLowerCase().includes(filter.toLowerCase())), [list.data, filter]);
+
+  /** True when there is nothing unsaved to lose, or the user agrees to drop it. */
+  function mayLeave(): boolean {
+    return !dirty || confirm(t('discard'));
+  }
 
   function pick(entry: VarEntry) {
     setSelected(entry.key);
@@ -196,7 +203,7 @@ export function VarTab() {
       <section class="card var-list" aria-label={t('keys')}>
         <div class="row var-list-head">
           <h2>{t('keys')}</h2>
-          <button type="button" class="primary" data-testid="var-new" onClick={startNew}>
+          <button type="button" class="primary" data-testid="var-new" onClick={() => mayLeave() && startNew()}>
             {t('newVar')}
           </button>
         </div>
@@ -215,7 +222,7 @@ export function VarTab() {
                 class={entry.key === selected ? 'var-key active' : 'var-key'}
                 data-testid="var-key"
                 data-key={entry.key}
-                onClick={() => pick(entry)}
+                onClick={() => entry.key !== selected && mayLeave() && pick(entry)}
               >
                 <span class="mono">{entry.key}</span>
                 <span class="muted var-preview">{entry.value === '' ? t('emptyValue') : entry.value.slice(0, 80)}</span>
