@@ -97,11 +97,12 @@ export class Generation implements TextStream<GenerationResult> {
     let listenerError: { error: unknown } | undefined;
     this.result = start((text, ids, probs, topIds) => {
       if (tokens && delivery && ids && probs && topIds) {
-        const chunk = generatedTokens(ids, probs, topIds, delivery);
-        tokens.push(...chunk);
         // Before the text is queued: whoever reads a chunk has already heard of its tokens. A
-        // listener that throws ends the generation with its error (never inside the native call).
+        // listener that throws (or a model disposed meanwhile) ends the generation with its
+        // error, never inside the native call.
         try {
+          const chunk = generatedTokens(ids, probs, topIds, delivery);
+          tokens.push(...chunk);
           delivery.onTokens?.({ text, tokens: chunk });
         } catch (error) {
           listenerError ??= { error };
