@@ -1,11 +1,15 @@
 /** The compare tab in a real browser: two temperatures side by side, streamed with their timings, stop all. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dirname } from 'node:path';
 import { openPlayground, skipReason, type Playground } from './browser.js';
+import { stories } from '../http/helpers.js';
+import { sharedModel } from '../support/models.js';
 
 describe.skipIf(skipReason)('playground compare tab', () => {
   let p: Playground;
   beforeAll(async () => {
     p = await openPlayground();
+    p.server.akachat.modelsDir = dirname(stories!); // the test models, listed by /api/models for the columns' pickers
     await p.server.akachat.prompts.save('story', 'Once upon a time, there was a little girl.', { template: '{bos_token}{instruction} {input}', max_new_tokens: 48 });
     await p.openTab('compare');
   });
@@ -14,19 +18,29 @@ describe.skipIf(skipReason)('playground compare tab', () => {
   const column = (n: number) => p.page.getByTestId('compare-column').nth(n);
   const state = (n: number) => column(n).getAttribute('data-state');
   const output = (n: number) => column(n).getByTestId('column-output').textContent();
-  async function waitForStates(...states: string[]) {
+  /** Waits until the columns are in these states ('a|b' = either), after `run` started a new run in each column named by `fresh` (all by default). */
+  async function runAndWait(run: () => Promise<void>, states: string[], fresh = states.map((_, i) => i)) {
+    const runs = () => p.page.getByTestId('compare-column').evaluateAll((columns) => columns.map((c) => Number(c.getAttribute('data-runs'))));
+    const before = await runs();
+    await run();
     const seen = () => p.page.getByTestId('compare-column').evaluateAll((columns) => columns.map((c) => `${c.getAttribute('data-state')}: ${c.querySelector('[role="alert"]')?.textContent ?? ''}`));
-    await p.page.waitForFunction(
-      (wanted) => {
-        const columns = [...document.querySelectorAll('[data-testid="compare-column"]')];
-        return columns.length === wanted.length && columns.every((c, i) => wanted[i].split('|').includes(c.getAttribute('data-state') ?? ''));
-      },
-      states,
-      { timeout: 30_000 },
-    ).catch(async (error: Error) => {
-      throw new Error(`${error.message}; columns: ${JSON.stringify(await seen())}`);
-    });
+    await p.page
+      .waitForFunction(
+        ({ wanted, before, fresh }) => {
+          const columns = [...document.querySelectorAll('[data-testid="compare-column"]')];
+          return (
+            columns.length === wanted.length &&
+            columns.every((c, i) => wanted[i].split('|').includes(c.getAttribute('data-state') ?? '') && (!fresh.includes(i) || Number(c.getAttribute('data-runs')) > (before[i] ?? 0)))
+          );
+        },
+        { wanted: states, before, fresh },
+        { timeout: 30_000 },
+      )
+      .catch(async (error: Error) => {
+        throw new Error(`${error.message}; columns: ${JSON.stringify(await seen())}`);
+      });
   }
+  const runAll = () => p.page.getByTestId('compare-run-all').click();
 
   it('streams temperature 0 and 1.0 side by side and ends each with its timings', async () => {
     const page = p.page;
@@ -36,8 +50,7 @@ describe.skipIf(skipReason)('playground compare tab', () => {
     await column(0).getByTestId('column-seed').fill('1');
     await column(1).getByTestId('column-temperature').fill('1.0');
     await column(1).getByTestId('column-seed').fill('42');
-    await page.getByTestId('compare-input').press('Control+Enter');
-    await waitForStates('done', 'done');
+    await runAndWait(() => page.getByTestId('compare-input').press('Control+Enter'), ['done', 'done']);
     for (const n of [0, 1]) {
       expect((await output(n))!.trim().length).toBeGreaterThan(0);
       expect(await column(n).getByTestId('column-ttft').textContent()).toMatch(/^\d+(\.\d+)? m?s$/);
@@ -57,9 +70,7 @@ describe.skipIf(skipReason)('playground compare tab', () => {
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(sampled);
 
     // Greedy is deterministic: the same text on a second run.
-    await page.getByTestId('compare-run-all').click();
-    await waitForStates('waiting|streaming', 'waiting|streaming|done');
-    await waitForStates('done', 'done');
+    await runAndWait(runAll, ['done', 'done']);
     expect(await output(0)).toBe(greedy);
     expect(await output(1)).toBe(sampled); // a fixed seed too
   });
@@ -67,10 +78,8 @@ describe.skipIf(skipReason)('playground compare tab', () => {
   it('takes turns for the one slot (column 2 waits), and Stop all aborts both', async () => {
     const page = p.page;
     await page.getByTestId('compare-max-tokens').fill('400');
-    await page.getByTestId('compare-run-all').click();
-    await waitForStates('streaming', 'waiting');
-    await page.getByTestId('compare-stop-all').click();
-    await waitForStates('stopped', 'stopped');
+    await runAndWait(runAll, ['streaming', 'waiting']);
+    await runAndWait(() => page.getByTestId('compare-stop-all').click(), ['stopped', 'stopped'], []);
     expect((await output(0))!.length).toBeGreaterThan(0);
     expect(await output(1)).toBe('');
     await page.getByTestId('compare-run-all').waitFor();
@@ -78,12 +87,10 @@ describe.skipIf(skipReason)('playground compare tab', () => {
 
   it('stops one column while the other goes on', async () => {
     const page = p.page;
-    await page.getByTestId('compare-max-tokens').fill('120');
-    await page.getByTestId('compare-run-all').click();
-    await waitForStates('streaming', 'waiting');
-    await column(0).getByTestId('column-stop').click();
-    await waitForStates('stopped', 'done');
-    expect(await column(1).getByTestId('column-tokens').textContent()).toMatch(/^120 out/);
+    await page.getByTestId('compare-max-tokens').fill('300');
+    await runAndWait(runAll, ['streaming', 'waiting']);
+    await runAndWait(() => column(0).getByTestId('column-stop').click(), ['stopped', 'done'], []);
+    expect(await column(1).getByTestId('column-tokens').textContent()).toMatch(/^300 out/);
   });
 
   it('adds up to four columns with "same as column 1" defaults, and shows Japanese', async () => {
@@ -94,8 +101,7 @@ describe.skipIf(skipReason)('playground compare tab', () => {
     expect(await page.getByTestId('compare-add').isDisabled()).toBe(true);
     expect(await column(3).getByTestId('column-temperature').getAttribute('placeholder')).toBe('= 0');
     await page.getByTestId('compare-max-tokens').fill('24');
-    await page.getByTestId('compare-run-all').click();
-    await waitForStates('done', 'done', 'done', 'done');
+    await runAndWait(runAll, ['done', 'done', 'done', 'done']);
     // Columns 3 and 4 inherit column 1's temperature 0 and seed: the greedy text, cut at 24 tokens.
     const greedy = (await output(0))!;
     expect(await output(2)).toBe(greedy);
@@ -124,9 +130,18 @@ describe.skipIf(skipReason)('playground compare tab', () => {
     await page.getByTestId('compare-run-all').click();
     expect(await page.getByRole('alert').textContent()).toMatch(/^Options \(JSON\): /);
     await page.getByTestId('compare-options').fill('{"template": "{bos_token}{instruction} {input}"}');
-    await page.getByTestId('compare-run-all').click();
-    await waitForStates('done', 'done');
+    await runAndWait(runAll, ['done', 'done']);
     for (const n of [0, 1]) expect(await column(n).getByTestId('column-tokens').textContent()).toMatch(/^\d+ out · \d+ in$/);
+  });
+
+  it.skipIf(!sharedModel('tinyRandom32k'))('runs each column on its own model', async () => {
+    const page = p.page;
+    await page.getByTestId('compare-max-tokens').fill('8');
+    await column(1).getByTestId('column-model').selectOption('llama-2-tiny-random');
+    await runAndWait(runAll, ['done', 'done']);
+    expect(await column(0).getByTestId('column-model-used').textContent()).toBe('stories260K.gguf');
+    expect(await column(1).getByTestId('column-model-used').textContent()).toBe('llama-2-tiny-random.gguf');
+    await column(1).getByTestId('column-model').selectOption({ index: 0 });
   });
 
   it('runs under the CSP without violations or console errors', async () => {

@@ -17,6 +17,8 @@ export type ColumnState = 'idle' | 'waiting' | 'streaming' | 'done' | 'stopped' 
 
 export interface ColumnResult {
   state: ColumnState;
+  /** How many runs this column started (shown as data-runs: a test can tell a new result from the last one). */
+  runs: number;
   text: string;
   /** From Run until the response began (queued for a slot, instruction evaluated). */
   waitedMs?: number;
@@ -70,7 +72,7 @@ export function ColumnView({ index, columns, result, models, canRun, canRemove, 
 
   const stats = result.stats;
   return (
-    <section class="card compare-col" data-testid="compare-column" data-state={result.state} aria-label={t('column', { n })}>
+    <section class="card compare-col" data-testid="compare-column" data-state={result.state} data-runs={result.runs} aria-label={t('column', { n })}>
       <header class="row compare-col-head">
         <strong>{t('column', { n })}</strong>
         <span class={`state state-${result.state}`} data-testid="column-state">
@@ -117,7 +119,7 @@ export function ColumnView({ index, columns, result, models, canRun, canRemove, 
         <Stat label={t('duration')} value={formatMs(stats?.durationMs)} testId="column-duration" />
         <Stat label={t('tokens')} value={stats ? t('tokensValue', { generated: stats.completionTokens ?? '—', prompt: stats.promptTokens ?? '—' }) : '—'} testId="column-tokens" />
         <Stat label={t('waited')} value={formatMs(result.waitedMs)} hint={t('waitedHint')} />
-        {result.model && <Stat label={t('model')} value={result.model} />}
+        {result.model && <Stat label={t('model')} value={result.model} testId="column-model-used" />}
       </dl>
       <ErrorLine error={result.error ?? copyError} />
       <div class="row">

@@ -82,7 +82,7 @@ export function CompareTab() {
   const patch = (change: Partial<Setup>) => setSetup((old) => ({ ...old, ...change }));
   const patchColumn = (id: number, change: Partial<ColumnConfig>) => setSetup((old) => ({ ...old, columns: old.columns.map((c) => (c.id === id ? { ...c, ...change } : c)) }));
   const setResult = (id: number, change: (old: ColumnResult) => ColumnResult) =>
-    setResults((all) => ({ ...all, [id]: change(all[id] ?? { state: 'idle', text: '' }) }));
+    setResults((all) => ({ ...all, [id]: change(all[id] ?? { state: 'idle', text: '', runs: 0 }) }));
   const running = setup.columns.some((column) => isRunning(results[column.id]));
   const ready = setup.source === 'saved' ? setup.prompt !== '' : setup.instruction.trim() !== '';
 
@@ -104,7 +104,7 @@ export function CompareTab() {
     const controller = new AbortController();
     controllers.current.set(id, controller);
     const sent = performance.now();
-    setResult(id, () => ({ state: 'waiting', text: '' }));
+    setResult(id, (r) => ({ state: 'waiting', text: '', runs: r.runs + 1 }));
     try {
       for await (const event of runColumn(request, controller.signal)) {
         if (event.type === 'started') setResult(id, (r) => ({ ...r, state: 'streaming', waitedMs: performance.now() - sent }));
@@ -241,7 +241,7 @@ export function CompareTab() {
             key={column.id}
             index={index}
             columns={setup.columns}
-            result={results[column.id] ?? { state: 'idle', text: '' }}
+            result={results[column.id] ?? { state: 'idle', text: '', runs: 0 }}
             models={(models.data?.available ?? []).filter((entry) => entry.kind !== 'prompt').map((entry) => entry.id)}
             canRun={ready}
             canRemove={setup.columns.length > MIN_COLUMNS}
