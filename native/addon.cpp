@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #endif
 
+#include "chat.h"
 #include "common.h"
 #include "context.h"
 #include "gguf.h"
@@ -133,6 +134,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  InitChat(env, exports);
   exports.Set("jsonSchemaToGrammar", Napi::Function::New(env, JsonSchemaToGrammar, "jsonSchemaToGrammar"));
 #ifdef AKACHAT_CUDA
   exports.Set("cuda", Napi::Boolean::New(env, true));

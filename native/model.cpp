@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 
+#include "chat.h"
 #include "context.h"
 #include "gguf.h"
 
@@ -438,26 +439,6 @@ std::vector<const char*> builtinTemplates() {
   return names;
 }
 
-// Parsed Jinja templates by (source, bos, eos): parsing costs milliseconds.
-std::shared_ptr<common_chat_templates> parsedTemplate(const std::string& source, const std::string& bos,
-                                                      const std::string& eos) {
-  static std::mutex mutex;
-  static std::map<std::string, std::shared_ptr<common_chat_templates>> cache;
-  std::string key = source + '\0' + bos + '\0' + eos;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto found = cache.find(key);
-    if (found != cache.end()) return found->second;
-  }
-  // Parsing runs the template too (llama.cpp probes its capabilities), so not under the lock.
-  std::shared_ptr<common_chat_templates> parsed(common_chat_templates_init(nullptr, source, bos, eos).release(),
-                                                common_chat_templates_free);
-  std::lock_guard<std::mutex> lock(mutex);
-  if (cache.size() >= 16) cache.clear();  // templates in use are few; bound the cache anyway
-  cache.emplace(std::move(key), parsed);
-  return parsed;
-}
-
 }  // namespace
 
 // chatTemplateBuiltins() -> string[]: the names llama.cpp formats without Jinja.
@@ -510,7 +491,7 @@ Napi::Value RenderChatTemplate(const Napi::CallbackInfo& info) {
       return Napi::String::New(env, buf);
     }
     clearRecentErrors();
-    std::shared_ptr<common_chat_templates> templates = parsedTemplate(source, bos, eos);
+    std::shared_ptr<common_chat_templates> templates = ChatTemplatesFor(source, bos, eos);
     common_chat_templates_inputs inputs;
     inputs.messages = std::move(messages);
     inputs.add_generation_prompt = addAssistant;

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "chat.h"
 #include "common.h"
 
 namespace akachat {
@@ -28,7 +29,7 @@ SamplerOptions SamplerOptions::FromObject(const Napi::Object& o, const llama_voc
   if (!grammar.empty()) {
     // llama.cpp's parser says why only on stderr; its log says that it failed.
     clearRecentErrors();
-    s.grammar.reset(llama_sampler_init_grammar(vocab, grammar.c_str(), "root"));
+    s.grammar.reset(InitGrammarSampler(o, vocab, grammar));  // lazy and prefilled for tool calls (chat.cpp)
     if (!s.grammar) {
       const std::string reason = recentErrors();
       ThrowError(o.Env(), "Invalid GBNF grammar" + (reason.empty() ? std::string() : ": " + reason), "INVALID_ARGUMENT");

@@ -82,6 +82,11 @@ export interface NativeSamplingOptions {
   stop?: string[];
   /** GBNF grammar (start symbol `root`) the generated text must match; parsed when generate() is called. */
   grammar?: string;
+  /** With `grammar`: it applies only from the first match of one of these regular expressions over the generated text, or of these token ids, on (llama.cpp's lazy tool-call grammars). */
+  grammarTriggerPatterns?: string[];
+  grammarTriggerTokens?: number[];
+  /** With `grammar`: tokens the grammar accepts before the generated ones (the generation prompt llama.cpp's tool-call grammars start with). */
+  grammarPrefill?: number[];
   /** Logit bias: token ids (checked against the vocabulary) and what is added to their logits (-Infinity bans). */
   logitBiasTokens?: Int32Array;
   logitBiasValues?: Float32Array;
@@ -175,6 +180,31 @@ export interface NativeSystemInfo {
   devices: NativeDevice[];
 }
 
+/** What chatTemplateApply answers (JSON). */
+export interface NativeChatApplied {
+  prompt: string;
+  format: number;
+  formatName: string;
+  grammar: string;
+  grammarLazy: boolean;
+  grammarTriggers: { type: 'word' | 'pattern' | 'pattern_full' | 'token'; value: string }[];
+  preservedTokens: string[];
+  additionalStops: string[];
+  generationPrompt: string;
+  parser: string;
+  supportsThinking: boolean;
+  thinkingStartTag: string;
+  thinkingEndTags: string[];
+  supportsTools: boolean;
+}
+
+/** A reply parsed by llama.cpp's chat parser. */
+export interface NativeChatMessage {
+  content: string;
+  reasoningContent: string;
+  toolCalls: { name: string; arguments: string; id: string }[];
+}
+
 export interface NativeAddon {
   AbortToken: new () => NativeAbortToken;
   Model: new () => NativeModel;
@@ -187,6 +217,18 @@ export interface NativeAddon {
    * time, memory or depth limit here: call it for Jinja only in the template worker process.
    */
   renderChatTemplate(template: string, bos: string, eos: string, messages: { role: string; content: string }[], addGenerationPrompt: boolean): string;
+  /**
+   * llama.cpp's chat layer on the calling thread: `inputs` (JSON: OpenAI messages with tool calls,
+   * tools, tool_choice, parallel_tool_calls, reasoning_format, chat_template_kwargs,
+   * add_generation_prompt) through a Jinja template. Returns JSON (see NativeChatApplied). Jinja
+   * has no limit here: call it only in the template worker process. This and ChatParser are
+   * absent in addons built before them (chat-format.ts falls back to plain rendering).
+   */
+  chatTemplateApply?(template: string, bos: string, eos: string, inputs: string): string;
+  /** llama.cpp's parser of a model's reply (PEG, no template code): throws code PARSE_ERROR when a final reply does not match. */
+  ChatParser?: new (options: { format: number; reasoningFormat: string; generationPrompt: string; parser: string; parseToolCalls: boolean }) => {
+    parse(text: string, isPartial: boolean): NativeChatMessage;
+  };
   /** Caps this process's data segment (RLIMIT_DATA); for the template worker process. */
   limitMemory(bytes: number): void;
   quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;

@@ -86,6 +86,14 @@ export interface GenerateOptions {
    */
   jsonSchema?: object;
   /**
+   * With `grammar`: it applies only from the first match on of one of these regular expressions
+   * over the generated text, or of these token ids (llama.cpp's lazy grammars: a tool call may
+   * come after free text). See chat-format.ts.
+   */
+  grammarTriggers?: { patterns?: readonly string[]; tokens?: readonly number[] };
+  /** With `grammar`: tokens it reads before the generated ones (the generation prompt, which llama.cpp's tool-call grammars start with). */
+  grammarPrefill?: readonly number[];
+  /**
    * Added to tokens' logits before any other sampler, as `[token, bias]` pairs: a token id, or a
    * string whose every token gets the bias; `false` (or -Infinity) bans the token. At most 1024
    * tokens; an id outside the vocabulary is an InvalidArgumentError.
@@ -408,6 +416,9 @@ function samplingOptions(o: GenerateOptions): NativeSamplingOptions {
     ignoreEos: o.ignoreEos === true,
     stop: stop.filter((s) => s.length > 0),
     grammar: constraintGrammar(o),
+    grammarTriggerPatterns: o.grammarTriggers?.patterns && [...o.grammarTriggers.patterns],
+    grammarTriggerTokens: o.grammarTriggers?.tokens && [...o.grammarTriggers.tokens],
+    grammarPrefill: o.grammarPrefill && [...o.grammarPrefill],
   };
 }
 

@@ -29,6 +29,12 @@ export interface TemplateJob {
   eos: string;
   messages: { role: string; content: string }[];
   addGenerationPrompt: boolean;
+  /**
+   * Instead of `messages`: the JSON inputs of llama.cpp's chat layer (messages with tool calls,
+   * tools, tool choice, reasoning settings; see chat-format.ts). The render then answers with
+   * llama.cpp's JSON (prompt, grammar, triggers, parser) instead of the prompt alone.
+   */
+  inputs?: string;
 }
 
 export interface TemplateRenderOptions {
@@ -69,7 +75,9 @@ try { require('node:fs').writeFileSync('/proc/self/oom_score_adj', '1000'); } ca
 process.on('message', (job) => {
   let reply;
   try {
-    reply = { id: job.id, text: addon.renderChatTemplate(job.template, job.bos, job.eos, job.messages, job.addGenerationPrompt) };
+    reply = { id: job.id, text: job.inputs !== undefined
+      ? addon.chatTemplateApply(job.template, job.bos, job.eos, job.inputs)
+      : addon.renderChatTemplate(job.template, job.bos, job.eos, job.messages, job.addGenerationPrompt) };
   } catch (err) {
     reply = { id: job.id, error: String((err && err.message) || err) };
   }

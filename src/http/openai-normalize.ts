@@ -10,6 +10,8 @@
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue, expectBoolean, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 
+import { checkChatFormatOptions } from '../engine/chat-format.js';
+import type { ChatFormatOptions, ChatTool, ReasoningFormat, ToolCall, ToolChoice } from '../llm/types.js';
 import type { ChatMessage, ChatRole, ResponseFormat, SamplingParams } from '../run/request.js';
 
 export type { ChatMessage, ChatRole, ResponseFormat, SamplingParams };
@@ -34,6 +36,11 @@ export interface NormalizeMessagesOptions {
   leadingAssistant?: 'keep' | 'prepend-user';
   /** Accept an empty array (Ollama: empty `messages` means "load the model"). Default false. */
   allowEmpty?: boolean;
+  /**
+   * `'keep'`: `tool` turns and assistant `tool_calls` stay as they are (tool-capable routes: the
+   * chat template renders them); `'flatten'`: they become text (see below). Default `'flatten'`.
+   */
+  toolTurns?: 'keep' | 'flatten';
 }
 
 /**
@@ -50,7 +57,7 @@ export interface NormalizeMessagesOptions {
  * Throws InvalidArgumentError naming the field (`messages[2].content[1].type`).
  */
 export function normalizeMessages(value: unknown, options: NormalizeMessagesOptions = {}, field = 'messages'): ChatMessage[] {
-  const { nonTextParts = 'reject', leadingAssistant = 'keep', allowEmpty = false } = options;
+  const { nonTextParts = 'reject', leadingAssistant = 'keep', allowEmpty = false, toolTurns = 'flatten' } = options;
   if (!Array.isArray(value) || (!allowEmpty && value.length === 0)) {
     throw invalid(allowEmpty ? 'an array of messages' : 'a non-empty array of messages', field, value);
   }
@@ -60,8 +67,13 @@ export function normalizeMessages(value: unknown, options: NormalizeMessagesOpti
     const path = `${field}[${index}]`;
     if (!isRecord(message)) throw invalid('an object with role and content', path, message);
     const role = roleOf(message.role, `${path}.role`);
-    const text = messageText(message, path, message.role === 'assistant', nonTextParts);
+    const toolCalls = toolTurns === 'keep' && message.role === 'assistant' ? toolCallsOf(message.tool_calls, `${path}.tool_calls`) : undefined;
+    const text = messageText(message, path, message.role === 'assistant', nonTextParts) ?? (toolCalls ? '' : undefined);
     if (text === undefined) return;
+    if (toolTurns === 'keep' && (toolCalls || message.role === 'tool' || message.role === 'function')) {
+      turns.push(toolCalls ? { role, content: text, toolCalls } : { role: 'tool', content: text, ...toolResultIds(message, path) });
+      return;
+    }
     if (role === 'system') {
       if (text !== '') system.push(text);
       return;
@@ -70,7 +82,7 @@ export function normalizeMessages(value: unknown, options: NormalizeMessagesOpti
     const toolName = typeof message.name === 'string' && message.name !== '' ? ` (${message.name})` : '';
     const content = isToolResult ? `Tool result${toolName}:\n${text}` : text;
     const previous = turns.at(-1);
-    if (previous?.role === role) {
+    if (previous?.role === role && !previous.toolCalls) {
       previous.content = [previous.content, content].filter((part) => part !== '').join('\n\n');
     } else {
       turns.push({ role, content });
@@ -78,6 +90,33 @@ export function normalizeMessages(value: unknown, options: NormalizeMessagesOpti
   });
   if (leadingAssistant === 'prepend-user' && turns[0]?.role === 'assistant') turns.unshift({ role: 'user', content: '' });
   return system.length > 0 ? [{ role: 'system', content: system.join('\n\n') }, ...turns] : turns;
+}
+
+/**
+ * An assistant turn's calls: OpenAI's `{id, type: "function", function: {name, arguments: JSON
+ * text}}`, or Ollama's `{function: {name, arguments: object}}`; undefined when there are none.
+ */
+function toolCallsOf(value: unknown, path: string): ToolCall[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) throw invalid('an array of tool calls', path, value);
+  if (value.length === 0) return undefined;
+  return value.map((call: unknown, index) => {
+    const at = `${path}[${index}]`;
+    if (!isRecord(call) || !isRecord(call.function)) throw invalid('{type: "function", function: {name, arguments}}', at, call);
+    const name = expectString(call.function.name, `${at}.function.name`, { allowEmpty: false });
+    const args = call.function.arguments ?? {};
+    const text = typeof args === 'string' ? args : isRecord(args) ? JSON.stringify(args) : undefined;
+    if (text === undefined) throw invalid('JSON text or an object', `${at}.function.arguments`, args);
+    const id = call.id === undefined || call.id === null ? `call_${index}` : expectString(call.id, `${at}.id`);
+    return { id, type: 'function' as const, function: { name, arguments: text } };
+  });
+}
+
+/** A tool result's call id (OpenAI `tool_call_id`) and function name (`name`, Ollama `tool_name`). */
+function toolResultIds(message: Record<string, unknown>, path: string): { toolCallId?: string; name?: string } {
+  const id = optionalString(message.tool_call_id, `${path}.tool_call_id`);
+  const name = optionalString(message.name, `${path}.name`) ?? optionalString(message.tool_name, `${path}.tool_name`);
+  return compact({ toolCallId: id, name });
 }
 
 function roleOf(role: unknown, name: string): ChatRole {
@@ -132,25 +171,43 @@ export interface OpenAiChatRequest {
   /** `stream_options.include_usage`; default false. */
   includeUsage: boolean;
   /**
-   * Non-empty `tools` without `tool_choice: "none"`: a route without tool support answers 400
-   * `<model> does not support tools` so the client falls back.
+   * `tools`, `tool_choice`, `parallel_tool_calls`, `reasoning_format` and `chat_template_kwargs`
+   * (llama-server's extras), checked; absent fields left out.
    */
-  toolsRequested: boolean;
+  chat: ChatFormatOptions;
   generation: GenerationRequest;
 }
 
 /** Normalises a `POST /v1/chat/completions` body. */
 export function normalizeOpenAiChat(body: unknown, options?: NormalizeMessagesOptions): OpenAiChatRequest {
   const request = expectBody(body);
-  const tools = request.tools;
-  if (tools !== undefined && tools !== null && !Array.isArray(tools)) throw invalid('an array', 'tools', tools);
   return {
     model: optionalString(request.model, 'model'),
     stream: optional(request.stream, 'stream', expectBoolean) ?? false,
     includeUsage: streamIncludesUsage(request.stream_options),
-    toolsRequested: Array.isArray(tools) && tools.length > 0 && request.tool_choice !== 'none',
-    generation: { messages: normalizeMessages(request.messages, options), ...openAiSampling(request) },
+    chat: chatFormatOptions(request),
+    generation: { messages: normalizeMessages(request.messages, { toolTurns: 'keep', ...options }), ...openAiSampling(request) },
   };
+}
+
+/**
+ * The tool and reasoning fields of a chat body (OpenAI's `tools`, `tool_choice`,
+ * `parallel_tool_calls`; llama-server's `reasoning_format`, `chat_template_kwargs`), checked and
+ * bounded (src/engine/chat-format.ts). Ollama sends `tools` the OpenAI way.
+ */
+export function chatFormatOptions(body: Record<string, unknown>): ChatFormatOptions {
+  const reasoning = optionalString(body.reasoning_format, 'reasoning_format');
+  // llama-server's "deepseek-legacy" differs from "deepseek" only in streamed reasoning kept in the content.
+  const reasoningFormat = reasoning === 'deepseek-legacy' ? 'deepseek' : reasoning;
+  const options = compact({
+    tools: optional(body.tools, 'tools', (v, n) => (Array.isArray(v) ? (v as ChatTool[]) : (() => { throw invalid('an array', n, v); })())),
+    toolChoice: optional(body.tool_choice, 'tool_choice', (v) => v as ToolChoice),
+    parallelToolCalls: optional(body.parallel_tool_calls, 'parallel_tool_calls', expectBoolean),
+    reasoningFormat: reasoningFormat as ReasoningFormat | undefined,
+    chatTemplateKwargs: optional(body.chat_template_kwargs, 'chat_template_kwargs', expectObject),
+  });
+  checkChatFormatOptions(options);
+  return options;
 }
 
 /** OpenAI text-completion body (`POST /v1/completions`), normalised. */
@@ -214,8 +271,20 @@ export interface OllamaChatRequest {
   stream: boolean;
   /** `keep_alive` in milliseconds; Infinity = keep loaded forever, 0 = unload now. */
   keepAliveMs?: number;
+  /**
+   * `tools` (OpenAI's shape), `think` as `enable_thinking`; as akachat extensions, OpenAI's
+   * `tool_choice` and `parallel_tool_calls` and llama.cpp's `reasoning_format` and `chat_template_kwargs`.
+   */
+  chat: ChatFormatOptions;
   /** `messages` may be empty: load the model (or unload it with `keep_alive: 0`) and answer done. */
   generation: GenerationRequest;
+}
+
+/** Ollama's `think` (true/false) as the template variable thinking templates read. */
+function thinkKwargs(think: unknown): Record<string, unknown> | undefined {
+  if (think === undefined || think === null) return undefined;
+  if (typeof think !== 'boolean') throw invalid('a boolean', 'think', think);
+  return { enable_thinking: think };
 }
 
 /** Normalises a `POST /api/chat` body. */
@@ -225,8 +294,10 @@ export function normalizeOllamaChat(body: unknown, options: NormalizeMessagesOpt
     model: optionalString(request.model, 'model'),
     stream: optional(request.stream, 'stream', expectBoolean) ?? true,
     keepAliveMs: parseKeepAlive(request.keep_alive),
+    // tool_choice and the llama.cpp extras are akachat extensions here (Ollama has none of them).
+    chat: chatFormatOptions({ ...request, chat_template_kwargs: request.chat_template_kwargs ?? thinkKwargs(request.think) }),
     generation: {
-      messages: normalizeMessages(request.messages ?? [], { allowEmpty: true, ...options }),
+      messages: normalizeMessages(request.messages ?? [], { allowEmpty: true, toolTurns: 'keep', ...options }),
       ...ollamaSampling(request.options),
       ...compact({ responseFormat: optional(request.format, 'format', expectOllamaFormat) }),
     },

@@ -1,3 +1,4 @@
+import { formatChat, grammarOptions, parseChatReply } from '../engine/chat-format.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ModelEvent, ModelManager } from './model-manager.js';
 import type { LlmRequest } from './request.js';
@@ -33,23 +34,33 @@ export class LocalLlm {
       });
       try {
         const { model, context } = lease;
-        const prompt = request.messages
-          ? await model.applyChatTemplate(request.messages, { template: request.chatTemplate ?? '', signal })
-          : request.text ?? '';
+        // Chats render through llama.cpp's chat layer: tools, tool turns, reasoning settings, and
+        // the parser of the reply (chat-format.ts).
+        const chat = request.messages
+          ? await formatChat(model, request.messages, { ...request.chat, template: request.chatTemplate ?? '', signal })
+          : undefined;
+        request.chat?.onReplyFormat?.(chat?.reply);
+        const prompt = chat ? chat.prompt : request.text ?? '';
         // Chat templates and `{bos_token}` templates often write BOS themselves: don't add a second one.
         const bos = model.info.bosText;
         const tokens = model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true });
         // The settings carry the engine's names: everything but the context size and the response
         // format (a JSON schema for the grammar sampler) goes to generate() as it is.
         const { contextSize: _contextSize, responseFormat, ...sampling } = request.settings;
+        const tools = chat ? grammarOptions(model, chat, tokens) : {};
+        if (tools.grammar && (responseFormat || sampling.grammar)) {
+          throw new InvalidArgumentError('Expected tools or a response format (grammar), not both');
+        }
+        const stop = chat?.stops.length ? [...sampling.stop, ...chat.stops] : sampling.stop;
         // A persona saved before a restart goes back into a slot first.
         await lease.promptCache?.restore(context, tokens);
-        const generation = context.generate(tokens, { ...sampling, ...jsonSchemaOf(responseFormat), ...request.tokens, signal });
+        const generation = context.generate(tokens, { ...sampling, stop, ...jsonSchemaOf(responseFormat), ...tools, ...request.tokens, signal });
         for await (const text of generation) emit(text);
         const result = await generation.result;
         void lease.promptCache?.remember(context, tokens);
         return {
           text: result.text,
+          reply: chat ? parseChatReply(chat.reply, result.text) : undefined,
           stopReason: result.stopReason,
           usage: { promptTokens: result.promptTokens, completionTokens: result.generatedTokens, reusedTokens: result.reusedTokens },
           timings: { promptMs: result.prefillMs, generationMs: result.decodeMs, loadMs: lease.loadMs },

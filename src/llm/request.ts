@@ -1,5 +1,15 @@
-import type { ChatMessage, GenerationSettings } from './types.js';
+import type { ReplyFormat } from '../engine/chat-format.js';
+import type { ChatFormatOptions, ChatMessage, GenerationSettings } from './types.js';
 import type { TokenOptions } from '../engine/index.js';
+
+/** Tools and reasoning settings of a chat (local models render them through llama.cpp's chat layer). */
+export interface LlmChatOptions extends ChatFormatOptions {
+  /**
+   * Called once the chat is rendered, before any text: how to parse the reply as it streams (see
+   * ChatReplyParser); undefined where llama.cpp has no parser for it (built-in template names).
+   */
+  onReplyFormat?: (format: ReplyFormat | undefined) => void;
+}
 
 /** One call to a model, the same for every location. */
 export interface LlmRequest {
@@ -7,6 +17,8 @@ export interface LlmRequest {
   messages?: ChatMessage[];
   /** Template mode: the whole prompt text. */
   text?: string;
+  /** Messages mode: tools, tool choice, reasoning settings. */
+  chat?: LlmChatOptions;
   /** Chat template override (local): Jinja source or a built-in name such as `chatml`. */
   chatTemplate?: string;
   settings: GenerationSettings;

@@ -1,5 +1,6 @@
 import { ChunkQueue } from '../async/chunk-queue.js';
 import type { TextStream } from '../async/text-stream.js';
+import type { ChatReply } from '../engine/chat-format.js';
 import { AbortError, abortReason } from '../errors.js';
 
 export interface LlmUsage {
@@ -21,6 +22,8 @@ export interface LlmTimings {
 
 export interface LlmResult {
   text: string;
+  /** The reply split into content, reasoning and tool calls (local chats, by llama.cpp's chat parser). */
+  reply?: ChatReply;
   stopReason: string;
   usage: LlmUsage;
   /** The exact text the model saw (chat template applied, or the filled template). Local models only. */

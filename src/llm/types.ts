@@ -3,6 +3,9 @@
  * and one shape of generation settings. They live here, below `prompt`, so that `llm` needs
  * nothing from the layers that use it.
  */
+import type { ToolCall } from '../engine/chat-format.js';
+
+export type { ChatFormatOptions, ChatReply, ChatTool, ReasoningFormat, ToolCall, ToolChoice } from '../engine/chat-format.js';
 
 /** Roles a chat message may have, as in the OpenAI chat format. */
 export const CHAT_ROLES = ['system', 'user', 'assistant', 'tool'] as const;
@@ -13,6 +16,12 @@ export type ChatRole = (typeof CHAT_ROLES)[number];
 export interface ChatMessage {
   role: ChatRole;
   content: string;
+  /** Assistant turns of tool-using chats: the calls the model made. */
+  toolCalls?: ToolCall[];
+  /** `tool` turns: the id of the call this is the result of. */
+  toolCallId?: string;
+  /** `tool` turns: the function's name. */
+  name?: string;
 }
 
 /** Structured output asked for; plain text is the absence of one. */

@@ -80,7 +80,7 @@ export class ModelCatalog {
    * The local GGUF reference behind a `model` (a prompt's or preset's model, a path, or the
    * default), for routes that need the model itself: tokenize, embeddings.
    */
-  async localModel(requested: string | undefined): Promise<{ ref: string; name: string }> {
+  async localModel(requested: string | undefined): Promise<{ ref: string; name: string; chatTemplate?: string }> {
     const target = await this.resolve(requested);
     const base = target.kind === 'prompt' ? target.prompt.options : target.options;
     const options = await this.#akachat.resolveOptions(base);
@@ -88,7 +88,7 @@ export class ModelCatalog {
       throw new InvalidArgumentError(`Expected a local model for model but received ${JSON.stringify(target.name)}, which runs on an OpenAI-compatible service`);
     }
     if (!options.model) throw noModelError(requested);
-    return { ref: options.model, name: target.name };
+    return { ref: options.model, name: target.name, chatTemplate: options.chatTemplate };
   }
 
   /**

@@ -8,8 +8,10 @@ import type { Akachat } from '../akachat.js';
 import { mapResult, type TextStream } from '../async/text-stream.js';
 import type { TokenOptions } from '../engine/index.js';
 import { AbortError, InvalidArgumentError, abortReason, isAbort, throwIfAborted } from '../errors.js';
+import { flattenToolTurns } from '../engine/chat-format.js';
+import type { LlmChatOptions } from '../llm/request.js';
 import type { LlmResult, LlmTimings } from '../llm/stream.js';
-import type { GenerationSettings } from '../llm/types.js';
+import type { ChatReply, GenerationSettings } from '../llm/types.js';
 import type { ChatMessage as PromptChatMessage } from '../prompt/messages.js';
 import { callerOverrides, generationSettings, llmRequest, type PromptOptions, type RawOptions } from '../prompt/options.js';
 import { describeValue } from '../validate.js';
@@ -39,6 +41,8 @@ export interface RunResult {
   prompt?: PromptRunResult;
   /** The sampling settings the run used, after every default was applied. */
   settings?: GenerationSettings;
+  /** The reply split into content, reasoning and tool calls (local chats, by llama.cpp's chat parser). */
+  reply?: ChatReply;
 }
 
 /** A token limit that no context reaches: "until end-of-generation or a full context" (int32 for the engine). */
@@ -128,6 +132,8 @@ export interface ChatRunRequest extends CommonRequest {
   model?: string;
   messages: ChatMessage[];
   sampling: SamplingParams;
+  /** Tools, tool choice and reasoning settings (local models; see src/engine/chat-format.ts). */
+  chat?: LlmChatOptions;
 }
 
 export interface TextRunRequest extends CommonRequest {
@@ -193,10 +199,11 @@ export class Generations {
     const target = await this.#catalog.resolve(request.model);
     if (target.kind === 'prompt') {
       refuseTokenOptions(request, `${describeValue(target.name)} names a saved prompt`);
-      const { history, input } = splitConversation(request.messages);
+      if (wantsTools(request.chat)) throw new InvalidArgumentError(`Expected a model for a chat with tools, but ${describeValue(target.name)} names a saved prompt`);
+      const { history, input } = splitConversation(flattenToolTurns(request.messages) as ChatMessage[]);
       return this.prompt({ route: request.route, signal: request.signal, prompt: target.prompt, input, history, overrides: samplingToOptions(request.sampling) }, target.name);
     }
-    return this.#model(request, target, { messages: request.messages });
+    return this.#model(request, target, { messages: request.messages }, request.chat);
   }
 
   /** A text completion: a prompt's name runs the prompt with the text as input; a model completes the text as is. */
@@ -243,7 +250,7 @@ export class Generations {
     return model;
   }
 
-  async #model(request: ChatRunRequest | TextRunRequest, target: Extract<ModelTarget, { kind: 'model' }>, input: { messages?: ChatMessage[]; text?: string }): Promise<GenerationRun> {
+  async #model(request: ChatRunRequest | TextRunRequest, target: Extract<ModelTarget, { kind: 'model' }>, input: { messages?: ChatMessage[]; text?: string }, chat?: LlmChatOptions): Promise<GenerationRun> {
     const resolved = await this.#akachat.resolveOptions(target.options, callerOverrides(samplingToOptions(request.sampling)));
     const merged: PromptOptions = withServerDefaults(resolved, this.#defaults);
     const provider = merged.provider ?? 'local';
@@ -254,6 +261,10 @@ export class Generations {
       const started = performance.now();
       const llm = llmRequest(merged, input, runSignal);
       llm.tokens = request.tokens;
+      // Tool turns and tools go through llama.cpp's chat layer; a remote service gets plain turns.
+      if (provider === 'local') llm.chat = chat;
+      else if (wantsTools(chat)) throw new InvalidArgumentError('Expected a local model for a chat with tools (remote locations take none yet)');
+      else if (llm.messages) llm.messages = flattenToolTurns(llm.messages) as ChatMessage[];
       if (exact !== undefined && provider === 'local') llm.settings.maxTokens = exact < 0 ? UNLIMITED_TOKENS : exact;
       const stream = this.#akachat.location(provider).stream(llm);
       return mapResult(stream, (r: LlmResult): RunResult => ({
@@ -267,6 +278,7 @@ export class Generations {
         timings: r.timings,
         model: r.model,
         settings: llm.settings,
+        reply: r.reply,
       }));
     });
   }
@@ -339,6 +351,11 @@ const OPTION_KEYS: ReadonlyArray<[keyof SamplingParams, string]> = [
   ['repeatPenalty', 'repetition_penalty'], ['presencePenalty', 'presence_penalty'], ['frequencyPenalty', 'frequency_penalty'],
   ['seed', 'seed'], ['stop', 'stop'], ['responseFormat', 'response_format'], ['grammar', 'grammar'],
 ];
+
+/** Whether a chat offers the model tools to call. */
+function wantsTools(chat: LlmChatOptions | undefined): boolean {
+  return (chat?.tools?.length ?? 0) > 0 && chat?.toolChoice !== 'none';
+}
 
 /** Logit bias, probabilities and token ids need a local model run: a 400 for anything else. */
 function refuseTokenOptions(request: CommonRequest, why: string): void {

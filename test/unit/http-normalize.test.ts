@@ -140,7 +140,7 @@ describe('normalizeOpenAiChat', () => {
       model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true },
       messages: [{ role: 'system', content: 'S' }, user('hi')], temperature: 0.2,
     })).toEqual({
-      model: 'gpt-4o-mini', stream: true, includeUsage: true, toolsRequested: false,
+      model: 'gpt-4o-mini', stream: true, includeUsage: true, chat: {},
       generation: { messages: [{ role: 'system', content: 'S' }, { role: 'user', content: 'hi' }], temperature: 0.2 },
     });
   });
@@ -150,11 +150,26 @@ describe('normalizeOpenAiChat', () => {
     expect(request).toMatchObject({ model: undefined, stream: false, includeUsage: false });
   });
 
-  it('reports tools unless tool_choice is none', () => {
+  it('reads tools, tool_choice and the reasoning extras, and keeps tool turns', () => {
     const tools = [{ type: 'function', function: { name: 'f' } }];
-    expect(normalizeOpenAiChat({ messages: [user('x')], tools }).toolsRequested).toBe(true);
-    expect(normalizeOpenAiChat({ messages: [user('x')], tools, tool_choice: 'none' }).toolsRequested).toBe(false);
-    expect(normalizeOpenAiChat({ messages: [user('x')], tools: [] }).toolsRequested).toBe(false);
+    const request = normalizeOpenAiChat({
+      messages: [user('x'), { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] }, { role: 'tool', tool_call_id: 'c1', content: '42' }],
+      tools, tool_choice: 'required', parallel_tool_calls: true, reasoning_format: 'none', chat_template_kwargs: { enable_thinking: false },
+    });
+    expect(request.chat).toEqual({ tools, toolChoice: 'required', parallelToolCalls: true, reasoningFormat: 'none', chatTemplateKwargs: { enable_thinking: false } });
+    expect(request.generation.messages).toEqual([
+      { role: 'user', content: 'x' },
+      { role: 'assistant', content: '', toolCalls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+      { role: 'tool', content: '42', toolCallId: 'c1' },
+    ]);
+    expect(() => normalizeOpenAiChat({ messages: [user('x')], tools: 'f' })).toThrow(/an array for tools/);
+    expect(() => normalizeOpenAiChat({ messages: [user('x')], tools, tool_choice: { type: 'function', function: { name: 'g' } } })).toThrow(/function named in tools/);
+    expect(() => normalizeOpenAiChat({ messages: [user('x')], tools: Array(129).fill(tools[0]) })).toThrow(/at most 128 tools/);
+    expect(() => normalizeOpenAiChat({ messages: [user('x')], chat_template_kwargs: { enable_thinking: 'no' } })).toThrow(/a boolean for chat_template_kwargs.enable_thinking/);
+    const deep: Record<string, unknown> = {};
+    let at = deep;
+    for (let i = 0; i < 40; i++) at = (at.p = {}) as Record<string, unknown>;
+    expect(() => normalizeOpenAiChat({ messages: [user('x')], tools: [{ type: 'function', function: { name: 'f', parameters: deep } }] })).toThrow(/nested at most 32/);
   });
 
   it('rejects a body that is not an object and bad top-level fields', () => {
@@ -195,13 +210,13 @@ describe('Ollama', () => {
 
   it('normalises /api/chat with stream defaulting to true and empty messages allowed', () => {
     expect(normalizeOllamaChat({ model: 'gemma3', messages: [], keep_alive: 0 })).toEqual({
-      model: 'gemma3', stream: true, keepAliveMs: 0, generation: { messages: [] },
+      model: 'gemma3', stream: true, keepAliveMs: 0, chat: {}, generation: { messages: [] },
     });
     expect(normalizeOllamaChat({
       model: 'gemma3', stream: false, format: 'json', options: { num_predict: 10 },
       messages: [{ role: 'user', content: 'hi' }],
     })).toEqual({
-      model: 'gemma3', stream: false, keepAliveMs: undefined,
+      model: 'gemma3', stream: false, keepAliveMs: undefined, chat: {},
       generation: { messages: [{ role: 'user', content: 'hi' }], maxTokens: 10, responseFormat: { type: 'json_object' } },
     });
   });

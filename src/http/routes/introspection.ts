@@ -9,7 +9,8 @@ import packageJson from '../../../package.json' with { type: 'json' };
 import { readGgufMetadata } from '../../engine/index.js';
 import { isHubReference } from '../../llm/hub.js';
 import { DEFAULT_GENERATION_SETTINGS } from '../../llm/types.js';
-import { normalizeMessages } from '../openai-normalize.js';
+import { formatChat } from '../../engine/chat-format.js';
+import { chatFormatOptions, normalizeMessages } from '../openai-normalize.js';
 import { readJson, type RouteContext, type RouteSpec } from '../route.js';
 
 const TAGS = ['llama.cpp'];
@@ -67,11 +68,18 @@ export function introspectionRoutes(ctx: RouteContext): RouteSpec[] {
 
   const applyTemplate: RouteSpec['handler'] = async (c, signal) => {
     const body = await readJson(c);
-    const messages = normalizeMessages(body.messages);
-    const { ref } = await ctx.catalog.localModel(typeof body.model === 'string' ? body.model : undefined);
+    const messages = normalizeMessages(body.messages, { toolTurns: 'keep' });
+    const options = chatFormatOptions(body);
+    const { ref, chatTemplate } = await ctx.catalog.localModel(typeof body.model === 'string' ? body.model : undefined);
     const lease = await ctx.akachat.models.acquire(ref, { signal });
     try {
-      return c.json({ prompt: await lease.model.applyChatTemplate(messages, { signal }) });
+      const chat = await formatChat(lease.model, messages, { ...options, template: chatTemplate ?? '', signal });
+      // Beyond llama-server's {prompt}: what generation would be held to, for checking a template's tool support.
+      return c.json({
+        prompt: chat.prompt,
+        chat_format: chat.formatName,
+        ...(chat.grammar ? { grammar: chat.grammar.text, grammar_lazy: chat.grammar.lazy, grammar_triggers: chat.grammar.triggers } : {}),
+      });
     } finally {
       lease.release();
     }
@@ -99,10 +107,13 @@ export function introspectionRoutes(ctx: RouteContext): RouteSpec[] {
     {
       method: 'POST',
       path: '/apply-template',
-      summary: 'A conversation through the model\'s chat template, without generating (llama.cpp server)',
+      summary: 'A conversation (tool calls and results included) through the model\'s chat template with its tools, without generating (llama.cpp server)',
       tags: TAGS,
-      requestBody: { schema: { type: 'object', required: ['messages'], properties: { messages: { type: 'array' }, model: { type: 'string' } } }, example: { messages: [{ role: 'user', content: 'Hello' }] } },
-      responses: { 200: { description: '{prompt}' } },
+      requestBody: {
+        schema: { type: 'object', required: ['messages'], properties: { messages: { type: 'array' }, model: { type: 'string' }, tools: { type: 'array' }, tool_choice: {}, parallel_tool_calls: { type: 'boolean' }, reasoning_format: { type: 'string' }, chat_template_kwargs: { type: 'object' } } },
+        example: { messages: [{ role: 'user', content: 'Hello' }] },
+      },
+      responses: { 200: { description: '{prompt, chat_format}, and {grammar, grammar_lazy, grammar_triggers} when tools may be called' } },
       errors: 'llamacpp',
       handler: applyTemplate,
     },

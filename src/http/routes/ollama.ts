@@ -12,7 +12,8 @@ import { finishReason, firstChunkReady } from '../run-stream.js';
 import { phaseTimes, type GenerationRun, type RunResult } from '../../run/runner.js';
 import type { JsonSchema } from '../openapi.js';
 import { normalizeOllamaChat, normalizeOllamaGenerate, type ChatMessage } from '../openai-normalize.js';
-import { ReasoningSplitter, splitReasoning } from '../reasoning.js';
+import type { ChatReplyParser, ReplyDelta, ToolCall } from '../../engine/chat-format.js';
+import { replyParsing } from '../reasoning.js';
 import { readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { NDJSON_HEADERS, ndjsonLine } from '../sse.js';
 import { embeddingInputs } from './openai.js';
@@ -83,20 +84,21 @@ export function ollamaRoutes(ctx: RouteContext): RouteSpec[] {
       const reason = await loadOrUnload(request.model, request.keepAliveMs, signal);
       return c.json({ model: name, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done_reason: reason, done: true });
     }
-    const run = await ctx.generations.chat({ route: 'POST /api/chat', model: request.model, messages: request.generation.messages, sampling: request.generation, signal });
+    const parsing = replyParsing(request.chat);
+    const run = await ctx.generations.chat({ route: 'POST /api/chat', model: request.model, messages: request.generation.messages, sampling: request.generation, chat: parsing.chat, signal });
     if (!request.stream) {
       const result = await run.result;
-      const { content, reasoning } = splitReasoning(result.text);
+      const reply = parsing.reply(result);
       return c.json({
         model: name,
         created_at: new Date().toISOString(),
-        message: { role: 'assistant', content, ...(reasoning ? { thinking: reasoning } : {}) },
+        message: ollamaMessage(reply.content, reply.reasoning, reply.toolCalls),
         done: true,
         ...finalStats(result),
       });
     }
     const chunks = await firstChunkReady(run);
-    return streamResponse(chatLines(chunks, run, name), NDJSON_HEADERS, { onError: errorLine });
+    return streamResponse(chatLines(chunks, run, parsing.parser(), name), NDJSON_HEADERS, { onError: errorLine });
   };
 
   const generate: RouteSpec['handler'] = async (c, signal) => {
@@ -107,17 +109,18 @@ export function ollamaRoutes(ctx: RouteContext): RouteSpec[] {
       return c.json({ model: name, created_at: new Date().toISOString(), response: '', done: true, done_reason: reason });
     }
     let run: GenerationRun;
+    const parsing = replyParsing({});
     if (request.raw) {
       run = await ctx.generations.text({ route: 'POST /api/generate', model: request.model, text: request.prompt, sampling: request.sampling, signal });
     } else {
       const messages: ChatMessage[] = [];
       if (request.system) messages.push({ role: 'system', content: request.system });
       messages.push({ role: 'user', content: request.prompt });
-      run = await ctx.generations.chat({ route: 'POST /api/generate', model: request.model, messages, sampling: request.sampling, signal });
+      run = await ctx.generations.chat({ route: 'POST /api/generate', model: request.model, messages, sampling: request.sampling, chat: parsing.chat, signal });
     }
     if (!request.stream) {
       const result = await run.result;
-      const { content, reasoning } = request.raw ? { content: result.text, reasoning: '' } : splitReasoning(result.text);
+      const { content, reasoning } = request.raw ? { content: result.text, reasoning: '' } : parsing.reply(result);
       return c.json({
         model: name,
         created_at: new Date().toISOString(),
@@ -129,7 +132,7 @@ export function ollamaRoutes(ctx: RouteContext): RouteSpec[] {
       });
     }
     const chunks = await firstChunkReady(run);
-    return streamResponse(generateLines(chunks, run, name, !request.raw), NDJSON_HEADERS, { onError: errorLine });
+    return streamResponse(generateLines(chunks, run, name, request.raw ? undefined : parsing.parser()), NDJSON_HEADERS, { onError: errorLine });
   };
 
   const tags: RouteSpec['handler'] = async (c) => {
@@ -278,26 +281,50 @@ function optionalModel(value: unknown): string | undefined {
   return value;
 }
 
-async function* chatLines(chunks: AsyncIterable<string>, run: GenerationRun, model: string): AsyncGenerator<string> {
-  const reasoning = new ReasoningSplitter();
-  const line = (content: string, thinking: string) => ndjsonLine({
+/** Ollama's assistant message: `thinking` apart, `tool_calls` with their arguments as objects. */
+function ollamaMessage(content: string, thinking: string, calls: readonly ToolCall[] = []) {
+  return {
+    role: 'assistant',
+    content,
+    ...(thinking ? { thinking } : {}),
+    ...(calls.length > 0 ? { tool_calls: calls.map((call) => ({ function: { name: call.function.name, arguments: jsonArguments(call.function.arguments) } })) } : {}),
+  };
+}
+
+/** A call's arguments as Ollama sends them: an object (the JSON text itself when it is not one). */
+function jsonArguments(text: string): unknown {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : text;
+  } catch {
+    return text;
+  }
+}
+
+/** Text and thinking of some deltas, joined (tool calls go out whole, at the end, as Ollama sends them). */
+function joined(deltas: ReplyDelta[]): { content: string; reasoning: string } {
+  return { content: deltas.map((d) => d.content ?? '').join(''), reasoning: deltas.map((d) => d.reasoning ?? '').join('') };
+}
+
+async function* chatLines(chunks: AsyncIterable<string>, run: GenerationRun, parser: ChatReplyParser, model: string): AsyncGenerator<string> {
+  const line = (content: string, thinking: string, calls?: readonly ToolCall[]) => ndjsonLine({
     model,
     created_at: new Date().toISOString(),
-    message: { role: 'assistant', content, ...(thinking ? { thinking } : {}) },
+    message: ollamaMessage(content, thinking, calls),
     done: false,
   });
   for await (const text of chunks) {
-    const part = reasoning.push(text);
+    const part = joined(parser.push(text));
     if (part.content || part.reasoning) yield line(part.content, part.reasoning);
   }
-  const rest = reasoning.flush();
+  const rest = joined(parser.finish());
   if (rest.content || rest.reasoning) yield line(rest.content, rest.reasoning);
+  if (parser.reply.toolCalls.length > 0) yield line('', '', parser.reply.toolCalls);
   const result = await run.result;
   yield ndjsonLine({ model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done: true, ...finalStats(result) });
 }
 
-async function* generateLines(chunks: AsyncIterable<string>, run: GenerationRun, model: string, splitThinking: boolean): AsyncGenerator<string> {
-  const reasoning = splitThinking ? new ReasoningSplitter() : undefined;
+async function* generateLines(chunks: AsyncIterable<string>, run: GenerationRun, model: string, parser: ChatReplyParser | undefined): AsyncGenerator<string> {
   const line = (response: string, thinking: string) => ndjsonLine({
     model,
     created_at: new Date().toISOString(),
@@ -306,10 +333,10 @@ async function* generateLines(chunks: AsyncIterable<string>, run: GenerationRun,
     done: false,
   });
   for await (const text of chunks) {
-    const part = reasoning ? reasoning.push(text) : { content: text, reasoning: '' };
+    const part = parser ? joined(parser.push(text)) : { content: text, reasoning: '' };
     if (part.content || part.reasoning) yield line(part.content, part.reasoning);
   }
-  const rest = reasoning?.flush();
+  const rest = parser ? joined(parser.finish()) : undefined;
   if (rest && (rest.content || rest.reasoning)) yield line(rest.content, rest.reasoning);
   const result = await run.result;
   yield ndjsonLine({ model, created_at: new Date().toISOString(), response: '', done: true, context: [], ...finalStats(result) });

@@ -8,18 +8,19 @@ import { InvalidArgumentError } from '../../errors.js';
 import { invalid } from '../../validate.js';
 import { errorBody, HttpError, statusOf } from '../errors.js';
 import { finishReason, firstChunkReady } from '../run-stream.js';
+import { embeddingInputsWithTokens, MAX_EMBEDDING_INPUTS } from '../../run/embeddings.js';
 import { type GenerationRun, type RunResult } from '../../run/runner.js';
+import type { GeneratedToken } from '../../engine/index.js';
 import type { JsonSchema } from '../openapi.js';
+import { chatLogprobs, completionLogprobs, openAiChatTokenRequest, openAiCompletionTokenRequest, type TokenCollector } from '../logprobs.js';
 import { normalizeOpenAiChat, normalizeOpenAiCompletion } from '../openai-normalize.js';
-import { ReasoningSplitter, splitReasoning, type ReplyPart } from '../reasoning.js';
+import type { ChatReply, ChatReplyParser, ReplyDelta } from '../../engine/chat-format.js';
+import { replyParsing } from '../reasoning.js';
 import { randomId, readJson, streamResponse, unixSeconds, type RouteContext, type RouteSpec } from '../route.js';
 import { SentenceChunker } from '../sentence-chunks.js';
 import { SSE_DONE, SSE_HEADERS, sseEvent } from '../sse.js';
 
 const TAGS = ['OpenAI-compatible'];
-
-/** Most inputs one embeddings request may carry (OpenAI's own limit). */
-const MAX_EMBEDDING_INPUTS = 2048;
 
 const SAMPLING_PROPERTIES: Record<string, JsonSchema> = {
   model: { type: 'string', description: 'A saved prompt\'s name (runs it), a preset name, a GGUF path or hf: reference; anything else means the default model' },
@@ -36,6 +37,7 @@ const SAMPLING_PROPERTIES: Record<string, JsonSchema> = {
   stop: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
   presence_penalty: { type: 'number', description: 'accepted, not applied yet' },
   frequency_penalty: { type: 'number', description: 'accepted, not applied yet' },
+  logit_bias: { type: 'object', description: '{"token id": bias}: added to the token\'s logit (-100 bans it); llama.cpp also takes token strings and [[token, bias]] pairs; at most 1024 tokens' },
 };
 
 const CHAT_SCHEMA: JsonSchema = {
@@ -55,7 +57,13 @@ const CHAT_SCHEMA: JsonSchema = {
       },
     },
     ...SAMPLING_PROPERTIES,
-    tools: { type: 'array', description: 'Not supported: a non-empty list answers 400 "<model> does not support tools"' },
+    tools: { type: 'array', maxItems: 128, description: 'Functions the model may call ({type: "function", function: {name, description, parameters}}), rendered by the model\'s chat template (local models); calls come back in message.tool_calls with finish_reason "tool_calls"' },
+    tool_choice: { anyOf: [{ enum: ['auto', 'none', 'required'] }, { type: 'object', properties: { type: { const: 'function' }, function: { type: 'object', properties: { name: { type: 'string' } } } } }], default: 'auto' },
+    parallel_tool_calls: { type: 'boolean', default: false },
+    reasoning_format: { enum: ['none', 'auto', 'deepseek', 'deepseek-legacy'], default: 'auto', description: 'llama.cpp extra: "none" leaves the reasoning in content; otherwise it comes in reasoning_content' },
+    chat_template_kwargs: { type: 'object', description: 'llama.cpp extra: template variables, e.g. {"enable_thinking": false}' },
+    logprobs: { type: 'boolean', default: false, description: 'choices[].logprobs.content: each token\'s logprob (streamed with each chunk)' },
+    top_logprobs: { type: 'integer', minimum: 0, maximum: 20, description: 'most likely tokens per position (needs logprobs)' },
     sentences: { type: 'boolean', default: false, description: 'akachat extension: each content delta ends at a sentence end (for TTS); the deltas still join up to the exact reply' },
   },
 };
@@ -63,7 +71,7 @@ const CHAT_SCHEMA: JsonSchema = {
 const COMPLETION_SCHEMA: JsonSchema = {
   type: 'object',
   required: ['prompt'],
-  properties: { prompt: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 1 }] }, ...SAMPLING_PROPERTIES },
+  properties: { prompt: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 1 }] }, ...SAMPLING_PROPERTIES, logprobs: { type: 'integer', minimum: 0, maximum: 20, description: 'legacy logprobs {tokens, token_logprobs, top_logprobs, text_offset} with this many most likely tokens' } },
 };
 
 const EMBEDDINGS_SCHEMA: JsonSchema = {
@@ -71,7 +79,7 @@ const EMBEDDINGS_SCHEMA: JsonSchema = {
   required: ['input'],
   properties: {
     model: { type: 'string', description: 'A preset name, GGUF path or hf: reference; anything else means the default model' },
-    input: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: MAX_EMBEDDING_INPUTS }] },
+    input: { anyOf: [{ type: 'string' }, { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'integer', minimum: 0 } }] }, maxItems: MAX_EMBEDDING_INPUTS }, { type: 'array', items: { type: 'integer', minimum: 0 } }], description: 'texts, or token ids (one array, or an array of arrays) embedded as they are' },
     encoding_format: { enum: ['float', 'base64'], default: 'float' },
   },
 };
@@ -109,22 +117,22 @@ export function chatCompletionsHandler(ctx: RouteContext): RouteSpec['handler'] 
   return async (c: Context, signal: AbortSignal) => {
     const body = await readJson(c);
     const request = normalizeOpenAiChat(body);
+    const tokens = openAiChatTokenRequest(body);
     const sentences = body.sentences === true;
-    if (request.toolsRequested) {
-      const name = request.model ?? ctx.catalog.defaultModelId() ?? 'this model';
-      throw new HttpError(400, `${name} does not support tools`, 'tools_not_supported');
-    }
+    const parsing = replyParsing(request.chat);
     const run = await ctx.generations.chat({
       route: `POST ${c.req.path}`,
       model: request.model,
       messages: request.generation.messages,
       sampling: request.generation,
+      tokens: tokens?.options,
+      chat: parsing.chat,
       signal,
     });
     const meta = { id: randomId('chatcmpl'), created: unixSeconds(), model: request.model ?? run.model, system_fingerprint: systemFingerprint(ctx.version, run.model) };
     if (!request.stream) {
       const result = await run.result;
-      const { content, reasoning } = splitReasoning(result.text);
+      const reply = parsing.reply(result);
       return c.json({
         id: meta.id,
         object: 'chat.completion',
@@ -133,15 +141,44 @@ export function chatCompletionsHandler(ctx: RouteContext): RouteSpec['handler'] 
         system_fingerprint: meta.system_fingerprint,
         choices: [{
           index: 0,
-          message: { role: 'assistant', content, ...(reasoning ? { reasoning_content: reasoning } : {}) },
-          logprobs: null,
-          finish_reason: finishReason(result.stopReason),
+          message: openAiMessage(reply),
+          logprobs: chatLogprobs(tokens?.all ?? [], tokens),
+          finish_reason: replyFinishReason(reply, result.stopReason),
         }],
         usage: openAiUsage(result),
       });
     }
     const chunks = await firstChunkReady(run);
-    return streamResponse(chatEvents(chunks, run, meta, request.includeUsage, sentences), SSE_HEADERS, { onError: errorEvent });
+    return streamResponse(chatEvents(chunks, run, parsing.parser(), meta, request.includeUsage, sentences, tokens), SSE_HEADERS, { onError: errorEvent });
+  };
+}
+
+/** The assistant message of a reply: `content` null when it only calls tools, as OpenAI sends it. */
+export function openAiMessage(reply: ChatReply) {
+  const calls = reply.toolCalls.length > 0;
+  return {
+    role: 'assistant' as const,
+    content: calls && reply.content === '' ? null : reply.content,
+    ...(reply.reasoning ? { reasoning_content: reply.reasoning } : {}),
+    ...(calls ? { tool_calls: reply.toolCalls } : {}),
+  };
+}
+
+/** `tool_calls` when the reply called tools (and was not cut short), else as finishReason. */
+export function replyFinishReason(reply: ChatReply, stopReason: string): 'stop' | 'length' | 'tool_calls' {
+  const reason = finishReason(stopReason);
+  return reason === 'stop' && reply.toolCalls.length > 0 ? 'tool_calls' : reason;
+}
+
+/** One streamed delta in OpenAI's shape (a tool call's first one names it). */
+function openAiDelta(delta: ReplyDelta): Record<string, unknown> {
+  if (delta.reasoning !== undefined) return { reasoning_content: delta.reasoning };
+  if (delta.content !== undefined) return { content: delta.content };
+  const call = delta.toolCall!;
+  return {
+    tool_calls: [call.name !== undefined
+      ? { index: call.index, id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }
+      : { index: call.index, function: { arguments: call.arguments } }],
   };
 }
 
@@ -155,28 +192,43 @@ interface StreamMeta {
 async function* chatEvents(
   chunks: AsyncIterable<string>,
   run: GenerationRun,
+  parser: ChatReplyParser,
   meta: StreamMeta,
   includeUsage: boolean,
   sentences: boolean,
+  tokens?: TokenCollector,
 ): AsyncGenerator<string> {
   const base = { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, system_fingerprint: meta.system_fingerprint };
   const usageField = includeUsage ? { usage: null } : {};
-  const delta = (fields: Record<string, string>) => sseEvent({ ...base, choices: [{ index: 0, delta: fields, logprobs: null, finish_reason: null }], ...usageField });
+  // A chunk's tokens go with the next delta sent (a chunk held back by the parser or chunker passes them on).
+  const pending: GeneratedToken[] = [];
+  const logprobs = () => (pending.length > 0 ? chatLogprobs(pending.splice(0), tokens) : null);
+  const delta = (fields: Record<string, unknown>) => sseEvent({ ...base, choices: [{ index: 0, delta: fields, logprobs: logprobs(), finish_reason: null }], ...usageField });
   // As OpenAI and llama-server do: the first chunk carries the role alone, content follows.
   yield delta({ role: 'assistant', content: '' });
-  const reasoning = new ReasoningSplitter();
   const chunker = sentences ? new SentenceChunker() : undefined;
-  const events = (part: ReplyPart, last: boolean): string[] => {
+  const events = (deltas: ReplyDelta[], last: boolean): string[] => {
     const out: string[] = [];
-    if (part.reasoning) out.push(delta({ reasoning_content: part.reasoning }));
-    const content = chunker ? chunker.push(part.content) + (last ? chunker.flush() : '') : part.content;
-    if (content) out.push(delta({ content }));
+    for (const d of deltas) {
+      if (d.content !== undefined && chunker) {
+        const content = chunker.push(d.content);
+        if (content) out.push(delta({ content }));
+      } else {
+        out.push(delta(openAiDelta(d)));
+      }
+    }
+    const rest = last && chunker ? chunker.flush() : '';
+    if (rest) out.push(delta({ content: rest }));
     return out;
   };
-  for await (const text of chunks) yield* events(reasoning.push(text), false);
-  yield* events(reasoning.flush(), true);
+  for await (const text of chunks) {
+    pending.push(...tokens?.take(text) ?? []);
+    yield* events(parser.push(text), false);
+  }
+  yield* events(parser.finish(), true);
   const result = await run.result;
-  yield sseEvent({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason(result.stopReason) }], ...usageField });
+  pending.push(...tokens?.rest() ?? []);
+  yield sseEvent({ ...base, choices: [{ index: 0, delta: {}, logprobs: logprobs(), finish_reason: replyFinishReason(parser.reply, result.stopReason) }], ...usageField });
   if (includeUsage) yield sseEvent({ ...base, choices: [], usage: openAiUsage(result) });
   yield sseEvent(SSE_DONE);
 }
@@ -186,14 +238,18 @@ async function* completionEvents(
   run: GenerationRun,
   meta: StreamMeta,
   includeUsage: boolean,
+  tokens?: TokenCollector,
 ): AsyncGenerator<string> {
   const base = { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model, system_fingerprint: meta.system_fingerprint };
   const usageField = includeUsage ? { usage: null } : {};
+  let offset = 0; // of each chunk's text in the completion (logprobs' text_offset)
   for await (const text of chunks) {
-    yield sseEvent({ ...base, choices: [{ text, index: 0, logprobs: null, finish_reason: null }], ...usageField });
+    yield sseEvent({ ...base, choices: [{ text, index: 0, logprobs: completionLogprobs(tokens?.take(text) ?? [], tokens, offset), finish_reason: null }], ...usageField });
+    offset += text.length;
   }
   const result = await run.result;
-  yield sseEvent({ ...base, choices: [{ text: '', index: 0, logprobs: null, finish_reason: finishReason(result.stopReason) }], ...usageField });
+  const rest = tokens?.rest() ?? [];
+  yield sseEvent({ ...base, choices: [{ text: '', index: 0, logprobs: rest.length > 0 ? completionLogprobs(rest, tokens, offset) : null, finish_reason: finishReason(result.stopReason) }], ...usageField });
   if (includeUsage) yield sseEvent({ ...base, choices: [], usage: openAiUsage(result) });
   yield sseEvent(SSE_DONE);
 }
@@ -230,8 +286,10 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
   });
 
   const completions: RouteSpec['handler'] = async (c, signal) => {
-    const request = normalizeOpenAiCompletion(await readJson(c));
-    const run = await ctx.generations.text({ route: `POST ${c.req.path}`, model: request.model, text: request.prompt, sampling: request.sampling, signal });
+    const body = await readJson(c);
+    const request = normalizeOpenAiCompletion(body);
+    const tokens = openAiCompletionTokenRequest(body);
+    const run = await ctx.generations.text({ route: `POST ${c.req.path}`, model: request.model, text: request.prompt, sampling: request.sampling, tokens: tokens?.options, signal });
     const meta = { id: randomId('cmpl'), created: unixSeconds(), model: request.model ?? run.model, system_fingerprint: systemFingerprint(ctx.version, run.model) };
     if (!request.stream) {
       const result = await run.result;
@@ -241,12 +299,12 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
         created: meta.created,
         model: meta.model,
         system_fingerprint: meta.system_fingerprint,
-        choices: [{ text: result.text, index: 0, logprobs: null, finish_reason: finishReason(result.stopReason) }],
+        choices: [{ text: result.text, index: 0, logprobs: completionLogprobs(tokens?.all ?? [], tokens), finish_reason: finishReason(result.stopReason) }],
         usage: openAiUsage(result),
       });
     }
     const chunks = await firstChunkReady(run);
-    return streamResponse(completionEvents(chunks, run, meta, request.includeUsage), SSE_HEADERS, { onError: errorEvent });
+    return streamResponse(completionEvents(chunks, run, meta, request.includeUsage, tokens), SSE_HEADERS, { onError: errorEvent });
   };
 
   const models: RouteSpec['handler'] = async (c) => {
@@ -263,7 +321,7 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
     if (format !== 'float' && format !== 'base64') throw invalid('"float" or "base64"', 'encoding_format', format);
     const model = body.model === undefined || body.model === null ? undefined : body.model;
     if (model !== undefined && typeof model !== 'string') throw invalid('a string', 'model', model);
-    const inputs = embeddingInputs(body.input);
+    const inputs = embeddingInputsWithTokens(body.input);
     const result = await ctx.embedder.embed(model, inputs, signal);
     return c.json({
       object: 'list',
