@@ -125,6 +125,8 @@ export function MessagesTab() {
 
   function show(next: 'table' | 'jsonl') {
     setView(next);
+    setNotice(undefined);
+    setError(undefined);
     localStorage.setItem('akachat.messages.view', next);
   }
 
