@@ -109,6 +109,9 @@ describe.skipIf(skipReason)('playground compare tab', () => {
     await page.selectOption('select[aria-label="Language"]', 'ja');
     await page.getByTestId('compare-run-all').filter({ hasText: 'すべて実行' }).waitFor();
     await p.screenshot('compare-ja');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await p.screenshot('compare-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
     await page.selectOption('select[aria-label="Language"]', 'en');
     // Back to two columns for whoever runs next in this browser.
     await column(3).getByRole('button', { name: 'Remove column 4' }).click();

@@ -7,7 +7,11 @@ function recordSpeech() {
   const w = window as unknown as { spoken: { text: string; lang: string }[]; cancels: number };
   w.spoken = [];
   w.cancels = 0;
-  speechSynthesis.speak = (utterance) => void w.spoken.push({ text: utterance.text, lang: utterance.lang });
+  speechSynthesis.speak = (utterance) => {
+    w.spoken.push({ text: utterance.text, lang: utterance.lang });
+    // Each one "starts" at once and never ends: the card of the last one queued is the one being spoken.
+    setTimeout(() => utterance.onstart?.call(utterance, new Event('start') as SpeechSynthesisEvent));
+  };
   speechSynthesis.cancel = () => void w.cancels++;
 }
 
@@ -55,6 +59,8 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     // One utterance per sentence, in order (the speech text is the display text without markup: the same for these stories).
     expect(spoken.map((u) => u.text)).toEqual(texts.map((text) => text.replace(/\s+/g, ' ').trim()));
     expect(spoken[0].lang).toBe('en');
+    const speaking = turn.locator('[data-testid="sentence-card"][aria-current="true"] .sentence-text');
+    expect(await speaking.textContent()).toBe(texts.at(-1));
     expect(await turns().count()).toBe(2);
   });
 
@@ -74,6 +80,9 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     await p.page.selectOption('select[aria-label="Language"]', 'ja');
     await p.page.getByTestId('speech-send').filter({ hasText: '送信' }).waitFor();
     await p.screenshot('speech-ja');
+    await p.page.emulateMedia({ colorScheme: 'dark' });
+    await p.screenshot('speech-dark');
+    await p.page.emulateMedia({ colorScheme: 'light' });
     await p.page.selectOption('select[aria-label="Language"]', 'en');
   });
 

@@ -133,6 +133,22 @@ export function CompareTab() {
   const stop = (id: number) => controllers.current.get(id)?.abort();
   const stopAll = () => controllers.current.forEach((controller) => controller.abort());
 
+  // Ctrl+Enter / Esc wherever the focus is while the tab is open (also on a button or the page itself).
+  const keys = useRef({ running, runAll, stopAll });
+  keys.current = { running, runAll, stopAll };
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const { running, runAll, stopAll } = keys.current;
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        if (running) stopAll();
+        else void runAll();
+      } else if (e.key === 'Escape' && running) stopAll();
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, []);
+
   function addColumn() {
     const id = Math.max(...setup.columns.map((c) => c.id)) + 1;
     patch({ columns: [...setup.columns, { id, model: '', temperature: '', seed: '', topP: '' }] });
@@ -147,14 +163,7 @@ export function CompareTab() {
   return (
     <div
       class="compare"
-      onKeyDown={(e) => {
-        if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
-          e.preventDefault();
-          if (running) stopAll();
-          else void runAll();
-        } else if (e.key === 'Escape' && running) stopAll();
-      }}
-    >
+>
       <section class="card compare-setup" aria-label={t('setup')}>
         <div class="compare-prompt">
           <div class="row">

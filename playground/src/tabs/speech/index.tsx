@@ -130,6 +130,15 @@ export function SpeechTab() {
     speaker.cancel();
   }
 
+  // Esc stops the reply and the voice wherever the focus is.
+  const stopRef = useRef(stop);
+  stopRef.current = stop;
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && stopRef.current();
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, []);
+
   const languages = [...new Set(voices.map((voice) => primaryLanguage(voice.lang)))].sort();
   if (!languages.includes(lang)) languages.unshift(lang);
   const langVoices = voices.filter((voice) => primaryLanguage(voice.lang) === lang);
@@ -247,7 +256,7 @@ export function SpeechTab() {
             if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
               e.preventDefault();
               void send();
-            } else if (e.key === 'Escape' && running) stop();
+            }
           }}
         />
         {running ? (
@@ -276,6 +285,7 @@ function TurnView({ turn, speaking }: { turn: Turn; speaking: string | undefined
           <li
             key={sentence.index}
             class={speaking === `${turn.id}:${sentence.index}` ? 'sentence-card speaking' : 'sentence-card'}
+            aria-current={speaking === `${turn.id}:${sentence.index}` ? 'true' : undefined}
             data-testid="sentence-card"
             data-index={sentence.index}
           >
