@@ -1,3 +1,4 @@
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSse } from '../../src/http/sse.js';
 import { postJson, startServer, stories, type TestServer } from './helpers.js';
@@ -9,8 +10,10 @@ const PROMPT = 'Once upon a time';
 
 describe.skipIf(!stories)('token-level extras over HTTP on stories260K', () => {
   let t: TestServer;
+  let client: OpenAI;
   beforeAll(async () => {
     t = await startServer({ model: stories });
+    client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'any', maxRetries: 0 });
   });
   afterAll(async () => t?.close());
 
@@ -59,7 +62,9 @@ describe.skipIf(!stories)('token-level extras over HTTP on stories260K', () => {
     const chunks = events.filter((e) => !e.stop);
     expect(chunks.map((e) => e.content).join('')).toBe(whole.content);
     expect(chunks.flatMap((e) => e.tokens)).toEqual(whole.tokens);
-    expect(chunks.flatMap((e) => e.completion_probabilities ?? [])).toEqual(whole.completion_probabilities);
+    const streamed = chunks.flatMap((e) => e.completion_probabilities ?? []);
+    expect(streamed.map((p) => p.id)).toEqual(whole.completion_probabilities!.map((p) => p.id));
+    streamed.forEach((p, i) => expect(p.logprob).toBeCloseTo(whole.completion_probabilities![i].logprob!, 4));
     for (const chunk of chunks) expect(chunk.completion_probabilities!.map((p) => p.token).join('')).toBe(chunk.content);
   });
 
@@ -94,5 +99,92 @@ describe.skipIf(!stories)('token-level extras over HTTP on stories260K', () => {
     const { tokens } = await (await postJson(`${t.url}/tokenize`, { content: 'A 好 b', with_pieces: true })).json() as { tokens: Array<{ id: number; piece: string | number[] }> };
     // stories260K has no token for 好 (E5 A5 BD): one byte-fallback token per byte.
     expect(tokens.map((token) => token.piece)).toEqual([' ', 'A', ' ', [0xe5], [0xa5], [0xbd], ' b']);
+  });
+
+  const hello = [{ role: 'user' as const, content: 'Tell me about a cat.' }];
+
+  it('OpenAI chat logprobs (openai SDK): each token\'s logprob and top_logprobs, the same when streamed', async () => {
+    const request = { model: 'stories', messages: hello, max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 2 };
+    const whole = await client.chat.completions.create(request);
+    const content = whole.choices[0].logprobs!.content!;
+    expect(content).toHaveLength(whole.usage!.completion_tokens);
+    expect(content.map((entry) => entry.token).join('')).toBe(whole.choices[0].message.content);
+    for (const entry of content) {
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(entry.top_logprobs).toHaveLength(2);
+      expect(entry.top_logprobs[0]).toMatchObject({ token: entry.token, logprob: entry.logprob });
+      expect(Buffer.from(entry.bytes!).toString('utf8')).toBe(entry.token);
+    }
+    const stream = await client.chat.completions.create({ ...request, stream: true });
+    const streamed = [];
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      // Each content delta carries its own tokens' logprobs.
+      if (choice?.delta.content) expect(choice.logprobs!.content!.map((entry) => entry.token).join('')).toBe(choice.delta.content);
+      streamed.push(...choice?.logprobs?.content ?? []);
+    }
+    // The same tokens; logprobs equal up to float noise (the second run decodes from the cached prompt).
+    expect(streamed.map((entry) => entry.token)).toEqual(content.map((entry) => entry.token));
+    streamed.forEach((entry, i) => expect(entry.logprob).toBeCloseTo(content[i].logprob, 4));
+    // Without top_logprobs: each token's own logprob, no alternatives; without logprobs: null.
+    const bare = await client.chat.completions.create({ ...request, top_logprobs: undefined });
+    expect(bare.choices[0].logprobs!.content!.every((entry) => entry.top_logprobs.length === 0)).toBe(true);
+    expect((await client.chat.completions.create({ ...request, logprobs: undefined, top_logprobs: undefined })).choices[0].logprobs).toBeNull();
+  });
+
+  it('OpenAI logit_bias (openai SDK): -100 on the greedy token makes another one come first', async () => {
+    const request = { model: 'stories', messages: hello, max_tokens: 1, temperature: 0, logprobs: true };
+    const first = (await client.chat.completions.create(request)).choices[0].logprobs!.content![0] as { id?: number; token: string };
+    expect(Number.isInteger(first.id)).toBe(true);
+    const biased = await client.chat.completions.create({ ...request, logit_bias: { [String(first.id)]: -100 } });
+    expect((biased.choices[0].logprobs!.content![0] as { id?: number }).id).not.toBe(first.id);
+  });
+
+  it('OpenAI bad token options are 400s (openai SDK)', async () => {
+    const request = { model: 'stories', messages: hello, max_tokens: 1 };
+    await expect(client.chat.completions.create({ ...request, top_logprobs: 2 })).rejects.toMatchObject({ status: 400 });
+    await expect(client.chat.completions.create({ ...request, logprobs: true, top_logprobs: 21 })).rejects.toMatchObject({ status: 400 });
+    await expect(client.chat.completions.create({ ...request, logit_bias: { 999999: 5 } })).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('OpenAI legacy completions logprobs: tokens, token_logprobs, top_logprobs and text_offset, streamed too', async () => {
+    const request = { model: 'stories', prompt: PROMPT, max_tokens: 6, temperature: 0, logprobs: 2 };
+    const whole = await client.completions.create(request);
+    const logprobs = whole.choices[0].logprobs!;
+    expect(logprobs.tokens!.join('')).toBe(whole.choices[0].text);
+    expect(logprobs.token_logprobs).toHaveLength(6);
+    expect(logprobs.top_logprobs!.every((top) => Object.keys(top).length >= 1 && Object.keys(top).length <= 2)).toBe(true);
+    expect(logprobs.text_offset![0]).toBe(0);
+    const stream = await client.completions.create({ ...request, stream: true });
+    const tokens: string[] = [];
+    const offsets: number[] = [];
+    for await (const chunk of stream) {
+      tokens.push(...chunk.choices[0].logprobs?.tokens ?? []);
+      offsets.push(...chunk.choices[0].logprobs?.text_offset ?? []);
+    }
+    expect(tokens).toEqual(logprobs.tokens);
+    expect(offsets).toEqual(logprobs.text_offset);
+  });
+
+  it('/v1/embeddings takes token ids (openai SDK, its default base64): the same vectors as the text', async () => {
+    const { tokens } = await (await postJson(`${t.url}/tokenize`, { content: 'a cat', add_special: true })).json() as { tokens: number[] };
+    const byText = await client.embeddings.create({ model: 'stories', input: 'a cat' });
+    const byIds = await client.embeddings.create({ model: 'stories', input: tokens });
+    expect(byIds.data[0].embedding).toEqual(byText.data[0].embedding);
+    expect(byIds.usage.prompt_tokens).toBe(tokens.length);
+    const several = await client.embeddings.create({ model: 'stories', input: [tokens, tokens.slice(0, 2)] });
+    expect(several.data).toHaveLength(2);
+    await expect(client.embeddings.create({ model: 'stories', input: [[1, 999999]] })).rejects.toMatchObject({ status: 400 });
+    await expect(client.embeddings.create({ model: 'stories', input: [[1.5]] })).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('llama.cpp /embedding takes text or token ids and answers [{index, embedding: [vector]}]', async () => {
+    const { tokens } = await (await postJson(`${t.url}/tokenize`, { content: 'a cat', add_special: true })).json() as { tokens: number[] };
+    const byText = await (await postJson(`${t.url}/embedding`, { content: 'a cat' })).json() as Array<{ index: number; embedding: number[][] }>;
+    const byIds = await (await postJson(`${t.url}/embedding`, { content: tokens })).json() as typeof byText;
+    expect(byText[0].index).toBe(0);
+    expect(byText[0].embedding[0].length).toBeGreaterThan(0);
+    expect(byIds[0].embedding).toEqual(byText[0].embedding);
+    expect((await postJson(`${t.url}/embedding`, { content: 'a cat', embd_normalize: -1 })).status).toBe(400);
   });
 });

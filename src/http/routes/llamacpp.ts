@@ -9,6 +9,7 @@ import { errorBody, HttpError, statusOf } from '../errors.js';
 import { completionProbabilities, llamaCppTokenRequest, type TokenCollector } from '../logprobs.js';
 import { firstChunkReady } from '../run-stream.js';
 import type { GenerationSettings } from '../../llm/types.js';
+import { embeddingInputsWithTokens } from '../../run/embeddings.js';
 import { phaseTimes, UNLIMITED_TOKENS, type GenerationRun, type RunResult } from '../../run/runner.js';
 import { normalizeLlamaCppCompletion } from '../openai-normalize.js';
 import { readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
@@ -189,6 +190,17 @@ export function llamaCppRoutes(ctx: RouteContext): RouteSpec[] {
     return c.json({ content });
   };
 
+  // llama-server's own embedding form: `content` as text or token ids, `[{index, embedding: [vector]}]`.
+  const embedding: RouteSpec['handler'] = async (c, signal) => {
+    const body = await readJson(c);
+    const normalize = body.embd_normalize ?? 2;
+    // The engine's vectors are L2-normalised: other norms would need the raw pooled vectors.
+    if (normalize !== 2) throw invalid('2 (Euclidean; the only normalisation offered)', 'embd_normalize', normalize);
+    if (body.model !== undefined && typeof body.model !== 'string') throw invalid('a string', 'model', body.model);
+    const result = await ctx.embedder.embed(body.model, embeddingInputsWithTokens(body.content, 'content'), signal);
+    return c.json(result.vectors.map((vector, index) => ({ index, embedding: [Array.from(vector)] })));
+  };
+
   const health: RouteSpec['handler'] = (c: Context) => {
     if (ctx.state.model === 'loading') throw new HttpError(503, 'Loading model', 'loading_model');
     if (ctx.state.model === 'failed') throw new HttpError(500, `The default model failed to load: ${ctx.state.modelError ?? 'unknown error'}`, 'model_load_failed');
@@ -251,6 +263,19 @@ export function llamaCppRoutes(ctx: RouteContext): RouteSpec[] {
       responses: { 200: { description: '{content}' } },
       errors: 'llamacpp',
       handler: detokenize,
+    },
+    {
+      method: 'POST',
+      path: '/embedding',
+      summary: 'Embeddings (llama.cpp server form): content as text or token ids',
+      tags: TAGS,
+      requestBody: {
+        schema: { type: 'object', required: ['content'], properties: { content: { anyOf: [{ type: 'string' }, { type: 'array' }], description: 'a text, token ids, or an array of texts and token-id arrays' }, embd_normalize: { const: 2, default: 2 } } },
+        example: { content: 'Hello world' },
+      },
+      responses: { 200: { description: '[{index, embedding: [vector]}] (L2-normalised)' } },
+      errors: 'llamacpp',
+      handler: embedding,
     },
     {
       method: 'GET',
