@@ -9,7 +9,8 @@ import { HighlightStyle, bracketMatching, syntaxHighlighting } from '@codemirror
 import { EditorState } from '@codemirror/state';
 import { EditorView, drawSelection, highlightActiveLine, keymap, lineNumbers, placeholder as placeholderText } from '@codemirror/view';
 import { tags } from '@lezer/highlight';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { memo } from 'preact/compat';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { defineMessages, language } from '../i18n';
 import { instructionCompletions, type CompletionLists } from './completion';
 import { instructionLanguage } from './language';
@@ -41,6 +42,15 @@ const highlight = HighlightStyle.define([
 /** The nonce the server put in the page for CodeMirror's run-time <style> elements (strict CSP). */
 const styleNonce = document.querySelector<HTMLMetaElement>('meta[name="akachat-style-nonce"]')?.content ?? '';
 
+/**
+ * CodeMirror owns this element's children. It never re-renders: Preact would otherwise diff them
+ * away on the next render (and the two then fight over the DOM forever).
+ */
+const EditorHost = memo(
+  ({ mount }: { mount: (element: HTMLDivElement | null) => void }) => <div ref={mount} class="editor-host" data-testid="instruction-editor" />,
+  () => true,
+);
+
 export interface InstructionEditorProps {
   value: string;
   onChange(value: string): void;
@@ -55,12 +65,14 @@ export interface InstructionEditorProps {
 
 export function InstructionEditor(props: InstructionEditorProps) {
   const t = useT();
-  const host = useRef<HTMLDivElement>(null);
+  const host = useRef<HTMLDivElement | null>(null);
   const view = useRef<EditorView | undefined>(undefined);
   // Extensions are built once; they read the latest props through this ref.
   const latest = useRef(props);
   latest.current = props;
   const [problem, setProblem] = useState<ParseProblem>();
+  // The text this editor last reported; a `value` equal to it is our own echo, not a new text.
+  const reported = useRef(props.value);
 
   useEffect(() => {
     const state = EditorState.create({
@@ -92,7 +104,9 @@ export function InstructionEditor(props: InstructionEditorProps) {
         placeholderText(t('hint')),
         EditorView.contentAttributes.of({ 'aria-label': latest.current.label ?? 'Instruction' }),
         EditorView.updateListener.of((update) => {
-          if (update.docChanged) latest.current.onChange(update.state.doc.toString());
+          if (!update.docChanged) return;
+          reported.current = update.state.doc.toString();
+          latest.current.onChange(reported.current);
         }),
       ],
     });
@@ -100,15 +114,20 @@ export function InstructionEditor(props: InstructionEditorProps) {
     return () => view.current?.destroy();
   }, []);
 
-  // A value set from outside (a prompt loaded) replaces the text.
-  useEffect(() => {
+  // A value set from outside (a prompt loaded) replaces the text. Read from `latest`, not this
+  // render's props: an effect of an older render can run after newer keystrokes, and replacing
+  // the text with its stale value starts a ping-pong with onChange that never ends.
+  useLayoutEffect(() => {
     const v = view.current;
-    if (v && v.state.doc.toString() !== props.value) v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: props.value } });
+    const value = latest.current.value;
+    if (!v || value === reported.current) return;
+    reported.current = value;
+    if (v.state.doc.toString() !== value) v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
   }, [props.value]);
 
   return (
     <div class="instruction-editor">
-      <div ref={host} class="editor-host" data-testid="instruction-editor" />
+      <EditorHost mount={(element) => (host.current = element)} />
       <p class={problem ? 'editor-problem error' : 'editor-problem'} data-testid="instruction-problem" aria-live="polite">
         {problem ? t('at', { line: problem.line, column: problem.column, message: problem.message }) : ''}
       </p>
