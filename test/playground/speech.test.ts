@@ -15,12 +15,16 @@ function recordSpeech() {
   speechSynthesis.cancel = () => void w.cancels++;
 }
 
+const AVATAR_REPLY = '[happy] こんにちは！私は**アカ**です。[motion:bow] よろしくね。';
+
 describe.skipIf(skipReason)('playground speech tab', () => {
   let p: Playground;
   beforeAll(async () => {
     p = await openPlayground();
     // A story prompt: stories260K continues it with short sentences.
     await p.server.akachat.prompts.save('story', 'Once upon a time, there was a little girl.', { template: '{bos_token}{instruction} {input}', max_new_tokens: 60, temperature: 0 });
+    // An avatar whose reply a grammar fixes (a real generation on stories260K): tags, markdown, Japanese.
+    await p.server.akachat.prompts.save('avatar', 'Hello', { template: '{bos_token}{instruction} {input}', max_new_tokens: 200, grammar: `root ::= "${AVATAR_REPLY}"` });
     await p.page.addInitScript(recordSpeech);
     await p.page.reload();
     await p.openTab('speech');
@@ -43,7 +47,6 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     // The draft is cleared and Send waits for new text.
     expect(await page.getByTestId('speech-text').inputValue()).toBe('');
     expect(await page.getByTestId('speech-send').isDisabled()).toBe(true);
-    await p.screenshot('speech-en');
   });
 
   it('queues each sentence for speech synthesis as it arrives when Speak is on', async () => {
@@ -64,8 +67,27 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     expect(await turns().count()).toBe(2);
   });
 
+  it('shows emotion and motion tags, and speaks the text without markdown', async () => {
+    const page = p.page;
+    await page.getByTestId('speech-prompt').selectOption('avatar');
+    await page.getByTestId('speech-text').fill('Who are you?');
+    await page.getByTestId('speech-text').press('Enter');
+    const turn = turns().last();
+    await turn.and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+    const cards = turn.getByTestId('sentence-card');
+    expect(await cards.locator('.sentence-text').allTextContents()).toEqual(['こんにちは！', '私は**アカ**です。', 'よろしくね。']);
+    expect(await cards.nth(0).getByTestId('sentence-emotion').textContent()).toBe('emotion: happy');
+    expect(await cards.nth(2).getByTestId('sentence-motion').textContent()).toBe('motion: bow');
+    expect(await cards.nth(1).getByTestId('sentence-emotion').count()).toBe(0);
+    expect(await cards.nth(1).locator('.sentence-speech').textContent()).toContain('私はアカです。');
+    const spoken = await page.evaluate(() => (window as unknown as { spoken: { text: string }[] }).spoken.slice(-3).map((u) => u.text));
+    expect(spoken).toEqual(['こんにちは！', '私はアカです。', 'よろしくね。']);
+    await p.screenshot('speech-en');
+  });
+
   it('stops a reply and cancels its speech', async () => {
     const page = p.page;
+    await page.getByTestId('speech-prompt').selectOption('story');
     await page.getByTestId('speech-max-tokens').fill('400'); // long enough to be stopped mid-reply
     await page.getByTestId('speech-text').fill('They');
     await page.getByTestId('speech-send').click();

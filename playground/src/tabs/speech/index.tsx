@@ -308,7 +308,7 @@ function TurnView({ turn, speaking }: { turn: Turn; speaking: string | undefined
             {sentence.code ? <pre class="sentence-text">{sentence.text}</pre> : <p class="sentence-text">{sentence.text}</p>}
             {!sentence.code && sentence.speech !== '' && sentence.speech !== sentence.text && (
               <p class="sentence-speech muted" title={t('speechHint')}>
-                🔊 {sentence.speech}
+                {t('spoken')} {sentence.speech}
               </p>
             )}
           </li>
