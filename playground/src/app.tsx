@@ -1,15 +1,8 @@
 /** The page: a header (language, API key, docs link) and one tab at a time, chosen by the URL hash. */
+import { lazy, Suspense } from 'preact/compat';
 import { useEffect, useState } from 'preact/hooks';
 import { apiKey, setApiKey } from './api';
 import { defineMessages, setLanguage, useLanguage } from './i18n';
-import { BatchTab } from './tabs/batch';
-import { CompareTab } from './tabs/compare';
-import { MessagesTab } from './tabs/messages';
-import { PromptTab } from './tabs/prompt';
-import { RagTab } from './tabs/rag';
-import { SettingsTab } from './tabs/settings';
-import { SpeechTab } from './tabs/speech';
-import { VarTab } from './tabs/var';
 
 const useT = defineMessages({
   en: {
@@ -40,15 +33,16 @@ const useT = defineMessages({
   },
 });
 
+// Each tab is its own chunk, loaded when first opened: the page starts with the shell and one tab.
 const TABS = {
-  prompt: PromptTab,
-  compare: CompareTab,
-  speech: SpeechTab,
-  rag: RagTab,
-  var: VarTab,
-  messages: MessagesTab,
-  settings: SettingsTab,
-  batch: BatchTab,
+  prompt: lazy(() => import('./tabs/prompt').then((m) => ({ default: m.PromptTab }))),
+  compare: lazy(() => import('./tabs/compare').then((m) => ({ default: m.CompareTab }))),
+  speech: lazy(() => import('./tabs/speech').then((m) => ({ default: m.SpeechTab }))),
+  rag: lazy(() => import('./tabs/rag').then((m) => ({ default: m.RagTab }))),
+  var: lazy(() => import('./tabs/var').then((m) => ({ default: m.VarTab }))),
+  messages: lazy(() => import('./tabs/messages').then((m) => ({ default: m.MessagesTab }))),
+  settings: lazy(() => import('./tabs/settings').then((m) => ({ default: m.SettingsTab }))),
+  batch: lazy(() => import('./tabs/batch').then((m) => ({ default: m.BatchTab }))),
 } as const;
 export type TabName = keyof typeof TABS;
 
@@ -103,9 +97,11 @@ export function App() {
           </a>
         </div>
       </header>
-      <main class="panel" data-panel={tab}>
-        <Tab />
-      </main>
+      <Suspense fallback={<main class="panel" aria-busy="true" />}>
+        <main class="panel" data-panel={tab}>
+          <Tab />
+        </main>
+      </Suspense>
     </div>
   );
 }
