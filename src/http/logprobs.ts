@@ -25,11 +25,12 @@ export class TokenCollector {
   readonly #chunks: TokenChunk[] = [];
   readonly #all: GeneratedToken[] = [];
 
+  /** `options.tokens`: the caller asked for the ids (else a listener alone: ids where the run can give them). */
   constructor(options: Omit<TokenOptions, 'onTokens'>, top: number) {
     this.top = top;
     this.probabilities = (options.probabilities ?? 0) > 0;
     this.postSampling = options.postSamplingProbabilities === true;
-    this.options = { ...options, tokens: true, onTokens: (chunk) => {
+    this.options = { ...options, onTokens: (chunk) => {
       this.#chunks.push(chunk);
       this.#all.push(...chunk.tokens);
     } };
@@ -66,7 +67,8 @@ export function llamaCppTokenRequest(body: Record<string, unknown>, stream: bool
   const postSampling = body.post_sampling_probs === undefined || body.post_sampling_probs === null ? false : expectBoolean(body.post_sampling_probs, 'post_sampling_probs');
   const logitBias = parseLogitBias(body.logit_bias);
   if (!returnTokens && !stream && nProbs === 0 && !logitBias) return { returnTokens };
-  const collector = new TokenCollector({ logitBias, probabilities: nProbs, postSamplingProbabilities: postSampling }, nProbs);
+  // A stream shows token ids where the run can give them (not a saved prompt's); return_tokens asks for them.
+  const collector = new TokenCollector({ logitBias, probabilities: nProbs, postSamplingProbabilities: postSampling, tokens: returnTokens }, nProbs);
   return { collector, returnTokens };
 }
 

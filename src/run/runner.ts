@@ -122,7 +122,8 @@ interface CommonRequest {
   signal: AbortSignal;
   /**
    * Token-level options of a local model run (logit bias, probabilities, token ids and their
-   * listener); refused for saved prompts and remote services, which take none.
+   * listener); refused for saved prompts and remote services, which take none, unless only a
+   * listener is given.
    */
   tokens?: TokenOptions;
 }
@@ -260,7 +261,8 @@ export class Generations {
     return this.#start(request.route, target.name, provider === 'local', request.signal, (runSignal) => {
       const started = performance.now();
       const llm = llmRequest(merged, input, runSignal);
-      llm.tokens = request.tokens;
+      // A listener alone (a stream that shows token ids where it can) is enough to hand them out.
+      if (provider === 'local' && request.tokens) llm.tokens = { ...request.tokens, tokens: true };
       // Tool turns and tools go through llama.cpp's chat layer; a remote service gets plain turns.
       if (provider === 'local') llm.chat = chat;
       else if (wantsTools(chat)) throw new InvalidArgumentError('Expected a local model for a chat with tools (remote locations take none yet)');
@@ -357,9 +359,13 @@ function wantsTools(chat: LlmChatOptions | undefined): boolean {
   return (chat?.tools?.length ?? 0) > 0 && chat?.toolChoice !== 'none';
 }
 
-/** Logit bias, probabilities and token ids need a local model run: a 400 for anything else. */
+/**
+ * Logit bias, probabilities and asked-for token ids need a local model run: a 400 for anything
+ * else. A listener alone (`onTokens` without `tokens`) is not a request: it hears nothing there.
+ */
 function refuseTokenOptions(request: CommonRequest, why: string): void {
-  if (request.tokens) throw new InvalidArgumentError(`Expected a local model for logit_bias, logprobs or token ids, but ${why}`);
+  const options = request.tokens;
+  if (options && (options.logitBias || options.probabilities || options.tokens)) throw new InvalidArgumentError(`Expected a local model for logit_bias, logprobs or token ids, but ${why}`);
 }
 
 /** A client's conversation as a prompt's history + input: the last user turn is the input. */

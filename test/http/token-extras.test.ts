@@ -147,6 +147,21 @@ describe.skipIf(!stories)('token-level extras over HTTP on stories260K', () => {
     await expect(client.chat.completions.create({ ...request, logit_bias: { 999999: 5 } })).rejects.toMatchObject({ status: 400 });
   });
 
+  it('a saved prompt named as model answers 400 for token options (they need a local model run)', async () => {
+    await t.akachat.prompts.save('token-persona', 'You are a cat.', { max_new_tokens: 2 });
+    await expect(client.chat.completions.create({ model: 'token-persona', messages: hello, logprobs: true })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/saved prompt/) });
+    const response = await postJson(`${t.url}/completion`, { model: 'token-persona', prompt: PROMPT, n_probs: 2 });
+    expect(response.status).toBe(400);
+    expect((await postJson(`${t.url}/completion`, { model: 'token-persona', prompt: PROMPT, return_tokens: true })).status).toBe(400);
+    // Without token options the prompt runs; a stream then carries no token ids.
+    expect((await client.chat.completions.create({ model: 'token-persona', messages: hello })).choices[0].message.content).toBeTypeOf('string');
+    const stream = await postJson(`${t.url}/completion`, { model: 'token-persona', prompt: PROMPT, stream: true });
+    expect(stream.status).toBe(200);
+    const events = parseSse(await stream.text()).map((data) => JSON.parse(data) as { content: string; tokens: number[]; stop: boolean });
+    expect(events.at(-1)!.stop).toBe(true);
+    expect(events.flatMap((e) => e.tokens)).toEqual([]);
+  });
+
   it('OpenAI legacy completions logprobs: tokens, token_logprobs, top_logprobs and text_offset, streamed too', async () => {
     const request = { model: 'stories', prompt: PROMPT, max_tokens: 6, temperature: 0, logprobs: 2 };
     const whole = await client.completions.create(request);
