@@ -147,6 +147,17 @@ describe.skipIf(skipReason)('playground compare tab', () => {
     await column(1).getByTestId('column-model').selectOption({ index: 0 });
   });
 
+  it('shows a refused column\'s error in that column', async () => {
+    const page = p.page;
+    await column(1).getByTestId('column-temperature').fill('-1');
+    await runAndWait(runAll, ['done', 'error']);
+    expect(await column(1).getByRole('alert').textContent()).toMatch(/temperature/);
+    expect(await column(0).getByRole('alert').count()).toBe(0);
+    // The browser logs the refused request; nothing else was logged so far.
+    expect(p.problems.splice(0)).toEqual(['Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+    await column(1).getByTestId('column-temperature').fill('1.0');
+  });
+
   it('runs under the CSP without violations or console errors', async () => {
     expect(p.problems).toEqual([]);
   });

@@ -2,13 +2,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPlayground, skipReason, type Playground } from './browser.js';
 
-/** Records utterances instead of speaking them (headless chromium may have no voices); the server is real. */
+/**
+ * Records utterances instead of speaking them, and offers three voices (headless chromium may
+ * have none); the server is real.
+ */
 function recordSpeech() {
-  const w = window as unknown as { spoken: { text: string; lang: string }[]; cancels: number };
+  const w = window as unknown as { spoken: { text: string; lang: string; voice?: string }[]; cancels: number };
   w.spoken = [];
   w.cancels = 0;
+  const voices = [
+    { name: 'Kyoko', lang: 'ja-JP', voiceURI: 'test-kyoko', localService: true, default: false },
+    { name: 'Otoya', lang: 'ja-JP', voiceURI: 'test-otoya', localService: false, default: false },
+    { name: 'Samantha', lang: 'en-US', voiceURI: 'test-samantha', localService: true, default: true },
+  ];
+  speechSynthesis.getVoices = () => voices as unknown as SpeechSynthesisVoice[];
+  // The real setter accepts only the browser's own voice objects.
+  Object.defineProperty(SpeechSynthesisUtterance.prototype, 'voice', {
+    configurable: true,
+    get(this: { testVoice?: unknown }) {
+      return this.testVoice ?? null;
+    },
+    set(this: { testVoice?: unknown }, voice: unknown) {
+      this.testVoice = voice;
+    },
+  });
   speechSynthesis.speak = (utterance) => {
-    w.spoken.push({ text: utterance.text, lang: utterance.lang });
+    w.spoken.push({ text: utterance.text, lang: utterance.lang, voice: utterance.voice?.name });
     // Each one "starts" at once and never ends: the card of the last one queued is the one being spoken.
     setTimeout(() => utterance.onstart?.call(utterance, new Event('start') as SpeechSynthesisEvent));
   };
@@ -85,6 +104,21 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     await p.screenshot('speech-en');
   });
 
+  it('offers the voices of the chosen language and speaks with the one picked', async () => {
+    const page = p.page;
+    const voiceNames = () => page.getByTestId('speech-voice').locator('option').allTextContents();
+    expect(await page.getByTestId('speech-lang').inputValue()).toBe('en'); // the page's language
+    expect(await voiceNames()).toEqual(['browser default', 'Samantha']);
+    await page.getByTestId('speech-lang').selectOption('ja');
+    expect(await voiceNames()).toEqual(['browser default', 'Kyoko', 'Otoya (online)']);
+    await page.getByTestId('speech-voice').selectOption('test-kyoko');
+    await page.getByTestId('speech-text').fill('Again?');
+    await page.getByTestId('speech-text').press('Enter');
+    await turns().last().and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+    const spoken = await page.evaluate(() => (window as unknown as { spoken: { lang: string; voice?: string }[] }).spoken.slice(-3));
+    expect(spoken).toEqual(Array(3).fill({ text: expect.any(String), lang: 'ja-JP', voice: 'Kyoko' }));
+  });
+
   it('stops a reply and cancels its speech', async () => {
     const page = p.page;
     await page.getByTestId('speech-prompt').selectOption('story');
@@ -93,7 +127,8 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     await page.getByTestId('speech-send').click();
     await page.getByTestId('speech-stop').click();
     const turn = turns().last();
-    await turn.and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 30_000 });
+    await turn.and(page.locator(':not([data-state="waiting"]):not([data-state="streaming"])')).waitFor({ timeout: 30_000 });
+    expect(`${await turn.getAttribute('data-state')} ${await turn.getByTestId('speech-stats').textContent()}`).toMatch(/^stopped /);
     expect(await page.evaluate(() => (window as unknown as { cancels: number }).cancels)).toBeGreaterThan(0);
     await page.getByTestId('speech-send').waitFor();
   });
