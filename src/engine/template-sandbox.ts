@@ -20,7 +20,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { AbortError, AddonLoadError, AkachatError, TemplateError, abortReason } from '../errors.js';
 import { expectInteger } from '../validate.js';
-import { addonStatus } from './addon.js';
+import { addonStatus, loadAddon } from './addon.js';
 
 export interface TemplateJob {
   /** A Jinja source or `'chatml'`. */
@@ -179,6 +179,9 @@ export class TemplateSandbox {
     expectInteger(timeoutMs, 'timeoutMs', 1);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(new AbortError(abortReason(signal)));
+    // llama.cpp's own chatml source (the fallback of models without a template) is fixed code, no
+    // caller's: it renders here, without a worker's round trip (bench/ttft.bench.ts).
+    if (job.template === 'chatml') return new Promise((resolve) => resolve(renderHere(job)));
     const failed = this.#failed.get(job.template);
     if (failed && performance.now() - failed.at < this.#cooldownMs) {
       const ago = Math.round((performance.now() - failed.at) / 1000);
@@ -325,6 +328,18 @@ export class TemplateSandbox {
 
   #failQueue(err: Error): void {
     for (const pending of this.#queue.splice(0)) pending.reject(err);
+  }
+}
+
+/** What a worker does with a job (WORKER_SOURCE), in this process; TemplateError when it fails. */
+function renderHere(job: TemplateJob): string {
+  const addon = loadAddon();
+  try {
+    return job.inputs !== undefined
+      ? addon.chatTemplateApply!(job.template, job.bos, job.eos, job.inputs)
+      : addon.renderChatTemplate(job.template, job.bos, job.eos, job.messages, job.addGenerationPrompt);
+  } catch (err) {
+    throw new TemplateError(String((err as Error)?.message ?? err).trim(), 0, 0);
   }
 }
 

@@ -1,5 +1,6 @@
 /** The chatml fallback renders in this process, to the text llama.cpp's Jinja chatml gives. */
 import { describe, expect, it } from 'vitest';
+import { formatChat } from '../../src/engine/chat-format.js';
 import { loadAddon, Model } from '../../src/engine/index.js';
 import { templateSandbox } from '../../src/engine/template-sandbox.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
@@ -20,7 +21,7 @@ const conversations: { role: string; content: string }[][] = [
 ];
 
 describe.skipIf(!stories)('chatml, the fallback template', () => {
-  it('renders as llama.cpp renders its Jinja chatml source, without the template worker', async () => {
+  it('renders as llama.cpp renders its Jinja chatml source, in this process: no template worker', async () => {
     const model = await Model.load(stories!);  // stories260K has no chat template: chatml
     try {
       expect(model.info.chatTemplate).toBeNull();
@@ -30,6 +31,10 @@ describe.skipIf(!stories)('chatml, the fallback template', () => {
           const jinja = loadAddon().renderChatTemplate('chatml', model.info.bosText, model.info.eosText, messages, addGenerationPrompt);
           expect(await model.applyChatTemplate(messages, { addGenerationPrompt }), JSON.stringify(messages)).toBe(jinja);
           expect(await model.applyChatTemplate(messages, { template: 'chatml', addGenerationPrompt })).toBe(jinja);
+          // The chat layer (tools, reply parser) renders chatml here too, to the same prompt.
+          if (loadAddon().chatTemplateApply && messages.length > 0) {
+            expect((await formatChat(model, messages, { addGenerationPrompt })).prompt).toBe(jinja);
+          }
         }
       }
       expect(templateSandbox().workers).toBe(0);
