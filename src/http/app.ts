@@ -159,7 +159,7 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
   const routes: RouteSpec[] = [
     ...docsRoutes(openApi, title),
     ...playgroundRoutes(),
-    ...akachatRoutes(ctx),
+    ...akachatRoutes(ctx, options),
     ...speechRoutes(ctx),
     ...openAiRoutes(ctx),
     ...ollamaRoutes(ctx),

@@ -59,9 +59,11 @@ describe.skipIf(!stories)('POST /api/prompt/run on stories260K', () => {
 
   it('sends the chat history in messages mode', async () => {
     const history = [{ role: 'user', content: 'Who is Lily?' }, { role: 'assistant', content: 'A girl.' }];
+    // A chat template is the owner's: the draft runs with the one its saved prompt has.
+    const options = { is_messages: true, chat_template: CHAT_TEMPLATE, max_new_tokens: 4, temperature: 0 };
+    await t.akachat.prompts.save('teller', 'You tell stories.', options);
     const response = await postJson(`${t.url}/api/prompt/run`, {
-      instruction: 'You tell stories about {var.name}.', input: 'Tell me more.', messages: history, stream: true,
-      options: { is_messages: true, chat_template: CHAT_TEMPLATE, max_new_tokens: 4, temperature: 0 },
+      name: 'teller', instruction: 'You tell stories about {var.name}.', input: 'Tell me more.', messages: history, stream: true, options,
     });
     const events = await runEvents(response);
     expect(events[0].messages).toEqual([{ role: 'system', content: 'You tell stories about Lily.' }, ...history, { role: 'user', content: 'Tell me more.' }]);
@@ -97,7 +99,9 @@ describe.skipIf(!stories)('POST /api/prompt/run on stories260K', () => {
     expect((await badStream.json() as { message: string }).message).toBe('Expected a boolean for stream but received "yes"');
 
     // Messages mode loads the model after the detail is sent: its failure ends the stream as an event.
-    const noModel = await postJson(`${t.url}/api/prompt/run`, { instruction: 'Hi', input: 'x', options: { is_messages: true, model: `${t.dataDir}/missing.gguf` }, stream: true });
+    const missing = { is_messages: true, model: `${t.dataDir}/missing.gguf` };
+    await t.akachat.prompts.save('missing', 'Hi', missing);
+    const noModel = await postJson(`${t.url}/api/prompt/run`, { name: 'missing', instruction: 'Hi', input: 'x', options: missing, stream: true });
     expect(noModel.status).toBe(200);
     const events = await runEvents(noModel);
     expect(events.map((event) => event.type)).toEqual(['detail', 'error']);

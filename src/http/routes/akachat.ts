@@ -16,6 +16,8 @@ import { phaseTimes, type GenerationRun, type RunResult } from '../../run/runner
 import { SSE_HEADERS, sseEvent } from '../sse.js';
 import type { JsonSchema } from '../openapi.js';
 import { isRecord, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
+import { checkOptionsChange, saveCallerPrompt, storedPromptOptions } from './manage.js';
+import type { OwnerOptIns } from './models-manage.js';
 
 const TAGS = ['akachat'];
 
@@ -196,7 +198,7 @@ export function envelope(result: string, detail: Record<string, unknown>) {
   return { status: 0, servertime: serverTime(), result, detail };
 }
 
-export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
+export function akachatRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): RouteSpec[] {
   const infer = (route: string): RouteSpec['handler'] => async (c: Context, signal) => {
     const call = parsePromptCall(await readJson(c));
     const prompt = await ctx.akachat.prompt(call.name);
@@ -217,11 +219,7 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
     const body = await readJson(c);
     const name = body.name ?? body.dir;
     if (typeof name !== 'string' || name === '') throw invalid('a prompt name', 'name', name);
-    const instruction = body.instruction ?? '';
-    if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
-    const options = body.options ?? {};
-    if (!isRecord(options)) throw invalid('an options object', 'options', options);
-    await ctx.akachat.prompts.save(name, instruction, options);
+    await saveCallerPrompt(ctx, optIns, name, body.instruction ?? '', body.options ?? {});
     return c.json(envelope(name, { name }));
   };
 
@@ -231,6 +229,8 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
     if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
     const stream = body.stream === undefined || body.stream === null ? false : expectBoolean(body.stream, 'stream');
     const call = parseOwnerCall(body);
+    // The caller is not the owner: owner-only options only as the prompt of that name stores them.
+    await checkOptionsChange(call.options, call.name ? await storedPromptOptions(ctx, call.name) : undefined, optIns, ctx.catalog, `prompt/${call.name || '{name}'}.json`);
     const prompt = ctx.akachat.createPrompt(instruction, call.options, call.name || '(unsaved)');
     let evaluated: (value: EvaluatedInstruction) => void = () => {};
     const detail = new Promise<EvaluatedInstruction>((resolve) => { evaluated = resolve; });
@@ -297,7 +297,7 @@ export function akachatRoutes(ctx: RouteContext): RouteSpec[] {
       path: '/api/prompt/run',
       summary: 'Run an unsaved prompt (the playground\'s run before save), as an envelope or streamed as SSE',
       description: [
-        'The owner\'s run of an instruction and options that need not be saved (a management route: the options are the owner\'s, as in a saved prompt; `test()` follows the `is_test` setting). `name` is only shown in the detail and the speech logs.',
+        'The playground\'s run of an instruction and options that need not be saved (a management route; `test()` follows the `is_test` setting). `name` is shown in the detail and the speech logs; options that choose what runs and where (model path or hf:, provider, endpoint, api_key, chat_template, dtype, input_tokens) must equal those of the saved prompt of that name (403 otherwise) unless the server was started with --allow-settings; a model name listed by /v1/models is always accepted.',
         '',
         'Without `stream` the answer is the envelope. With `"stream": true` it is `text/event-stream`: one `data: {json}` line per event, told apart by `type`:',
         '- `detail` (once, as soon as the instruction is evaluated, before generation): `prompt`, `provider`, `instruction` (evaluated, as text), `parts` (the instruction in order: `{source, line, column, output}`, `source` null for literal text, else the function that produced `output`: a function name, `var`, `input` or `expression`; `output` is text or a list of messages), `messages` (messages mode) or `template_text` (template mode), `options` (merged, secrets masked);',

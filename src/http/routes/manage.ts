@@ -2,10 +2,16 @@
  * JSON routes the playground needs to manage one data folder: prompts, vars, the message log,
  * settings (secrets always masked) and presets. They are management routes: browser pages from
  * other origins may not call them unless configured. Names are checked by the stores (no `..`,
- * absolute paths or control characters); a refused name answers 400.
+ * absolute paths or control characters); a refused name answers 400. A management caller is not
+ * the owner: prompt and preset options that choose what runs and where are saved only as stored
+ * (see {@link checkOptionsChange}) unless the owner started the server with `--allow-settings`.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Context } from 'hono';
+import { InvalidArgumentError, OwnerOnlyError } from '../../errors.js';
 import { toChatMessage, type ChatMessage } from '../../prompt/messages.js';
+import { normalizeOptions, type PromptOptions, type RawOptions } from '../../prompt/options.js';
+import type { ModelCatalog } from '../../run/catalog.js';
 import { withoutMaskEchoes } from '../../settings/settings.js';
 import { invalid } from '../../validate.js';
 import type { JsonSchema } from '../openapi.js';
@@ -25,6 +31,67 @@ function param(c: Context, name: string): string {
 
 function ok(c: Context, extra: Record<string, unknown> = {}) {
   return c.json({ ok: true, ...extra });
+}
+
+/**
+ * Option fields that choose what runs and where, by their stored keys (see callerOverrides):
+ * a model file or hf: download, a remote service and its key, a Jinja chat template (it reaches
+ * llama.cpp), the precision (a quantization) and the context size (memory). `inst_template` and
+ * `is_messages` are not among them: they only lay out text the caller writes anyway (the
+ * instruction) by plain replacement.
+ */
+const OWNER_OPTIONS: ReadonlyArray<{ field: keyof PromptOptions; keys: readonly string[] }> = [
+  { field: 'provider', keys: ['provider', 'location'] },
+  { field: 'endpoint', keys: ['endpoint'] },
+  { field: 'apiKey', keys: ['api_key'] },
+  { field: 'model', keys: ['model'] },
+  { field: 'dtype', keys: ['dtype'] },
+  { field: 'chatTemplate', keys: ['chat_template'] },
+  { field: 'inputTokens', keys: ['input_tokens'] },
+];
+
+/**
+ * Refuses (OwnerOnlyError, HTTP 403) options from a management caller that change an owner-only
+ * field from what `stored` holds (`undefined`: nothing is stored), unless the owner allowed every
+ * setting. Fields are compared as normalized, so a form sending back the stored options (under
+ * old or new key names) passes; a `model` may also be set to a name listed by /v1/models.
+ * `file` names where the owner sets them (`prompt/{name}.json`, `models.json`).
+ */
+export async function checkOptionsChange(options: RawOptions, stored: RawOptions | undefined, optIns: OwnerOptIns, catalog: ModelCatalog, file: string): Promise<void> {
+  if (optIns.allowSettings) return;
+  const sent = normalizeOptions(options);
+  const before = normalizeOptions(stored ?? {});
+  for (const { field, keys } of OWNER_OPTIONS) {
+    if (isDeepStrictEqual(sent[field], before[field])) continue;
+    const model = sent.model;
+    if (field === 'model' && (model === undefined || model === '' || (await catalog.modelOverride(model)) !== undefined)) continue;
+    const key = keys.find((k) => Object.hasOwn(options, k) && options[k] !== null) ?? keys[0];
+    throw new OwnerOnlyError(
+      `${key} is chosen by the server's owner: edit ${file} in the data folder, or start the server with --allow-settings to change it from here; ` +
+        'a management caller may save generation parameters, templates of text (inst_template) and a model name listed by /v1/models',
+    );
+  }
+}
+
+/** A saved prompt's options as stored, or undefined when there is no such prompt (or the name is not a prompt name). */
+export async function storedPromptOptions(ctx: RouteContext, name: string): Promise<RawOptions | undefined> {
+  try {
+    return (await ctx.akachat.prompts.exists(name)) ? (await ctx.akachat.prompts.load(name)).rawOptions : undefined;
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Saves a prompt for a management caller: owner-only options only as the stored prompt has them
+ * (see {@link checkOptionsChange}). Shared by the management and the original save routes.
+ */
+export async function saveCallerPrompt(ctx: RouteContext, optIns: OwnerOptIns, name: string, instruction: unknown, options: unknown): Promise<void> {
+  if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
+  if (!isRecord(options)) throw invalid('an options object', 'options', options);
+  await checkOptionsChange(options, await storedPromptOptions(ctx, name), optIns, ctx.catalog, `prompt/${name}.json`);
+  await ctx.akachat.prompts.save(name, instruction, options);
 }
 
 function parseMessages(value: unknown, name: string): ChatMessage[] {
@@ -62,7 +129,7 @@ export function manageRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): Route
       ...common,
       method: 'PUT',
       path: '/api/prompts/:name{.+}',
-      summary: 'Save a prompt (instruction + options)',
+      summary: 'Save a prompt (instruction + options; owner-only options only as stored unless --allow-settings: 403)',
       tags: ['prompts'],
       requestBody: { schema: { type: 'object', properties: { instruction: { type: 'string' }, options: { type: 'object' } } }, example: { instruction: 'You are a cheerful avatar.', options: { max_new_tokens: 128 } } },
       handler: async (c) => {
@@ -100,11 +167,7 @@ export function manageRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): Route
   ];
 
   async function savePrompt(name: string, body: Record<string, unknown>): Promise<void> {
-    const instruction = body.instruction ?? '';
-    if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
-    const options = body.options ?? {};
-    if (!isRecord(options)) throw invalid('an options object', 'options', options);
-    await akachat.prompts.save(name, instruction, options);
+    await saveCallerPrompt(ctx, optIns, name, body.instruction ?? '', body.options ?? {});
   }
 
   const vars: RouteSpec[] = [
@@ -287,13 +350,15 @@ export function manageRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): Route
       ...common,
       method: 'PUT',
       path: '/api/presets/:name{.+}',
-      summary: 'Add or replace a preset',
+      summary: 'Add or replace a preset (a model path, hf: reference, endpoint, key, chat template, provider, dtype or input_tokens only as stored, unless the server was started with --allow-settings: 403)',
       tags: ['presets'],
       requestBody: { schema: { type: 'object', required: ['options'], properties: { options: { type: 'object' } } }, example: { options: { model: 'hf:owner/repo:Q4_K_M', temperature: 0.7 } } },
       handler: async (c) => {
         const name = param(c, 'name');
         const body = await readJson(c);
         if (!isRecord(body.options)) throw invalid('an options object', 'options', body.options);
+        const stored = (await akachat.presets.has(name)) ? await akachat.presets.get(name) : undefined;
+        await checkOptionsChange(body.options, stored, optIns, ctx.catalog, 'models.json');
         await akachat.presets.set(name, body.options);
         return ok(c, { name });
       },
