@@ -121,6 +121,17 @@ describe('trust: a model name selects among listed names, never a path or a down
     expect(health).not.toContain(process.cwd());
   });
 
+  it('shows GET /api/models the default and loaded models by name, not their paths', async () => {
+    Object.defineProperty(t.akachat.models, 'loaded', { configurable: true, get: () => [join(modelsDir, 'sub', 'beta.gguf')] });
+    try {
+      const models = await (await fetch(`${t.url}/api/models`)).json();
+      expect(models).toMatchObject({ default_model: 'alpha', default_model_id: 'alpha', loaded: ['beta'] });
+      expect(JSON.stringify(models)).not.toContain(modelsDir);
+    } finally {
+      delete (t.akachat.models as { loaded?: unknown }).loaded;
+    }
+  });
+
   it('lists the default model, the models folder and presets by name, with no paths', async () => {
     const models = await (await fetch(`${t.url}/v1/models`)).json();
     const ids = models.data.map((m: { id: string }) => m.id);

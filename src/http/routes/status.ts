@@ -6,8 +6,14 @@ import { addonStatus } from '../../engine/addon.js';
 import { serverTime, withoutPaths } from '../errors.js';
 import type { RouteContext, RouteSpec } from '../route.js';
 
+/** A model file's name without its folder or `.gguf`: HTTP callers see names, the banner shows the owner the paths. */
+function modelName(path: string): string {
+  return basename(path).replace(/\.gguf$/i, '');
+}
+
 export function statusRoutes(ctx: RouteContext): RouteSpec[] {
   const { akachat, catalog, queue, state } = ctx;
+  const loadedNames = () => akachat.models.loaded.map(modelName);
   return [
     {
       method: 'GET',
@@ -28,8 +34,8 @@ export function statusRoutes(ctx: RouteContext): RouteSpec[] {
           uptime_s: Math.round((Date.now() - state.startedAt) / 1000),
           model: state.model,
           ...(state.modelError ? { model_error: withoutPaths(state.modelError) } : {}),
-          default_model: ctx.catalog.defaultModelId() ?? null,
-          loaded: akachat.models.loaded.map((path) => basename(path).replace(/\.gguf$/i, '')),
+          default_model: catalog.defaultModelId() ?? null,
+          loaded: loadedNames(),
           queue: { running: queue.running, waiting: queue.waiting, max_waiting: queue.maxWaiting },
         });
       },
@@ -40,12 +46,12 @@ export function statusRoutes(ctx: RouteContext): RouteSpec[] {
       summary: 'The default model, the models loaded now, presets and prompts usable as "model"',
       tags: ['status'],
       errors: 'akachat',
-      responses: { 200: { description: '{default_model, default_model_id, state, loaded, available}' } },
+      responses: { 200: { description: '{default_model, default_model_id (the same name, kept for older clients), state, loaded (names), available}' } },
       handler: async (c) => c.json({
-        default_model: akachat.defaultModel ?? null,
+        default_model: catalog.defaultModelId() ?? null,
         default_model_id: catalog.defaultModelId() ?? null,
         state: state.model,
-        loaded: akachat.models.loaded,
+        loaded: loadedNames(),
         available: await catalog.list(),
       }),
     },
