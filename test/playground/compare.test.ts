@@ -27,7 +27,7 @@ describe.skipIf(skipReason)('playground compare tab', () => {
     await p.page
       .waitForFunction(
         ({ wanted, before, fresh }) => {
-          const columns = [...document.querySelectorAll('[data-testid="compare-column"]')];
+          const columns = Array.from(document.querySelectorAll('[data-testid="compare-column"]'));
           return (
             columns.length === wanted.length &&
             columns.every((c, i) => wanted[i].split('|').includes(c.getAttribute('data-state') ?? '') && (!fresh.includes(i) || Number(c.getAttribute('data-runs')) > (before[i] ?? 0)))
