@@ -41,4 +41,4 @@ export { OpenAiLlm } from './llm/openai.js';
 export type { OpenAiLlmOptions } from './llm/openai.js';
 export { LlmStream } from './llm/stream.js';
 export type { LlmResult, LlmTimings, LlmUsage } from './llm/stream.js';
-export type { LlmRequest } from './llm/request.js';
+export type { LlmChatOptions, LlmRequest } from './llm/request.js';

@@ -1,6 +1,10 @@
 export { loadAddon, addonAvailable, addonStatus } from './addon.js';
 export type { AddonStatus } from './addon.js';
 export type { GgufValue, NativeDevice } from './addon-types.js';
+export { ChatReplyParser, checkChatFormatOptions, flattenToolTurns, formatChat, grammarOptions, parseChatReply } from './chat-format.js';
+export type {
+  ChatFormat, ChatFormatOptions, ChatReply, ChatTool, ChatTurn, FormatChatOptions, ReasoningFormat, ReplyDelta, ReplyFormat, ToolCall, ToolChoice,
+} from './chat-format.js';
 export { Context, EmbeddingContext } from './context.js';
 export { MAX_LOGIT_BIAS_TOKENS, MAX_PROBABILITIES } from './context.js';
 export type { ContextOptions, EmbeddingContextOptions, GenerateOptions, GenerationContextOptions, LogitBias, SlotInfo, TokenOptions } from './context.js';

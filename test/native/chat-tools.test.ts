@@ -12,6 +12,9 @@ import {
 } from '../../src/engine/chat-format.js';
 import { loadAddon } from '../../src/engine/addon.js';
 import { Model, type Context } from '../../src/engine/index.js';
+import { LocalLlm } from '../../src/llm/local.js';
+import { ModelManager } from '../../src/llm/model-manager.js';
+import { llmRequest, normalizeOptions } from '../../src/prompt/options.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
 
 // An addon built before native/chat.cpp has no chat layer: its cases are skipped, with the reason.
@@ -178,6 +181,25 @@ describe.skipIf(!tiny || !haveTemplates)('chat layer with tools on llama-2-tiny-
     await expect(formatChat(model, ASK, { tools: [WEATHER], toolChoice: { type: 'function', function: { name: 'nope' } } })).rejects.toThrow(/function named in tools/);
     const bad = [...ASK, { role: 'assistant', content: '', toolCalls: [{ id: 'c', type: 'function' as const, function: { name: 'f', arguments: 'not json' } }] }];
     await expect(formatChat(model, bad, { tools: [WEATHER] })).rejects.toThrow(/JSON text for messages\[1\]\.tool_calls\[0\]\.function\.arguments/);
+  });
+});
+
+describe.skipIf(!tiny || !haveTemplates)('tools on the library\'s local location (LocalLlm)', () => {
+  let manager: ModelManager;
+  beforeAll(() => { manager = new ModelManager({ threads: 1, contextSize: 1024, keepAliveMs: 0 }); });
+  afterAll(async () => manager?.dispose());
+
+  it('returns the parsed reply with its tool calls, and hears the reply format before any text', async () => {
+    const options = normalizeOptions({ model: tiny, chat_template: template(QWEN), temperature: 0, max_new_tokens: 200 });
+    const request = llmRequest(options, { messages: [{ role: 'user', content: 'Weather in Paris?' }] });
+    let heard: ReplyFormat | undefined;
+    request.chat = { tools: [WEATHER], toolChoice: 'required', onReplyFormat: (format) => { heard = format; } };
+    const stream = new LocalLlm(manager).stream(request);
+    for await (const _ of stream) expect(heard?.parseToolCalls).toBe(true);
+    const result = await stream.result;
+    expect(result.reply!.toolCalls).toHaveLength(1);
+    expect(result.reply!.toolCalls[0].function.name).toBe('get_weather');
+    expect(result.stopReason).toBe('eos');
   });
 });
 

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import { InvalidArgumentError } from '../../errors.js';
 import { invalid } from '../../validate.js';
-import { errorBody, HttpError, statusOf } from '../errors.js';
+import { errorBody, statusOf } from '../errors.js';
 import { finishReason, firstChunkReady } from '../run-stream.js';
 import { embeddingInputsWithTokens, MAX_EMBEDDING_INPUTS } from '../../run/embeddings.js';
 import { type GenerationRun, type RunResult } from '../../run/runner.js';
@@ -278,7 +278,7 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
     requestBody: { schema: CHAT_SCHEMA, example: CHAT_EXAMPLE },
     responses: {
       200: { description: 'chat.completion, or chat.completion.chunk events', contentType: 'application/json' },
-      400: { description: 'Invalid body; `tools` given' },
+      400: { description: 'Invalid body (a field named), a tool_choice naming no tool, tools with a model that cannot take them' },
       503: { description: 'No model configured, or the queue is full (Retry-After)' },
     },
     errors: 'openai',
