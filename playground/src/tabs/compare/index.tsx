@@ -103,16 +103,18 @@ export function CompareTab() {
     controllers.current.get(id)?.abort();
     const controller = new AbortController();
     controllers.current.set(id, controller);
+    // A run replaced by a newer one of the same column (or a removed column) no longer writes its result.
+    const update = (change: (old: ColumnResult) => ColumnResult) => controllers.current.get(id) === controller && setResult(id, change);
     const sent = performance.now();
-    setResult(id, (r) => ({ state: 'waiting', text: '', runs: r.runs + 1 }));
+    update((r) => ({ state: 'waiting', text: '', runs: r.runs + 1 }));
     try {
       for await (const event of runColumn(request, controller.signal)) {
-        if (event.type === 'started') setResult(id, (r) => ({ ...r, state: 'streaming', waitedMs: performance.now() - sent }));
-        else if (event.type === 'text') setResult(id, (r) => ({ ...r, text: r.text + event.text }));
-        else setResult(id, (r) => ({ ...r, state: 'done', text: event.text, model: event.model, stats: event.stats }));
+        if (event.type === 'started') update((r) => ({ ...r, state: 'streaming', waitedMs: performance.now() - sent }));
+        else if (event.type === 'text') update((r) => ({ ...r, text: r.text + event.text }));
+        else update((r) => ({ ...r, state: 'done', text: event.text, model: event.model, stats: event.stats }));
       }
     } catch (error) {
-      setResult(id, (r) => (isAbort(error) ? { ...r, state: 'stopped' } : { ...r, state: 'error', error }));
+      update((r) => (isAbort(error) ? { ...r, state: 'stopped' } : { ...r, state: 'error', error }));
     } finally {
       if (controllers.current.get(id) === controller) controllers.current.delete(id);
     }
@@ -156,6 +158,7 @@ export function CompareTab() {
 
   function removeColumn(id: number) {
     stop(id);
+    controllers.current.delete(id);
     patch({ columns: setup.columns.filter((c) => c.id !== id) });
   }
 
