@@ -91,6 +91,10 @@ export function SpeechTab() {
   useEffect(() => {
     log.current?.scrollTo({ top: log.current.scrollHeight });
   }, [turns]);
+  // Leaving the tab ends the reply (its voice is cancelled by useSpeaker).
+  const runningRef = useRef(running);
+  runningRef.current = running;
+  useEffect(() => () => runningRef.current?.abort(), []);
 
   async function send() {
     const input = draft.trim();
@@ -105,6 +109,7 @@ export function SpeechTab() {
     setDraft('');
     setTurns((all) => [...all, { id, user: input, sentences: [], state: 'waiting' }]);
     const started = performance.now();
+    let done = false;
     try {
       for await (const event of events('/api/speech/stream', requestBody(settings, history, input), controller.signal)) {
         const data = JSON.parse(event.data) as Record<string, unknown>;
@@ -112,12 +117,14 @@ export function SpeechTab() {
         if (data.done) {
           const stats = { ...statsFrom(data), firstSentenceMs: typeof data.first_sentence_ms === 'number' ? data.first_sentence_ms : null };
           update(id, () => ({ state: 'done', reply: String(data.text ?? ''), stats }));
+          done = true;
           continue;
         }
         const sentence = { ...(data as unknown as Sentence), at: performance.now() - started };
         update(id, (turn) => ({ state: 'streaming', sentences: [...turn.sentences, sentence] }));
         if (live.current.speak && !sentence.code) live.current.speaker.speak(sentence.speech, `${id}:${sentence.index}`);
       }
+      if (!done) throw new Error(t('cut'));
     } catch (error) {
       update(id, () => (isAbort(error) ? { state: 'stopped' } : { state: 'error', error }));
     } finally {
@@ -323,7 +330,7 @@ function TurnView({ turn, speaking }: { turn: Turn; speaking: string | undefined
         <span>
           {t(turn.state)}
         </span>
-        <span data-testid="first-sentence">
+        <span data-testid="first-sentence" title={stats?.firstSentenceMs != null ? t('serverFirstSentence', { ms: formatMs(stats.firstSentenceMs) }) : undefined}>
           {t('firstSentence')} <b>{formatMs(firstSentence)}</b>
         </span>
         {stats && (
