@@ -1,7 +1,13 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContentBlockEvents, contentBlocks } from '../../src/http/anthropic-events.js';
+import { anthropicStop, ContentBlockEvents, contentBlocks } from '../../src/http/anthropic-events.js';
+import { normalizeAnthropicMessages } from '../../src/http/anthropic-normalize.js';
 import { ReasoningSplitter } from '../../src/http/reasoning.js';
+import { DEFAULT_GENERATION_SETTINGS } from '../../src/llm/types.js';
+import { loadAddon } from '../../src/engine/addon.js';
+import { addonBuilt, sharedModel } from '../support/models.js';
 import { postJson, readChunks, startServer, stories, waitFor, type TestServer } from './helpers.js';
 
 const system = 'You tell short stories.';
@@ -44,16 +50,99 @@ describe('Anthropic content blocks', () => {
       { type: 'content_block_delta', index: 1, delta: { type: 'text_delta', text: 'lo!' } },
       { type: 'content_block_stop', index: 1 },
     ]);
-    expect(contentBlocks({ reasoning: 'I should greet.', content: 'Hello!' })).toEqual([
+    expect(contentBlocks({ reasoning: 'I should greet.', content: 'Hello!', toolCalls: [] })).toEqual([
       { type: 'thinking', thinking: 'I should greet.', signature: '' },
       { type: 'text', text: 'Hello!' },
     ]);
   });
 
+  it('streams tool calls as tool_use blocks with input_json_delta, after the text; whole replies parse the input', () => {
+    const blocks = new ContentBlockEvents();
+    const events = [
+      { content: 'Let me look.' },
+      { toolCall: { index: 0, id: 'call_a', name: 'get_weather', arguments: '{"city":' } },
+      { toolCall: { index: 0, arguments: ' "Paris"}' } },
+      { toolCall: { index: 1, id: 'call_b', name: 'get_time', arguments: '' } },
+      { toolCall: { index: 1, arguments: '{}' } },
+    ].flatMap((delta) => blocks.push(delta));
+    events.push(...blocks.finish());
+    expect(events).toEqual([
+      { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+      { type: 'ping' },
+      { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Let me look.' } },
+      { type: 'content_block_stop', index: 0 },
+      { type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'call_a', name: 'get_weather', input: {} } },
+      { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"city":' } },
+      { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: ' "Paris"}' } },
+      { type: 'content_block_stop', index: 1 },
+      { type: 'content_block_start', index: 2, content_block: { type: 'tool_use', id: 'call_b', name: 'get_time', input: {} } },
+      { type: 'content_block_delta', index: 2, delta: { type: 'input_json_delta', partial_json: '{}' } },
+      { type: 'content_block_stop', index: 2 },
+    ]);
+    const calls = [
+      { id: 'call_a', type: 'function' as const, function: { name: 'get_weather', arguments: '{"city": "Paris"}' } },
+      { id: 'call_b', type: 'function' as const, function: { name: 'get_time', arguments: 'not json' } },
+    ];
+    expect(contentBlocks({ reasoning: '', content: '', toolCalls: calls })).toEqual([
+      { type: 'tool_use', id: 'call_a', name: 'get_weather', input: { city: 'Paris' } },
+      { type: 'tool_use', id: 'call_b', name: 'get_time', input: {} },
+    ]);
+  });
+
+  it('tells stop reasons apart: tool_use unless cut short; a stop string only when the request or prompt had one', () => {
+    const none = { content: 'x', reasoning: '', toolCalls: [] };
+    const called = { ...none, toolCalls: [{ id: 'c', type: 'function' as const, function: { name: 'f', arguments: '{}' } }] };
+    const settings = (stop: string[]) => ({ ...DEFAULT_GENERATION_SETTINGS, stop });
+    expect(anthropicStop(called, { stopReason: 'eos' })).toEqual({ stop_reason: 'tool_use', stop_sequence: null });
+    expect(anthropicStop(called, { stopReason: 'maxTokens' })).toEqual({ stop_reason: 'max_tokens', stop_sequence: null });
+    expect(anthropicStop(none, { stopReason: 'contextFull' })).toEqual({ stop_reason: 'model_context_window_exceeded', stop_sequence: null });
+    expect(anthropicStop(none, { stopReason: 'stop', settings: settings(['END']) })).toEqual({ stop_reason: 'stop_sequence', stop_sequence: 'END' });
+    expect(anthropicStop(none, { stopReason: 'stop', settings: settings(['END', 'FIN']) })).toEqual({ stop_reason: 'stop_sequence', stop_sequence: null });
+    // A stop string of the chat template's own (llama.cpp adds some) ends the turn.
+    expect(anthropicStop(none, { stopReason: 'stop', settings: settings([]) })).toEqual({ stop_reason: 'end_turn', stop_sequence: null });
+    expect(anthropicStop(none, { stopReason: 'eos' })).toEqual({ stop_reason: 'end_turn', stop_sequence: null });
+  });
+
+  it('turns tool_use blocks into the assistant\'s tool calls and tool_result blocks into tool turns named after their call, in block order', () => {
+    const request = normalizeAnthropicMessages({
+      max_tokens: 5,
+      system: [{ type: 'text', text: 'Be brief.' }, { type: 'text', text: 'Use tools.' }],
+      messages: [
+        { role: 'user', content: 'Weather in Paris and the time?' },
+        { role: 'assistant', content: [{ type: 'thinking', thinking: 'two tools', signature: '' }, { type: 'text', text: 'Checking.' }, { type: 'tool_use', id: 'c1', name: 'get_weather', input: { city: 'Paris' } }, { type: 'tool_use', id: 'c2', name: 'get_time', input: {} }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'c1', content: [{ type: 'text', text: '21 C' }] }, { type: 'tool_result', tool_use_id: 'c2', content: '10:00' }, { type: 'text', text: 'And' }, { type: 'text', text: 'tomorrow?' }] },
+      ],
+      tools: [{ name: 'get_weather', input_schema: { type: 'object' } }, { name: 'get_time', description: 'Now', input_schema: { type: 'object' } }],
+      tool_choice: { type: 'auto', disable_parallel_tool_use: false },
+      thinking: { type: 'disabled' },
+    });
+    expect(request.messages).toEqual([
+      { role: 'system', content: 'Be brief.\nUse tools.' },
+      { role: 'user', content: 'Weather in Paris and the time?' },
+      { role: 'assistant', content: 'Checking.', toolCalls: [
+        { id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        { id: 'c2', type: 'function', function: { name: 'get_time', arguments: '{}' } },
+      ] },
+      { role: 'tool', content: '21 C', toolCallId: 'c1', name: 'get_weather' },
+      { role: 'tool', content: '10:00', toolCallId: 'c2', name: 'get_time' },
+      { role: 'user', content: 'And\ntomorrow?' },
+    ]);
+    expect(request.chat).toEqual({
+      tools: [
+        { type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } },
+        { type: 'function', function: { name: 'get_time', description: 'Now', parameters: { type: 'object' } } },
+      ],
+      toolChoice: 'auto',
+      parallelToolCalls: true,
+      chatTemplateKwargs: { enable_thinking: false },
+    });
+    expect(normalizeAnthropicMessages({ max_tokens: 5, messages: hello, tool_choice: { type: 'any' } }).chat).toEqual({ toolChoice: 'required' });
+  });
+
   it('sends a ping and no block for an empty reply', () => {
     const blocks = new ContentBlockEvents();
     expect([...blocks.push({ content: '', reasoning: '' }), ...blocks.finish()]).toEqual([{ type: 'ping' }]);
-    expect(contentBlocks({ reasoning: '', content: '' })).toEqual([]);
+    expect(contentBlocks({ reasoning: '', content: '', toolCalls: [] })).toEqual([]);
   });
 });
 
@@ -220,8 +309,12 @@ describe.skipIf(!stories)('Anthropic Messages API on stories260K', () => {
       [{ max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image', source: {} }] }] }, /messages\[0\]\.content\[0\]\.type/],
       [{ max_tokens: 5, system: [{ type: 'image' }], messages: hello }, /for system\[0\]/],
       [{ max_tokens: 5, stop: ['x'], messages: hello }, /stop: not a Messages API field; send .*stop_sequences/],
-      [{ max_tokens: 5, tools: [{ name: 'wave', input_schema: { type: 'object' } }], messages: hello }, /tool use is not supported yet/],
-      [{ max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'x', content: 'y' }] }] }, /tool use is not supported yet/],
+      [{ max_tokens: 5, tools: [{ type: 'web_search_20250305', name: 'web_search' }], messages: hello }, /for tools\[0\] but received the server tool "web_search_20250305"/],
+      [{ max_tokens: 5, tools: [{ name: 'wave' }], messages: hello }, /JSON schema object for tools\[0\]\.input_schema/],
+      [{ max_tokens: 5, tool_choice: { type: 'required' }, messages: hello }, /for tool_choice\.type/],
+      [{ max_tokens: 5, messages: [{ role: 'assistant', content: [{ type: 'tool_use', name: 'wave', input: {} }] }] }, /for messages\[0\]\.content\[0\]\.id/],
+      [{ max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'tool_result', content: 'y' }] }] }, /for messages\[0\]\.content\[0\]\.tool_use_id/],
+      [{ max_tokens: 5, thinking: { type: 'enabled' }, messages: hello }, /for thinking\.budget_tokens/],
     ];
     for (const [body, message] of cases) {
       const response = await postJson(`${t.url}/v1/messages`, body);
@@ -302,5 +395,123 @@ describe.skipIf(!stories)('Anthropic Messages API with an API key', () => {
     expect(message.usage.output_tokens).toBeGreaterThan(0);
     const wrong = new Anthropic({ baseURL: t.url, apiKey: 'wrong', maxRetries: 0 });
     await expect(wrong.messages.countTokens({ model: 'default', messages: hello })).rejects.toBeInstanceOf(Anthropic.AuthenticationError);
+  });
+});
+
+// Tools and thinking through llama.cpp's chat layer, on llama-2-tiny-random with real models'
+// templates (a preset's chat_template, the owner's choice): its random output calls a tool only
+// when a grammar makes it (tool_choice any or tool), and reasons where the template opens the
+// reasoning itself (DeepSeek R1). See test/http/tools.test.ts for the OpenAI side.
+const chatLayer = addonBuilt && typeof loadAddon().chatTemplateApply === 'function';
+const tiny = chatLayer ? sharedModel('tinyRandom32k') : undefined;
+const templates = join(__dirname, '../../vendor/llama.cpp/models/templates');
+const template = (name: string) => readFileSync(join(templates, `${name}.jinja`), 'utf8');
+
+describe.skipIf(!tiny || !existsSync(templates))('Anthropic tool use and thinking (llama-2-tiny-random)', () => {
+  let t: TestServer;
+  let client: Anthropic;
+  const weather: Anthropic.Tool = {
+    name: 'get_weather',
+    description: 'Current weather of a city',
+    input_schema: { type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Tokyo'] } }, required: ['city'] },
+  };
+  const ask = [{ role: 'user' as const, content: 'Weather in Paris?' }];
+  const promptTokens = (usage: Anthropic.Usage) => usage.input_tokens + (usage.cache_read_input_tokens ?? 0);
+
+  beforeAll(async () => {
+    t = await startServer({ model: tiny });
+    await t.akachat.presets.set('qwen', { model: tiny!, chat_template: template('Qwen-Qwen2.5-7B-Instruct') });
+    await t.akachat.presets.set('qwen3', { model: tiny!, chat_template: template('Qwen-Qwen3-0.6B') });
+    await t.akachat.presets.set('r1', { model: tiny!, chat_template: template('deepseek-ai-DeepSeek-R1-Distill-Qwen-32B') });
+    client = new Anthropic({ baseURL: t.url, apiKey: 'x', maxRetries: 0 });
+  });
+  afterAll(async () => t?.close());
+
+  it('round-trips a tool call with the Anthropic SDK: a tool_use block and stop_reason tool_use, then the tool_result rendered by the template', async () => {
+    const first = await client.messages.create(greedy({ model: 'qwen', max_tokens: 200, messages: ask, tools: [weather], tool_choice: { type: 'any' as const } }));
+    expect(first.stop_reason).toBe('tool_use');
+    const call = first.content.find((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use')!;
+    expect(call).toMatchObject({ type: 'tool_use', name: 'get_weather', id: expect.stringMatching(/^call_/) });
+    const city = (call.input as { city: string }).city;
+    expect(['Paris', 'Tokyo']).toContain(city);
+
+    const history: Anthropic.MessageParam[] = [
+      ...ask,
+      { role: 'assistant', content: first.content as Anthropic.ContentBlockParam[] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: call.id, content: `{"temperature": 21, "city": "${city}"}` }] },
+    ];
+    const second = await client.messages.create(greedy({ model: 'qwen', max_tokens: 4, messages: history, tools: [weather] }));
+    expect(second.stop_reason).toBe('max_tokens');
+    expect(promptTokens(second.usage)).toBeGreaterThan(promptTokens(first.usage));
+    // count_tokens renders the same prompt, tools and tool turns included...
+    const counted = await client.messages.countTokens({ model: 'qwen', messages: history, tools: [weather] });
+    expect(counted.input_tokens).toBe(promptTokens(second.usage));
+    // ...as the OpenAI route renders the same conversation in its own shape.
+    const openAiHistory = [
+      ...ask,
+      { role: 'assistant', content: '', tool_calls: [{ id: call.id, type: 'function', function: { name: 'get_weather', arguments: JSON.stringify(call.input) } }] },
+      { role: 'tool', tool_call_id: call.id, name: 'get_weather', content: `{"temperature": 21, "city": "${city}"}` },
+    ];
+    const openAiTool = { type: 'function', function: { name: weather.name, description: weather.description, parameters: weather.input_schema } };
+    const rendered = await (await postJson(`${t.url}/apply-template`, { model: 'qwen', messages: openAiHistory, tools: [openAiTool] })).json() as { prompt: string };
+    expect(rendered.prompt).toContain(`<tool_call>\n{"name": "get_weather", "arguments": {"city": "${city}"}}\n</tool_call>`);
+    expect(rendered.prompt).toContain(`<tool_response>\n{"temperature": 21, "city": "${city}"}\n</tool_response>`);
+    const { tokens } = await (await postJson(`${t.url}/tokenize`, { model: 'qwen', content: rendered.prompt, add_special: true })).json() as { tokens: number[] };
+    expect(counted.input_tokens).toBe(tokens.length);
+  });
+
+  it('streams a named tool\'s call as a tool_use block with input_json_delta that the SDK assembles', async () => {
+    const stream = client.messages.stream(greedy({ model: 'qwen', max_tokens: 200, messages: ask, tools: [weather], tool_choice: { type: 'tool' as const, name: 'get_weather' } }));
+    const events: Anthropic.MessageStreamEvent[] = [];
+    stream.on('streamEvent', (event) => events.push(event));
+    const final = await stream.finalMessage();
+    expect(final.stop_reason).toBe('tool_use');
+    const call = final.content.find((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use')!;
+    expect(call.name).toBe('get_weather');
+    expect(['Paris', 'Tokyo']).toContain((call.input as { city: string }).city);
+    const start = events.find((event): event is Anthropic.RawContentBlockStartEvent => event.type === 'content_block_start' && event.content_block.type === 'tool_use')!;
+    expect(start.content_block).toMatchObject({ type: 'tool_use', id: call.id, name: 'get_weather', input: {} });
+    const json = events.filter((event): event is Anthropic.RawContentBlockDeltaEvent => event.type === 'content_block_delta' && event.index === start.index);
+    expect(json.length).toBeGreaterThan(0);
+    expect(json.every((event) => event.delta.type === 'input_json_delta')).toBe(true);
+    expect(JSON.parse(json.map((event) => (event.delta as Anthropic.InputJSONDelta).partial_json).join(''))).toEqual(call.input);
+    expect(events.some((event) => event.type === 'content_block_delta' && event.delta.type === 'text_delta')).toBe(false);
+  });
+
+  it('answers in text with tool_choice auto, and 400 for a tool_choice naming no tool', async () => {
+    const reply = await client.messages.create(greedy({ model: 'qwen', max_tokens: 4, messages: ask, tools: [weather] }));
+    expect(reply.stop_reason).toBe('max_tokens');
+    expect(reply.content.map((block) => block.type)).toEqual(['text']);
+    const error = await client.messages.create({ model: 'qwen', max_tokens: 4, messages: ask, tools: [weather], tool_choice: { type: 'tool', name: 'nope' } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((error as Error).message).toMatch(/function named in tools/);
+  });
+
+  it('gives reasoning as a thinking block (DeepSeek R1 opens <think> in its prompt), streamed as thinking deltas', async () => {
+    const request = greedy({ model: 'r1', max_tokens: 6, messages: ask });
+    const whole = await client.messages.create(request);
+    expect(whole.content.map((block) => block.type)).toEqual(['thinking']);
+    const thinking = whole.content[0] as Anthropic.ThinkingBlock;
+    expect(thinking.thinking.length).toBeGreaterThan(0);
+    expect(thinking.signature).toBe('');
+    const stream = client.messages.stream(request);
+    const events: Anthropic.MessageStreamEvent[] = [];
+    stream.on('streamEvent', (event) => events.push(event));
+    const final = await stream.finalMessage();
+    expect(final.content).toEqual(whole.content);
+    const deltas = events.flatMap((event) => (event.type === 'content_block_delta' ? [event.delta.type] : []));
+    expect(new Set(deltas)).toEqual(new Set(['thinking_delta', 'signature_delta']));
+    expect(deltas.at(-1)).toBe('signature_delta');
+  });
+
+  it('turns thinking on and off through the template\'s enable_thinking (Qwen3)', async () => {
+    const count = async (thinking: Anthropic.ThinkingConfigParam | undefined) => (await client.messages.countTokens({ model: 'qwen3', messages: ask, ...(thinking ? { thinking } : {}) })).input_tokens;
+    const on = await count({ type: 'enabled', budget_tokens: 1024 });
+    const off = await count({ type: 'disabled' });
+    // Qwen3's template closes an empty <think></think> in the prompt when thinking is off.
+    expect(off).toBeGreaterThan(on);
+    expect(await count(undefined)).toBe(on);
+    const kwargs = await (await postJson(`${t.url}/v1/messages/count_tokens`, { model: 'qwen3', messages: ask, thinking: { type: 'enabled', budget_tokens: 1024 }, chat_template_kwargs: { enable_thinking: false } })).json() as { input_tokens: number };
+    expect(kwargs.input_tokens).toBe(off);
   });
 });

@@ -6,14 +6,14 @@
  */
 import type { Context } from 'hono';
 import { InvalidArgumentError } from '../../errors.js';
-import { ContentBlockEvents, contentBlocks, namedEvent, type AnthropicEvent } from '../anthropic-events.js';
+import { anthropicStop, ContentBlockEvents, contentBlocks, namedEvent, type AnthropicEvent } from '../anthropic-events.js';
 import { normalizeAnthropicMessages } from '../anthropic-normalize.js';
 import { errorBody, statusOf } from '../errors.js';
 import type { JsonSchema } from '../openapi.js';
-import { ReasoningSplitter, splitReasoning } from '../reasoning.js';
+import { formatChat, type ChatReplyParser } from '../../engine/chat-format.js';
+import { replyParsing } from '../reasoning.js';
 import { randomId, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { firstChunkReady } from '../run-stream.js';
-import { noModelError } from '../../run/catalog.js';
 import type { GenerationRun, RunResult } from '../../run/runner.js';
 import { SSE_HEADERS } from '../sse.js';
 
@@ -34,7 +34,7 @@ const MESSAGES_SCHEMA: JsonSchema = {
         required: ['role', 'content'],
         properties: {
           role: { enum: ['user', 'assistant'] },
-          content: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'object', description: 'text blocks; thinking blocks of earlier turns are left out' } }] },
+          content: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'object', description: 'text, tool_use (assistant) and tool_result (user) blocks; thinking blocks of earlier turns are left out' } }] },
         },
       },
     },
@@ -47,35 +47,21 @@ const MESSAGES_SCHEMA: JsonSchema = {
     stream: { type: 'boolean', default: false },
     seed: { type: 'integer', description: 'llama.cpp extra' },
     min_p: { type: 'number', minimum: 0, maximum: 1, description: 'llama.cpp extra' },
-    thinking: { type: 'object', description: 'Accepted; a model\'s <think> reasoning comes back as a thinking block either way' },
-    tools: { type: 'array', description: 'Not supported yet: a non-empty list answers 400 (unless tool_choice is {"type":"none"})' },
+    thinking: { type: 'object', description: '{"type":"enabled"|"adaptive"|"disabled"}: the template\'s enable_thinking. A model\'s reasoning comes back as a thinking block' },
+    tools: { type: 'array', maxItems: 128, items: { type: 'object', required: ['name', 'input_schema'], properties: { name: { type: 'string' }, description: { type: 'string' }, input_schema: { type: 'object' } } }, description: 'Tools the model may call, rendered by its chat template (local models); calls come back as tool_use blocks with stop_reason "tool_use"' },
+    tool_choice: { type: 'object', properties: { type: { enum: ['auto', 'any', 'tool', 'none'] }, name: { type: 'string' }, disable_parallel_tool_use: { type: 'boolean' } } },
+    output_config: { type: 'object', properties: { format: { type: 'object', properties: { type: { const: 'json_schema' }, schema: { type: 'object' } } } }, description: 'format: the reply is held to the JSON schema by a grammar' },
+    chat_template_kwargs: { type: 'object', description: 'llama.cpp extra: template variables, e.g. {"enable_thinking": false}' },
   },
 };
 
 const COUNT_SCHEMA: JsonSchema = {
   ...MESSAGES_SCHEMA,
   required: ['messages'],
-  properties: { model: MESSAGES_SCHEMA.properties!.model, messages: MESSAGES_SCHEMA.properties!.messages, system: MESSAGES_SCHEMA.properties!.system },
+  properties: { model: MESSAGES_SCHEMA.properties!.model, messages: MESSAGES_SCHEMA.properties!.messages, system: MESSAGES_SCHEMA.properties!.system, tools: MESSAGES_SCHEMA.properties!.tools },
 };
 
 const EXAMPLE = { model: 'default', max_tokens: 64, system: 'You are a cheerful avatar.', messages: [{ role: 'user', content: 'Hello!' }] };
-
-/** Anthropic's `stop_reason` for a run's stop reason. */
-export function anthropicStopReason(stopReason: string): 'end_turn' | 'max_tokens' | 'stop_sequence' | 'model_context_window_exceeded' {
-  if (stopReason === 'maxTokens') return 'max_tokens';
-  if (stopReason === 'stop') return 'stop_sequence';
-  if (stopReason === 'contextFull') return 'model_context_window_exceeded';
-  return 'end_turn';
-}
-
-/**
- * The stop sequence that ended the run, when it can be told: the engine reports that a stop
- * string matched, not which, so with several in effect this is null.
- */
-function stopSequence(result: RunResult): string | null {
-  const stops = result.settings?.stop ?? [];
-  return result.stopReason === 'stop' && stops.length === 1 ? stops[0] : null;
-}
 
 /** Input tokens as Anthropic counts them: those read from the (KV) cache apart. */
 function usage(result: RunResult) {
@@ -97,65 +83,56 @@ interface MessageMeta {
  * message_delta (stop reason, usage) and message_stop. The prompt's token count is known only
  * when the run ends: message_start carries 0 and message_delta the real counts (the SDKs take both).
  */
-async function* messageEvents(chunks: AsyncIterable<string>, run: GenerationRun, meta: MessageMeta): AsyncGenerator<string> {
+async function* messageEvents(chunks: AsyncIterable<string>, run: GenerationRun, parser: ChatReplyParser, meta: MessageMeta): AsyncGenerator<string> {
   yield namedEvent({
     type: 'message_start',
     message: { id: meta.id, type: 'message', role: 'assistant', content: [], model: meta.model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
   });
   const blocks = new ContentBlockEvents();
-  const reasoning = new ReasoningSplitter();
-  for await (const text of chunks) yield* blocks.push(reasoning.push(text)).map(namedEvent);
-  yield* [...blocks.push(reasoning.flush()), ...blocks.finish()].map(namedEvent);
+  for await (const text of chunks) yield* parser.push(text).flatMap((delta) => blocks.push(delta)).map(namedEvent);
+  yield* [...parser.finish().flatMap((delta) => blocks.push(delta)), ...blocks.finish()].map(namedEvent);
   const result = await run.result;
-  yield namedEvent({
-    type: 'message_delta',
-    delta: { stop_reason: anthropicStopReason(result.stopReason), stop_sequence: stopSequence(result) },
-    usage: usage(result),
-  });
+  yield namedEvent({ type: 'message_delta', delta: anthropicStop(parser.reply, result), usage: usage(result) });
   yield namedEvent({ type: 'message_stop' });
 }
 
 export function anthropicRoutes(ctx: RouteContext): RouteSpec[] {
   const messages: RouteSpec['handler'] = async (c: Context, signal) => {
     const request = normalizeAnthropicMessages(await readJson(c));
-    const run = await ctx.generations.chat({ route: 'POST /v1/messages', model: request.model, messages: request.messages, sampling: request.sampling, signal });
+    const parsing = replyParsing(request.chat);
+    const run = await ctx.generations.chat({ route: 'POST /v1/messages', model: request.model, messages: request.messages, sampling: request.sampling, chat: parsing.chat, signal });
     const meta: MessageMeta = { id: randomId('msg').replace('-', '_'), model: request.model ?? run.model };
     if (request.stream) {
       const chunks = await firstChunkReady(run);
-      return streamResponse(messageEvents(chunks, run, meta), SSE_HEADERS, { onError: errorEvent });
+      return streamResponse(messageEvents(chunks, run, parsing.parser(), meta), SSE_HEADERS, { onError: errorEvent });
     }
     const result = await run.result;
+    const reply = parsing.reply(result);
     return c.json({
       id: meta.id,
       type: 'message',
       role: 'assistant',
-      content: contentBlocks(splitReasoning(result.text)),
+      content: contentBlocks(reply),
       model: meta.model,
-      stop_reason: anthropicStopReason(result.stopReason),
-      stop_sequence: stopSequence(result),
+      ...anthropicStop(reply, result),
       usage: usage(result),
     });
   };
 
-  // The conversation through the model's chat template, tokenized as a generation tokenizes it.
+  // The conversation (tools included) through the model's chat template, tokenized as a generation tokenizes it.
   const countTokens: RouteSpec['handler'] = async (c: Context, signal) => {
     const request = normalizeAnthropicMessages(await readJson(c), { requireMaxTokens: false });
     const target = await ctx.catalog.resolve(request.model);
     if (target.kind === 'prompt') {
       throw new InvalidArgumentError(`Expected a model's name for model but received ${JSON.stringify(target.name)}, a saved prompt: its own instruction builds the conversation, so it cannot be counted from these messages`);
     }
-    const options = await ctx.akachat.resolveOptions(target.options);
-    if ((options.provider ?? 'local') !== 'local') {
-      throw new InvalidArgumentError(`Expected a local model for model but received ${JSON.stringify(target.name)}, which runs on an OpenAI-compatible service`);
-    }
-    if (!options.model) throw noModelError(request.model);
-    const lease = await ctx.akachat.models.acquire(options.model, { signal });
+    const { ref, chatTemplate } = await ctx.catalog.localModel(request.model);
+    const lease = await ctx.akachat.models.acquire(ref, { signal });
     try {
       const { model } = lease;
-      const prompt = await model.applyChatTemplate(request.messages, { template: options.chatTemplate ?? '', signal });
+      const { prompt } = await formatChat(model, request.messages, { ...request.chat, template: chatTemplate ?? '', signal });
       const bos = model.info.bosText;
-      const tokens = model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true });
-      return c.json({ input_tokens: tokens.length });
+      return c.json({ input_tokens: model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true }).length });
     } finally {
       lease.release();
     }
@@ -171,7 +148,7 @@ export function anthropicRoutes(ctx: RouteContext): RouteSpec[] {
       requestBody: { schema: MESSAGES_SCHEMA, example: EXAMPLE },
       responses: {
         200: { description: '{id, type:"message", role:"assistant", content:[{type:"text", text}], model, stop_reason, stop_sequence, usage}, or its SSE events', contentType: 'application/json' },
-        400: { description: 'Invalid body (missing max_tokens, a role other than user/assistant, tools): {type:"error", error:{type:"invalid_request_error", message}}' },
+        400: { description: 'Invalid body (missing max_tokens, a role other than user/assistant, a bad tool): {type:"error", error:{type:"invalid_request_error", message}}' },
         403: { description: 'An option only the server\'s owner sets (chat_template, endpoint, ...)' },
         503: { description: 'No model configured, or the queue is full (Retry-After)' },
       },
