@@ -118,6 +118,14 @@ describe.skipIf(!tiny || !haveTemplates)('tool calls and reasoning over HTTP (ll
     expect(reasoning).toBe(message.reasoning_content);
   });
 
+  it('never speaks reasoning on the TTS sentence stream, also where the template opened it (R1)', async () => {
+    const response = await postJson(`${t.url}/api/speech/stream`, { model: 'r1', messages: ASK, temperature: 0, max_tokens: 6 });
+    const events = (await response.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));
+    expect(events.at(-1)).toMatchObject({ done: true, text: '' });
+    expect(events.at(-1).usage.completion_tokens).toBe(6);
+    expect(events.length).toBe(1);
+  });
+
   it('gives the ollama client message.tool_calls with object arguments, streaming and not', async () => {
     const ollama = new Ollama({ host: t.url });
     const request = { model: 'qwen', messages: ASK, tools: [WEATHER], tool_choice: 'required', options: { temperature: 0, num_predict: 200 } };

@@ -214,6 +214,9 @@ async function* chatEvents(
         const content = chunker.push(d.content);
         if (content) out.push(delta({ content }));
       } else {
+        // Text held for its sentence end goes out before a tool call that follows it.
+        const held = d.toolCall && chunker ? chunker.flush() : '';
+        if (held) out.push(delta({ content: held }));
         out.push(delta(openAiDelta(d)));
       }
     }

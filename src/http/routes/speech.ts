@@ -9,7 +9,8 @@ import { firstChunkReady } from '../run-stream.js';
 import { type GenerationRun } from '../../run/runner.js';
 import type { JsonSchema } from '../openapi.js';
 import { normalizeOpenAiChat } from '../openai-normalize.js';
-import { ReasoningSplitter } from '../reasoning.js';
+import type { ChatReplyParser } from '../../engine/chat-format.js';
+import { replyParsing } from '../reasoning.js';
 import { optionalIntegerField, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { SentenceSplitter, type Sentence } from '../speech.js';
 import { SSE_HEADERS, sseEvent } from '../sse.js';
@@ -28,8 +29,9 @@ const SPEECH_SCHEMA: JsonSchema = {
   },
 };
 
-async function* sentenceEvents(chunks: AsyncIterable<string>, run: GenerationRun, splitter: SentenceSplitter): AsyncGenerator<string> {
-  const reasoning = new ReasoningSplitter();
+async function* sentenceEvents(chunks: AsyncIterable<string>, run: GenerationRun, reply: ChatReplyParser, splitter: SentenceSplitter): AsyncGenerator<string> {
+  // Only the answer is spoken: reasoning (and tool-call markup) stays out, as the chat parser splits it.
+  const said = (text: string) => reply.push(text).map((d) => d.content ?? '').join('');
   let content = '';
   const started = performance.now();
   let firstSentenceMs: number | undefined;
@@ -38,11 +40,11 @@ async function* sentenceEvents(chunks: AsyncIterable<string>, run: GenerationRun
     return sseEvent(sentence);
   });
   for await (const text of chunks) {
-    const part = reasoning.push(text);
-    content += part.content;
-    if (part.content) yield* events(splitter.push(part.content));
+    const part = said(text);
+    content += part;
+    if (part) yield* events(splitter.push(part));
   }
-  const rest = reasoning.flush().content;
+  const rest = reply.finish().map((d) => d.content ?? '').join('');
   content += rest;
   yield* events([...(rest ? splitter.push(rest) : []), ...splitter.flush()]);
   const result = await run.result;
@@ -65,9 +67,11 @@ export function speechRoutes(ctx: RouteContext): RouteSpec[] {
     delete body.min_comma_length;
     const isChat = Array.isArray(body.messages) && body.name === undefined && body.dir === undefined;
     let run: GenerationRun;
+    let parsing = replyParsing({});
     if (isChat) {
       const request = normalizeOpenAiChat(body);
-      run = await ctx.generations.chat({ route: 'POST /api/speech/stream', model: request.model, messages: request.generation.messages, sampling: request.generation, signal });
+      parsing = replyParsing(request.chat);
+      run = await ctx.generations.chat({ route: 'POST /api/speech/stream', model: request.model, messages: request.generation.messages, sampling: request.generation, chat: parsing.chat, signal });
     } else {
       const call = parsePromptCall(body);
       const prompt = await ctx.akachat.prompt(call.name);
@@ -75,7 +79,7 @@ export function speechRoutes(ctx: RouteContext): RouteSpec[] {
     }
     const chunks = await firstChunkReady(run);
     const splitter = new SentenceSplitter(minCommaLength === undefined ? {} : { minCommaLength });
-    return streamResponse(sentenceEvents(chunks, run, splitter), SSE_HEADERS, {
+    return streamResponse(sentenceEvents(chunks, run, parsing.parser(), splitter), SSE_HEADERS, {
       onError: (error) => sseEvent(errorBody('openai', error, statusOf(error))),
     });
   };
