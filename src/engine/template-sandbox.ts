@@ -20,7 +20,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { AbortError, AddonLoadError, AkachatError, TemplateError, abortReason } from '../errors.js';
 import { expectInteger } from '../validate.js';
-import { addonStatus, loadAddon } from './addon.js';
+import { addonStatus } from './addon.js';
+import { renderChatmlJob } from './chatml.js';
 
 export interface TemplateJob {
   /** A Jinja source or `'chatml'`. */
@@ -181,7 +182,7 @@ export class TemplateSandbox {
     if (signal?.aborted) return Promise.reject(new AbortError(abortReason(signal)));
     // llama.cpp's own chatml source (the fallback of models without a template) is fixed code, no
     // caller's: it renders here, without a worker's round trip (bench/ttft.bench.ts).
-    if (job.template === 'chatml') return new Promise((resolve) => resolve(renderHere(job)));
+    if (job.template === 'chatml') return new Promise((resolve) => resolve(renderChatmlJob(job)));
     const failed = this.#failed.get(job.template);
     if (failed && performance.now() - failed.at < this.#cooldownMs) {
       const ago = Math.round((performance.now() - failed.at) / 1000);
@@ -328,18 +329,6 @@ export class TemplateSandbox {
 
   #failQueue(err: Error): void {
     for (const pending of this.#queue.splice(0)) pending.reject(err);
-  }
-}
-
-/** What a worker does with a job (WORKER_SOURCE), in this process; TemplateError when it fails. */
-function renderHere(job: TemplateJob): string {
-  const addon = loadAddon();
-  try {
-    return job.inputs !== undefined
-      ? addon.chatTemplateApply!(job.template, job.bos, job.eos, job.inputs)
-      : addon.renderChatTemplate(job.template, job.bos, job.eos, job.messages, job.addGenerationPrompt);
-  } catch (err) {
-    throw new TemplateError(String((err as Error)?.message ?? err).trim(), 0, 0);
   }
 }
 

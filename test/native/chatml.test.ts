@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatChat } from '../../src/engine/chat-format.js';
 import { loadAddon, Model } from '../../src/engine/index.js';
+import { renderChatmlJob } from '../../src/engine/chatml.js';
 import { templateSandbox } from '../../src/engine/template-sandbox.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
 
@@ -38,6 +39,34 @@ describe.skipIf(!stories)('chatml, the fallback template', () => {
         }
       }
       expect(templateSandbox().workers).toBe(0);
+    } finally {
+      model.dispose();
+    }
+  });
+  it.skipIf(!loadAddon().chatTemplateApply)("answers the chat layer as llama.cpp does, its reply parser kept per inputs other than plain messages", async () => {
+    const model = await Model.load(stories!);
+    try {
+      const { bosText: bos, eosText: eos } = model.info;
+      const settings = [
+        { tool_choice: 'auto', parallel_tool_calls: false, reasoning_format: 'auto', add_generation_prompt: true },
+        { tool_choice: 'none', parallel_tool_calls: true, reasoning_format: 'none', add_generation_prompt: false, chat_template_kwargs: { enable_thinking: false } },
+      ];
+      const toolTurns = [
+        { role: 'user', content: 'Weather?' },
+        { role: 'assistant', content: '', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', content: 'sunny', tool_call_id: 'c1', name: 'weather' },
+      ];
+      // Twice over: the second pass answers plain chats from what the first kept.
+      for (const pass of [1, 2]) {
+        for (const rest of settings) {
+          for (const messages of [...conversations.filter((c) => c.length > 0), toolTurns]) {
+            const inputs = JSON.stringify({ messages, ...rest });
+            const full = JSON.parse(loadAddon().chatTemplateApply!('chatml', bos, eos, inputs));
+            const here = JSON.parse(renderChatmlJob({ template: 'chatml', bos, eos, messages: [], addGenerationPrompt: rest.add_generation_prompt, inputs }));
+            expect(here, `pass ${pass}: ${inputs}`).toEqual(full);
+          }
+        }
+      }
     } finally {
       model.dispose();
     }
