@@ -80,8 +80,8 @@ export function serveOptions(command: Command): Command {
     .option('--api-key <key>', 'require Authorization: Bearer <key> (default: no key) [AKACHAT_API_KEY]')
     .option('--cors <origins>', 'browser origins allowed on the chat routes: comma-separated origins (* wildcards allowed), "local" or "*" (default: local) [AKACHAT_CORS]')
     .option('--management-cors <origins>', 'origins allowed on management routes (prompts, vars, settings, uploads); default: none besides this server\'s own pages [AKACHAT_MANAGEMENT_CORS]')
-    .option('--allow-pull', 'let management callers (the playground) download hf: models into the cache; default: only `akachat pull` downloads [AKACHAT_ALLOW_PULL=1]')
-    .option('--allow-settings', 'let management callers (the playground) change every config.json setting, API keys included; default: only is_test [AKACHAT_ALLOW_SETTINGS=1]')
+    .option('--allow-pull', 'let HTTP requests download hf: models into the cache (the playground\'s pull, a preset or prompt naming an uncached hf: model); default: only `akachat pull` and --model download [AKACHAT_ALLOW_PULL=1]')
+    .option('--allow-settings', 'let management callers (the playground) change owner-only things: every config.json setting (API keys included) and the prompt and preset options that choose what runs and where (model paths, hf:, provider, endpoint, api_key, chat_template, dtype, input_tokens); default: is_test, generation parameters and listed model names [AKACHAT_ALLOW_SETTINGS=1]')
     // Sampling defaults, named as llama-server names them; a request's or prompt's own values win.
     .option('-s, --seed <n>', 'default seed for requests that name none (default: random) [AKACHAT_SEED]')
     .option('--temp <t>', 'default temperature (default 0.8) [AKACHAT_TEMP]')
@@ -257,7 +257,7 @@ function printBanner(io: CliIo, url: string, config: ServeConfig): void {
     ...(Object.keys(config.defaults).length > 0 ? [`  Sampling:        ${JSON.stringify(config.defaults)} when a request or prompt sets none`] : []),
     `  API key:         ${config.apiKey ? 'required (Authorization: Bearer <key>)' : 'not required'}`,
     `  CORS:            ${describeOrigins(config.corsOrigins)}; management routes: ${describeOrigins(config.managementOrigins)}`,
-    ...(config.allowPull || config.allowSettings ? [`  Allowed:         ${[config.allowPull && 'hf: pulls', config.allowSettings && 'every setting (API keys too)'].filter(Boolean).join(' and ')} from the management routes`] : []),
+    ...(config.allowPull || config.allowSettings ? [`  Allowed:         ${[config.allowPull && 'hf: downloads by HTTP requests', config.allowSettings && 'every setting and prompt or preset option (API keys, model paths, endpoints, chat templates too) from the management routes'].filter(Boolean).join('; ')}`] : []),
   ];
   if (!['127.0.0.1', 'localhost', '::1'].includes(config.host) && !config.apiKey) {
     lines.push(`  Warning: listening on ${config.host} without an API key: anyone on the network can use this server (set --api-key).`);

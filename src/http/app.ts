@@ -35,6 +35,7 @@ import { DEFAULT_MAX_UPLOAD_BYTES, ragRoutes } from './routes/rag.js';
 import { speechRoutes } from './routes/speech.js';
 import { statusRoutes } from './routes/status.js';
 import { checkApiKey, corsDecision, hostAllowed, type OriginPolicy } from './security.js';
+import { withoutDownloads } from '../llm/hub.js';
 
 export interface AppOptions extends OwnerOptIns {
   /**
@@ -188,7 +189,8 @@ export function createApp(akachat: Akachat, options: AppOptions = {}): AkachatAp
   const run = (spec: RouteSpec) => async (c: Context): Promise<Response> => {
     const signal = timeoutMs > 0 ? AbortSignal.any([c.req.raw.signal, AbortSignal.timeout(timeoutMs)]) : c.req.raw.signal;
     try {
-      return await spec.handler(c, signal);
+      // A request is no owner: it uses cached hf: models, downloads only with --allow-pull.
+      return await (options.allowPull ? spec.handler(c, signal) : withoutDownloads(() => spec.handler(c, signal)));
     } catch (error) {
       const clientGone = c.req.raw.signal.aborted;
       if (!clientGone && statusOf(error) >= 500 && !(error instanceof HttpError)) onServerError(error, { method: c.req.method, path: c.req.path });

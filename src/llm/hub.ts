@@ -4,11 +4,12 @@
  * them. Forms: `hf:owner/repo/path/file.gguf` and `hf:owner/repo:QUANT` (picks the repo's
  * GGUF whose name contains QUANT, e.g. Q4_K_M).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { AbortError, AkachatError, InvalidArgumentError, NotFoundError, abortReason } from '../errors.js';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { AbortError, AkachatError, InvalidArgumentError, NotFoundError, OwnerOnlyError, abortReason } from '../errors.js';
 
 export interface HubReference {
   owner: string;
@@ -41,6 +42,19 @@ export class DownloadError extends AkachatError {
 }
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Set while code runs for a caller who may not start downloads (an HTTP request without `serve --allow-pull`). */
+const downloadsRefused = new AsyncLocalStorage<true>();
+
+/**
+ * Runs `fn` (and everything it starts) with hf: downloads refused: references resolve to files
+ * already in the cache, offline, and an uncached one throws OwnerOnlyError saying how the owner
+ * pulls it. The WebAPI runs each request so unless the owner allowed pulls: a caller, through a
+ * preset or prompt that names an hf: model, must not make the server download gigabytes.
+ */
+export function withoutDownloads<T>(fn: () => T): T {
+  return downloadsRefused.run(true, fn);
+}
 
 export function isHubReference(ref: string): boolean {
   return ref.startsWith('hf:');
@@ -96,14 +110,32 @@ async function resolveQuantFile(ref: HubReference, options: HubOptions): Promise
   if (!res.ok) throw new DownloadError(`Listing ${ref.owner}/${ref.repo} failed: HTTP ${res.status}`);
   const info = (await res.json()) as { siblings?: { rfilename: string }[] };
   const ggufs = (info.siblings ?? []).map((s) => s.rfilename).filter((f) => f.toLowerCase().endsWith('.gguf'));
-  const wanted = ref.quant!.toLowerCase();
-  const matches = ggufs.filter((f) => f.toLowerCase().replace(/-/g, '_').includes(wanted)).sort((a, b) => a.length - b.length);
-  // Split models (…-00001-of-00003.gguf) are not supported yet: prefer single files.
-  const single = matches.find((f) => !/-\d{5}-of-\d{5}\.gguf$/i.test(f));
+  const single = pickQuantFile(ggufs, ref.quant!);
   if (!single) {
     throw new NotFoundError(`No ${ref.quant} GGUF in ${ref.owner}/${ref.repo}; it has: ${ggufs.join(', ') || 'no GGUF files'}`);
   }
   return single;
+}
+
+/** The shortest single-file GGUF whose name contains `quant` (`-` read as `_`), or undefined. */
+function pickQuantFile(files: string[], quant: string): string | undefined {
+  const wanted = quant.toLowerCase();
+  const matches = files.filter((f) => f.toLowerCase().endsWith('.gguf') && f.toLowerCase().replace(/-/g, '_').includes(wanted)).sort((a, b) => a.length - b.length);
+  // Split models (…-00001-of-00003.gguf) are not supported yet: prefer single files.
+  return matches.find((f) => !/-\d{5}-of-\d{5}\.gguf$/i.test(f));
+}
+
+/** The cached file of a reference without asking the hub (a :QUANT one picked among the cached files), or undefined. */
+async function cachedFile(ref: HubReference, cacheDir: string): Promise<string | undefined> {
+  const folder = join(cacheDir, 'hf', ref.owner, ref.repo, ref.revision);
+  if (ref.file) return existsSync(join(folder, ...ref.file.split('/'))) ? ref.file : undefined;
+  let entries: string[];
+  try {
+    entries = await readdir(folder, { recursive: true });
+  } catch {
+    return undefined; // nothing of this repo is cached
+  }
+  return pickQuantFile(entries.map((entry) => relative(folder, join(folder, entry)).split(sep).join('/')), ref.quant!);
 }
 
 async function sha256Of(path: string): Promise<string> {
@@ -119,6 +151,11 @@ async function sha256Of(path: string): Promise<string> {
  */
 export async function downloadHubModel(reference: string, options: HubOptions): Promise<string> {
   const ref = parseHubReference(reference);
+  if (downloadsRefused.getStore()) {
+    const cached = await cachedFile(ref, options.cacheDir);
+    if (cached) return join(options.cacheDir, 'hf', ref.owner, ref.repo, ref.revision, ...cached.split('/'));
+    throw new OwnerOnlyError(`${reference} is not downloaded on this server, and downloads are the owner's choice: run \`akachat pull ${reference}\` on the server's machine, or start the server with --allow-pull`);
+  }
   const file = ref.file ?? (await resolveQuantFile(ref, options));
   const target = join(options.cacheDir, 'hf', ref.owner, ref.repo, ref.revision, ...file.split('/'));
   if (existsSync(target)) return target;

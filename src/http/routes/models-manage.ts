@@ -20,9 +20,13 @@ import { SSE_HEADERS, sseEvent } from '../sse.js';
 
 /** What the owner allowed HTTP callers beyond the trust rule when starting the server. */
 export interface OwnerOptIns {
-  /** `hf:` downloads through `POST /api/models/pull`. */
+  /** `hf:` downloads started by requests (`POST /api/models/pull`, a preset or prompt naming an uncached `hf:` model); without it requests use cached files only. */
   allowPull?: boolean;
-  /** Changing every `config.json` setting through `PUT /api/settings`; without it only {@link CALLER_SETTINGS}. */
+  /**
+   * Owner-only changes from management callers: every `config.json` setting through `PUT /api/settings`
+   * (without it only {@link CALLER_SETTINGS}), and prompt and preset options that choose what runs and
+   * where (without it only as stored: see checkOptionsChange in manage.ts).
+   */
   allowSettings?: boolean;
 }
 
