@@ -77,7 +77,7 @@ export function RunDetailView({ detail, done, running }: { detail?: RunDetail; d
         <h2>{t('detail')}</h2>
         <div class="segmented" role="tablist">
           {views.map((name) => (
-            <button key={name} type="button" role="tab" aria-selected={view === name} class={view === name ? 'active' : ''} data-view={name} onClick={() => setView(name)}>
+            <button key={name} type="button" role="tab" aria-selected={view === name} class={view === name ? 'active' : ''} data-view={name} title={t(`${name}Title`)} onClick={() => setView(name)}>
               {t(name)}
             </button>
           ))}

@@ -224,10 +224,10 @@ export function PromptTab() {
             </div>
             {draft.chat && !sendsHistory(draft.options) && <p class="muted small">{t('chatNeedsMessages')}</p>}
           </section>
+          <RunDetailView detail={run?.detail} done={run?.done} running={isRunning} />
         </div>
         <div class="prompt-side">
           <OptionsForm options={draft.options} onChange={(options) => update({ options })} />
-          <RunDetailView detail={run?.detail} done={run?.done} running={isRunning} />
         </div>
       </div>
     </div>

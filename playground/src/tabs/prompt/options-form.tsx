@@ -23,15 +23,17 @@ interface Field {
   step?: number;
   /** Suggestions for a text field. */
   suggest?: string[];
+  /** The server's owner chooses it (what runs and where): a run from here keeps the saved value. */
+  ownerOnly?: boolean;
 }
 
 const FIELDS: Field[] = [
-  { keys: ['provider', 'location'], label: 'provider', kind: 'provider' },
-  { keys: ['model'], label: 'model', kind: 'model', hint: 'modelHint' },
-  { keys: ['dtype'], label: 'dtype', kind: 'text', hint: 'dtypeHint', suggest: ['Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0', 'F16', 'BF16', 'F32'] },
+  { keys: ['provider', 'location'], label: 'provider', kind: 'provider', ownerOnly: true },
+  { keys: ['model'], label: 'model', kind: 'model', hint: 'modelHint', ownerOnly: true },
+  { keys: ['dtype'], label: 'dtype', kind: 'text', hint: 'dtypeHint', suggest: ['Q4_K_M', 'Q5_K_M', 'Q6_K', 'Q8_0', 'F16', 'BF16', 'F32'], ownerOnly: true },
   { keys: ['is_messages'], label: 'isMessages', kind: 'boolean' },
   { keys: ['inst_template', 'template'], label: 'template', kind: 'textarea', hint: 'templateHint' },
-  { keys: ['chat_template'], label: 'chatTemplate', kind: 'text', hint: 'chatTemplateHint', suggest: ['chatml', 'llama3', 'llama2', 'gemma', 'mistral-v7', 'phi3', 'qwen', 'deepseek3'] },
+  { keys: ['chat_template'], label: 'chatTemplate', kind: 'text', hint: 'chatTemplateHint', suggest: ['chatml', 'llama3', 'llama2', 'gemma', 'mistral-v7', 'phi3', 'qwen', 'deepseek3'], ownerOnly: true },
   { keys: ['max_new_tokens', 'output_tokens'], label: 'maxTokens', kind: 'integer', min: 0 },
   { keys: ['temperature'], label: 'temperature', kind: 'number', min: 0, step: 0.05 },
   { keys: ['top_p'], label: 'topP', kind: 'number', min: 0, max: 1, step: 0.01 },
@@ -176,6 +178,11 @@ function FieldInput({ field, options, onChange, models }: { field: Field; option
     <div class={`prompt-field prompt-field-${field.kind}`} data-option={field.keys[0]}>
       <label for={id} title={field.hint ? t(field.hint) : undefined}>
         {t(field.label)}
+        {field.ownerOnly && (
+          <span class="owner-only" title={t('ownerOnly')}>
+            {t('ownerBadge')}
+          </span>
+        )}
       </label>
       {input}
     </div>
