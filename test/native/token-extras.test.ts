@@ -99,6 +99,22 @@ describe.skipIf(!stories)('token-level extras with stories260K', () => {
     expect(() => ctx.generate(PROMPT, { onTokens: () => {} })).toThrow(InvalidArgumentError);
   });
 
+  it('each slot of a parallel context hands out its own generation\'s tokens', async () => {
+    const parallel = await model.createContext({ contextSize: 256, parallel: 2 });
+    try {
+      const prompts = ['Once upon a time', 'The little dog'];
+      const alone = await Promise.all(prompts.map((p) => ctx.generate(p, { temperature: 0, maxTokens: 16 }).text()));
+      const together = await Promise.all(prompts.map((p) => parallel.generate(p, { temperature: 0, maxTokens: 16, probabilities: 2 }).result));
+      together.forEach((result, i) => {
+        expect(result.text).toBe(alone[i]);
+        expect(Buffer.concat(result.tokens!.map((t) => t.bytes)).toString('utf8')).toBe(result.text);
+        expect(result.tokens!.every((t) => t.top![0].id === t.id)).toBe(true);
+      });
+    } finally {
+      parallel.dispose();
+    }
+  });
+
   it('a listener that throws ends the generation with its error', async () => {
     const failure = new Error('listener failed');
     const generation = ctx.generate(PROMPT, { temperature: 0, maxTokens: 50, tokens: true, onTokens: () => { throw failure; } });
