@@ -30,13 +30,16 @@ const char* triggerTypeName(common_grammar_trigger_type type) {
 // The request part of common_chat_templates_inputs, from the OpenAI-shaped JSON the TS side
 // validated (src/engine/chat-format.ts). llama.cpp's own oaicompat readers check the messages
 // and tools once more and throw std::exception on anything malformed.
-common_chat_templates_inputs inputsFrom(const common_json& in) {
+common_chat_templates_inputs inputsFrom(const common_json& in, const common_chat_templates* templates) {
   common_chat_templates_inputs inputs;
   inputs.use_jinja = true;
   inputs.messages = common_chat_msgs_parse_oaicompat(in.at("messages"));
   if (in.contains("tools")) inputs.tools = common_chat_tools_parse_oaicompat(in.at("tools"));
   inputs.tool_choice = common_chat_tool_choice_parse_oaicompat(in.value("tool_choice", std::string("auto")));
-  inputs.parallel_tool_calls = in.value("parallel_tool_calls", false);
+  // Unset: as llama-server, whatever the template supports.
+  inputs.parallel_tool_calls = in.contains("parallel_tool_calls")
+                                   ? in.value("parallel_tool_calls", false)
+                                   : common_chat_templates_get_caps(templates)["supports_parallel_tool_calls"];
   inputs.add_generation_prompt = in.value("add_generation_prompt", true);
   inputs.reasoning_format = common_reasoning_format_from_name(in.value("reasoning_format", std::string("auto")));
   if (in.contains("chat_template_kwargs")) {
@@ -55,7 +58,7 @@ common_chat_templates_inputs inputsFrom(const common_json& in) {
 // chatTemplateApply(template, bos, eos, inputs: JSON string) -> JSON string
 // {prompt, format, formatName, grammar, grammarLazy, grammarTriggers: [{type, value}],
 //  preservedTokens, additionalStops, generationPrompt, parser, supportsThinking,
-//  thinkingStartTag, thinkingEndTags}. Runs the Jinja template (and llama.cpp's template analysis,
+//  thinkingStartTag, thinkingEndTags, supportsTools, parallelToolCalls}. Runs the Jinja template (and llama.cpp's template analysis,
 // which runs it several more times) with no limit on time, memory or depth: akachat calls this only
 // in its template worker process (src/engine/template-sandbox.ts).
 Napi::Value ChatTemplateApply(const Napi::CallbackInfo& info) {
@@ -67,8 +70,8 @@ Napi::Value ChatTemplateApply(const Napi::CallbackInfo& info) {
   if (source.empty()) source = "chatml";
   try {
     clearRecentErrors();
-    const common_chat_templates_inputs inputs = inputsFrom(common_json::parse(json));
     std::shared_ptr<common_chat_templates> templates = ChatTemplatesFor(source, bos, eos);
+    const common_chat_templates_inputs inputs = inputsFrom(common_json::parse(json), templates.get());
     const common_chat_params params = common_chat_templates_apply(templates.get(), inputs);
     common_json out = common_json::object();
     out["prompt"] = params.prompt;
@@ -89,6 +92,7 @@ Napi::Value ChatTemplateApply(const Napi::CallbackInfo& info) {
     out["thinkingStartTag"] = params.thinking_start_tag;
     out["thinkingEndTags"] = params.thinking_end_tags;
     out["supportsTools"] = common_chat_templates_get_caps(templates.get())["supports_tools"];
+    out["parallelToolCalls"] = inputs.parallel_tool_calls;
     return Napi::String::New(env, out.dump());
   } catch (const Napi::Error&) {
     throw;

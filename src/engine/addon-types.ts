@@ -196,6 +196,8 @@ export interface NativeChatApplied {
   thinkingStartTag: string;
   thinkingEndTags: string[];
   supportsTools: boolean;
+  /** Whether several calls may come (the caller's choice, else what the template supports). */
+  parallelToolCalls: boolean;
 }
 
 /** A reply parsed by llama.cpp's chat parser. */

@@ -61,7 +61,7 @@ export interface ChatTurn {
 export interface ChatFormatOptions {
   tools?: readonly ChatTool[];
   toolChoice?: ToolChoice;
-  /** Several calls in one reply. Default false. */
+  /** Several calls in one reply. Default: whether the template supports them (as llama-server). */
   parallelToolCalls?: boolean;
   reasoningFormat?: ReasoningFormat;
   /** Extra template variables, e.g. `{ enable_thinking: false }`. */
@@ -137,7 +137,7 @@ export async function formatChat(model: Model, messages: readonly ChatTurn[], op
   const calls = checked.tools.length > 0 && checked.toolChoice !== 'none';
   const forced = calls && checked.toolChoice !== 'auto';
   const grammar = calls && applied.grammar && !applied.grammarLazy
-    ? withoutGenerationPrompt(forced ? strictToolGrammar(applied.grammar, checked.parallelToolCalls) : applied.grammar, applied.generationPrompt)
+    ? withoutGenerationPrompt(forced ? strictToolGrammar(applied.grammar, applied.parallelToolCalls ?? false) : applied.grammar, applied.generationPrompt)
     : { text: applied.grammar, generationPrompt: applied.generationPrompt };
   return {
     prompt: applied.prompt,
@@ -179,7 +179,7 @@ function withoutGenerationPrompt(grammar: string, generationPrompt: string): { t
 interface CheckedOptions {
   tools: ChatTool[];
   toolChoice: 'auto' | 'none' | 'required';
-  parallelToolCalls: boolean;
+  parallelToolCalls?: boolean;
   reasoningFormat: ReasoningFormat;
   kwargs?: Record<string, unknown>;
 }
@@ -190,12 +190,12 @@ interface CheckedOptions {
  * with only that tool.
  */
 export function checkChatFormatOptions(options: ChatFormatOptions): CheckedOptions {
-  const { tools = [], toolChoice = 'auto', parallelToolCalls = false, reasoningFormat = 'auto', chatTemplateKwargs } = options;
+  const { tools = [], toolChoice = 'auto', parallelToolCalls, reasoningFormat = 'auto', chatTemplateKwargs } = options;
   if (!Array.isArray(tools)) throw invalid('an array of tools', 'tools', tools);
   if (tools.length > MAX_TOOLS) throw invalid(`at most ${MAX_TOOLS} tools`, 'tools', tools);
   if (JSON.stringify(tools).length > MAX_TOOLS_JSON) throw invalid(`tools of at most ${MAX_TOOLS_JSON / 1024} KiB as JSON`, 'tools', tools);
   const checked = tools.map((tool, i) => checkTool(tool, `tools[${i}]`));
-  expectBoolean(parallelToolCalls, 'parallel_tool_calls');
+  if (parallelToolCalls !== undefined) expectBoolean(parallelToolCalls, 'parallel_tool_calls');
   if (!['none', 'auto', 'deepseek'].includes(reasoningFormat)) throw invalid('"none", "auto" or "deepseek"', 'reasoning_format', reasoningFormat);
   if (chatTemplateKwargs !== undefined) {
     if (typeof chatTemplateKwargs !== 'object' || chatTemplateKwargs === null || Array.isArray(chatTemplateKwargs)) {
@@ -246,7 +246,7 @@ function nativeInputs(messages: readonly ChatTurn[], o: CheckedOptions, addGener
     }),
     ...(o.tools.length > 0 ? { tools: o.tools } : {}),
     tool_choice: o.toolChoice,
-    parallel_tool_calls: o.parallelToolCalls,
+    ...(o.parallelToolCalls !== undefined ? { parallel_tool_calls: o.parallelToolCalls } : {}),
     reasoning_format: o.reasoningFormat,
     add_generation_prompt: addGenerationPrompt,
     ...(o.kwargs ? { chat_template_kwargs: o.kwargs } : {}),
@@ -345,6 +345,9 @@ export interface ReplyDelta {
  * native stack: ~3000 levels overflow 8 MiB and crash the process); they stay content.
  */
 export const MAX_REPLY_NESTING = 256;
+
+/** Replies longer than this (characters) stay content: one parse of them would hold the event loop ~0.2 s. */
+export const MAX_PARSED_REPLY = 1 << 20;
 
 /**
  * Parses a reply while it streams (see the file comment). With no ReplyFormat (built-in
@@ -451,7 +454,7 @@ export class ChatReplyParser {
   }
 
   #nativeParse(partial: boolean): NativeChatMessage | undefined {
-    if (nestingDepth(this.#text) > MAX_REPLY_NESTING) {
+    if (this.#text.length > MAX_PARSED_REPLY || nestingDepth(this.#text) > MAX_REPLY_NESTING) {
       this.#failed = true;
       return undefined;
     }

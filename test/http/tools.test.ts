@@ -46,7 +46,8 @@ describe.skipIf(!tiny || !haveTemplates)('tool calls and reasoning over HTTP (ll
   afterAll(async () => t?.close());
 
   it('round-trips a tool call with the openai SDK: tool_calls and finish_reason, then the tool result rendered by the template', async () => {
-    const first = await client.chat.completions.create({ model: 'qwen', messages: ASK, tools: [WEATHER], tool_choice: 'required', temperature: 0, max_tokens: 200 });
+    // One call: with parallel calls (the template's default) the random model would call on and on.
+    const first = await client.chat.completions.create({ model: 'qwen', messages: ASK, tools: [WEATHER], tool_choice: 'required', parallel_tool_calls: false, temperature: 0, max_tokens: 200 });
     const choice = first.choices[0];
     expect(choice.finish_reason).toBe('tool_calls');
     expect(choice.message.content).toBeNull();
@@ -73,7 +74,7 @@ describe.skipIf(!tiny || !haveTemplates)('tool calls and reasoning over HTTP (ll
 
   it('streams tool-call deltas that the SDK assembles into the same call (named function choice)', async () => {
     const runner = client.chat.completions.stream({
-      model: 'qwen', messages: ASK, tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'get_weather' } }, temperature: 0, max_tokens: 200,
+      model: 'qwen', messages: ASK, tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'get_weather' } }, parallel_tool_calls: false, temperature: 0, max_tokens: 200,
     });
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     runner.on('chunk', (chunk) => chunks.push(chunk));
@@ -128,7 +129,7 @@ describe.skipIf(!tiny || !haveTemplates)('tool calls and reasoning over HTTP (ll
 
   it('gives the ollama client message.tool_calls with object arguments, streaming and not', async () => {
     const ollama = new Ollama({ host: t.url });
-    const request = { model: 'qwen', messages: ASK, tools: [WEATHER], tool_choice: 'required', options: { temperature: 0, num_predict: 200 } };
+    const request = { model: 'qwen', messages: ASK, tools: [WEATHER], tool_choice: 'required', parallel_tool_calls: false, options: { temperature: 0, num_predict: 200 } };
     const reply = await ollama.chat({ ...request, stream: false });
     expect(reply.message.tool_calls).toHaveLength(1);
     expect(reply.message.tool_calls![0].function.name).toBe('get_weather');

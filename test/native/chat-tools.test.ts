@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ChatReplyParser, MAX_REPLY_NESTING, formatChat, grammarOptions, parseChatReply,
+  ChatReplyParser, MAX_PARSED_REPLY, MAX_REPLY_NESTING, formatChat, grammarOptions, parseChatReply,
   type ChatFormat, type ChatTool, type ReplyDelta, type ReplyFormat,
 } from '../../src/engine/chat-format.js';
 import { loadAddon } from '../../src/engine/addon.js';
@@ -85,6 +85,11 @@ describe.skipIf(!tiny || !haveTemplates)('chat layer with tools on llama-2-tiny-
     // started with is in the prompt already.
     expect(required.grammar!.text).toMatch(/^root ::= space tool-calls$/m);
     expect(required.grammar!.generationPrompt).toBe('');
+    // Parallel calls: several in one <tool_call> or several of them; without: exactly one.
+    expect(required.grammar!.text).toMatch(/^tool-calls ::= \(tool-call space\)\+$/m);
+    const single = await formatChat(model, ASK, { template: template(QWEN), tools: [WEATHER], toolChoice: 'required', parallelToolCalls: false });
+    expect(single.grammar!.text).toMatch(/^tool-calls ::= tool-call space$/m);
+    expect(single.grammar!.text).not.toContain('space "," space (tool-get-weather)');
   });
 
   it('renders assistant tool calls and tool results through the template, not as user text', async () => {
@@ -151,6 +156,8 @@ describe.skipIf(!tiny || !haveTemplates)('chat layer with tools on llama-2-tiny-
     const deep = `<tool_call>\n{"name": "get_weather", "arguments": {"city": ${'['.repeat(20_000)}`;
     expect(parseChatReply(reply, deep)).toEqual({ content: deep, reasoning: '', toolCalls: [] });
     expect(MAX_REPLY_NESTING).toBeLessThan(1000);
+    const long = 'x'.repeat(MAX_PARSED_REPLY + 1);
+    expect(parseChatReply(reply, long).content).toBe(long);
     const unknown = '<tool_call>\n{"name": "launch_rocket", "arguments": {}}\n</tool_call>';
     expect(parseChatReply(reply, unknown)).toEqual({ content: unknown, reasoning: '', toolCalls: [] });
   });
@@ -193,7 +200,7 @@ describe.skipIf(!tiny || !haveTemplates)('tools on the library\'s local location
     const options = normalizeOptions({ model: tiny, chat_template: template(QWEN), temperature: 0, max_new_tokens: 200 });
     const request = llmRequest(options, { messages: [{ role: 'user', content: 'Weather in Paris?' }] });
     let heard: ReplyFormat | undefined;
-    request.chat = { tools: [WEATHER], toolChoice: 'required', onReplyFormat: (format) => { heard = format; } };
+    request.chat = { tools: [WEATHER], toolChoice: 'required', parallelToolCalls: false, onReplyFormat: (format) => { heard = format; } };
     const stream = new LocalLlm(manager).stream(request);
     for await (const _ of stream) expect(heard?.parseToolCalls).toBe(true);
     const result = await stream.result;
