@@ -77,6 +77,20 @@ describe.skipIf(skipReason)('playground prompt tab', () => {
     await expect.poll(() => p.page.inputValue('#prompt-option-temperature')).toBe('0');
   });
 
+  it('fills the options from a preset: its generation settings, and the preset as the model', async () => {
+    await p.server.akachat.presets.set('tiny-greedy', { model: p.server.akachat.defaultModel, temperature: 0, max_new_tokens: 5, chat_template: 'chatml' });
+    await p.page.reload();
+    await p.openTab('prompt');
+    await setOptions({ template: '{instruction}', temperature: 0.9 });
+    await p.page.click('[data-preset="tiny-greedy"]');
+    await expect.poll(async () => JSON.parse(await p.page.inputValue('[data-testid="options-json"]')) as unknown).toEqual({ template: '{instruction}', temperature: 0, max_new_tokens: 5, model: 'tiny-greedy' });
+    await setInstruction('Once upon a time');
+    await p.page.click('[data-testid="run"]');
+    await p.page.locator('[data-testid="run-stats"]').waitFor();
+    expect(await p.page.textContent('[data-stat="generated"] dd')).toBe('5');
+    expect(await p.page.textContent('[data-stat="model"] dd')).toBe('stories260K.gguf');
+  });
+
   it('runs from the input with Ctrl+Enter, and Stop ends the generation on the server', async () => {
     await setOptions({ template: '{instruction}', max_new_tokens: 4000, temperature: 1, seed: 3 });
     await setInstruction('Once upon a time');

@@ -8,7 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { useModels } from '../../components/catalog';
 import { ErrorLine, useLoad } from '../../components/status';
 import { useT, type T } from './messages';
-import { loadPresets, type Options } from './run';
+import { loadPresets, type Options, type Preset } from './run';
 
 type MessageKey = Parameters<T>[0];
 
@@ -43,6 +43,20 @@ const FIELDS: Field[] = [
   { keys: ['seed'], label: 'seed', kind: 'integer', min: -1 },
   { keys: ['stop'], label: 'stopStrings', kind: 'stop', hint: 'stopHint' },
 ];
+
+/** Keys that choose what runs and where: the server's owner sets them (see the management routes' trust rule). */
+const OWNER_KEYS = new Set(['provider', 'location', 'endpoint', 'api_key', 'model', 'dtype', 'chat_template', 'input_tokens']);
+
+/**
+ * A preset's options filled into the form: its generation settings and text layout as values,
+ * and the preset itself as the model (a listed name), which brings its owner-only settings
+ * (model file, endpoint, key, chat template) when the prompt runs.
+ */
+function withPreset(options: Options, preset: Preset): Options {
+  const filled: Options = { ...options };
+  for (const [key, value] of Object.entries(preset.options)) if (!OWNER_KEYS.has(key)) filled[key] = value;
+  return { ...filled, model: preset.name };
+}
 
 /** The key a field is stored under in these options: the one present, else its current name. */
 function keyOf(options: Options, field: Field): string {
@@ -249,7 +263,7 @@ export function OptionsForm({ options, onChange }: { options: Options; onChange(
         <span class="muted">{t('presets')}</span>
         {presets.data?.length === 0 && <span class="muted">{t('noPresets')}</span>}
         {presets.data?.map((preset) => (
-          <button key={preset.name} type="button" class="chip" title={`${t('presetHint')}: ${JSON.stringify(preset.options)}`} data-preset={preset.name} onClick={() => onChange({ ...options, ...preset.options })}>
+          <button key={preset.name} type="button" class="chip" title={`${t('presetHint')}: ${JSON.stringify(preset.options)}`} data-preset={preset.name} onClick={() => onChange(withPreset(options, preset))}>
             {preset.name}
           </button>
         ))}
