@@ -182,6 +182,26 @@ describe.skipIf(!tiny || !haveTemplates)('chat layer with tools on llama-2-tiny-
     expect(parseChatReply(chat.reply, result.text)).toEqual({ content: result.text, reasoning: '', toolCalls: [] });
   });
 
+  it('holds output to a lazy grammar only from its trigger on (a token or a pattern), as llama.cpp\'s tool-call grammars', async () => {
+    const tokens = model.tokenize('Hello', { addSpecial: true });
+    const free = await ctx.generate(tokens, { temperature: 0, maxTokens: 6, tokens: true }).result;
+    const ids = free.tokens!.map((t) => t.id);
+    // The third token's text as generated (a lone token's detokenized text loses its leading space).
+    const before = model.detokenize(ids.slice(0, 2));
+    const piece = model.detokenize(ids.slice(0, 3)).slice(before.length);
+    const trigger = ids[2];
+    // From the trigger token on, the grammar writes " done" and ends the text.
+    const grammar = `root ::= ${JSON.stringify(piece)} " done"`;
+    const byToken = await ctx.generate(tokens, { temperature: 0, maxTokens: 40, grammar, grammarTriggers: { tokens: [trigger] } }).result;
+    expect(byToken.text.trimStart()).toBe(`${before}${piece} done`.trimStart());
+    expect(free.text.trimStart().startsWith(`${before}${piece}`.trimStart())).toBe(true);
+    expect(byToken.stopReason).toBe('eos');
+    const pattern = piece.replace(/[.^$|()*+?[\]{}\\]/g, '\\$&');
+    const byPattern = await ctx.generate(tokens, { temperature: 0, maxTokens: 40, grammar, grammarTriggers: { patterns: [pattern] } }).result;
+    expect(byPattern.text).toBe(byToken.text);
+    await expect(ctx.generate(tokens, { grammar, grammarTriggers: { patterns: ['('] } }).result).rejects.toThrow(/Invalid grammar trigger pattern/);
+  });
+
   it('refuses built-in template names with tools, too many tools and deep schemas', async () => {
     await expect(formatChat(model, ASK, { template: 'llama2', tools: [WEATHER] })).rejects.toThrow(/cannot describe tools/);
     await expect(formatChat(model, ASK, { tools: Array(129).fill(WEATHER) })).rejects.toThrow(/at most 128 tools/);
