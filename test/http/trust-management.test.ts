@@ -125,6 +125,33 @@ describe('trust: saving prompts over HTTP', () => {
   });
 });
 
+describe('trust: secrets in stored options', () => {
+  it('shows a prompt\'s or preset\'s api_key masked and endpoint credentials removed, and a form sending them back keeps the stored ones', async () => {
+    const endpoint = `${fake.endpoint}?key=url-secret-0123456789`;
+    await t.akachat.prompts.save('keyed', 'You are Aka.', { provider: 'openai', endpoint, model: 'gpt-owner', api_key: OWNER_KEY });
+    await t.akachat.presets.set('keyed', { provider: 'openai', endpoint, model: 'gpt-owner', api_key: OWNER_KEY });
+    const shown = [
+      JSON.stringify(await (await fetch(`${t.url}/api/prompts/keyed`)).json()),
+      JSON.stringify(await (await fetch(`${t.url}/api/presets/keyed`)).json()),
+      JSON.stringify(await (await fetch(`${t.url}/api/presets`)).json()),
+    ];
+    for (const text of shown) {
+      expect(text).not.toContain(OWNER_KEY);
+      expect(text).not.toContain('url-secret');
+      expect(text).toContain('****6789');
+    }
+    const { options } = await (await fetch(`${t.url}/api/prompts/keyed`)).json();
+    expect((await put(`${t.url}/api/prompts/keyed`, { instruction: 'Hi', options: { ...options, temperature: 0.1 } })).status).toBe(200);
+    expect((await t.akachat.prompts.load('keyed')).rawOptions).toMatchObject({ endpoint, api_key: OWNER_KEY, temperature: 0.1 });
+    const run = await postJson(`${t.url}/api/prompt/run`, { name: 'keyed', instruction: 'Hi', input: 'masked', options });
+    expect(run.status).toBe(200);
+    expect(fake.requests.at(-1)!.authorization).toBe(`Bearer ${OWNER_KEY}`);
+    const preset = (await (await fetch(`${t.url}/api/presets/keyed`)).json()).options;
+    expect((await put(`${t.url}/api/presets/keyed`, { options: { ...preset, temperature: 0.2 } })).status).toBe(200);
+    expect(await t.akachat.presets.get('keyed')).toMatchObject({ endpoint, api_key: OWNER_KEY, temperature: 0.2 });
+  });
+});
+
 describe('trust: presets over HTTP', () => {
   it('refuses owner-only preset options, keeps a preset sent back unchanged, and saves listed names and parameters', async () => {
     for (const [key, value] of Object.entries({ ...OWNER_VALUES, model: join(modelsDir, 'sub', 'beta.gguf') })) {

@@ -16,7 +16,7 @@ import { phaseTimes, type GenerationRun, type RunResult } from '../../run/runner
 import { SSE_HEADERS, sseEvent } from '../sse.js';
 import type { JsonSchema } from '../openapi.js';
 import { isRecord, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
-import { checkOptionsChange, saveCallerPrompt, storedPromptOptions } from './manage.js';
+import { callerPromptOptions, saveCallerPrompt } from './manage.js';
 import type { OwnerOptIns } from './models-manage.js';
 
 const TAGS = ['akachat'];
@@ -230,8 +230,8 @@ export function akachatRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): Rout
     const stream = body.stream === undefined || body.stream === null ? false : expectBoolean(body.stream, 'stream');
     const call = parseOwnerCall(body);
     // The caller is not the owner: owner-only options only as the prompt of that name stores them.
-    await checkOptionsChange(call.options, call.name ? await storedPromptOptions(ctx, call.name) : undefined, optIns, ctx.catalog, `prompt/${call.name || '{name}'}.json`);
-    const prompt = ctx.akachat.createPrompt(instruction, call.options, call.name || '(unsaved)');
+    const options = await callerPromptOptions(ctx, optIns, call.name, call.options);
+    const prompt = ctx.akachat.createPrompt(instruction, options, call.name || '(unsaved)');
     let evaluated: (value: EvaluatedInstruction) => void = () => {};
     const detail = new Promise<EvaluatedInstruction>((resolve) => { evaluated = resolve; });
     const run = await ctx.generations.prompt({

@@ -12,7 +12,8 @@ import { InvalidArgumentError, OwnerOnlyError } from '../../errors.js';
 import { toChatMessage, type ChatMessage } from '../../prompt/messages.js';
 import { normalizeOptions, type PromptOptions, type RawOptions } from '../../prompt/options.js';
 import type { ModelCatalog } from '../../run/catalog.js';
-import { withoutMaskEchoes } from '../../settings/settings.js';
+import { redactUrl } from '../../settings/redact.js';
+import { maskSecret, withoutMaskEchoes } from '../../settings/settings.js';
 import { invalid } from '../../validate.js';
 import type { JsonSchema } from '../openapi.js';
 import { integerQuery, isRecord, readJson, type RouteContext, type RouteSpec } from '../route.js';
@@ -74,7 +75,7 @@ export async function checkOptionsChange(options: RawOptions, stored: RawOptions
 }
 
 /** A saved prompt's options as stored, or undefined when there is no such prompt (or the name is not a prompt name). */
-export async function storedPromptOptions(ctx: RouteContext, name: string): Promise<RawOptions | undefined> {
+async function storedPromptOptions(ctx: RouteContext, name: string): Promise<RawOptions | undefined> {
   try {
     return (await ctx.akachat.prompts.exists(name)) ? (await ctx.akachat.prompts.load(name)).rawOptions : undefined;
   } catch (error) {
@@ -83,15 +84,42 @@ export async function storedPromptOptions(ctx: RouteContext, name: string): Prom
   }
 }
 
+/** Stored options as a management caller is shown them: the api_key masked, URLs in endpoint and model without credentials. */
+export function shownOptions(options: RawOptions): RawOptions {
+  const shown = { ...options };
+  if (typeof shown.api_key === 'string') shown.api_key = maskSecret(shown.api_key);
+  for (const key of ['endpoint', 'model']) if (typeof shown[key] === 'string') shown[key] = redactUrl(shown[key]);
+  return shown;
+}
+
+/** `options` with each value {@link shownOptions} masked and a form sent back as it was shown replaced by the stored one. */
+function withStoredSecrets(options: RawOptions, stored: RawOptions | undefined): RawOptions {
+  if (!stored) return options;
+  const restored = { ...options };
+  for (const key of ['api_key', 'endpoint', 'model']) {
+    const value = stored[key];
+    if (typeof value !== 'string' || !Object.hasOwn(options, key) || options[key] === value) continue;
+    if (options[key] === (key === 'api_key' ? maskSecret(value) : redactUrl(value))) restored[key] = value;
+  }
+  return restored;
+}
+
 /**
- * Saves a prompt for a management caller: owner-only options only as the stored prompt has them
- * (see {@link checkOptionsChange}). Shared by the management and the original save routes.
+ * A management caller's options for the prompt `name` (saved or run unsaved): masks it was shown
+ * restored, and owner-only options only as the stored prompt has them (see {@link checkOptionsChange}).
  */
+export async function callerPromptOptions(ctx: RouteContext, optIns: OwnerOptIns, name: string, options: unknown): Promise<RawOptions> {
+  if (!isRecord(options)) throw invalid('an options object', 'options', options);
+  const stored = name ? await storedPromptOptions(ctx, name) : undefined;
+  const restored = withStoredSecrets(options, stored);
+  await checkOptionsChange(restored, stored, optIns, ctx.catalog, `prompt/${name || '{name}'}.json`);
+  return restored;
+}
+
+/** Saves a prompt for a management caller (see {@link callerPromptOptions}); shared by the management and the original save routes. */
 export async function saveCallerPrompt(ctx: RouteContext, optIns: OwnerOptIns, name: string, instruction: unknown, options: unknown): Promise<void> {
   if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
-  if (!isRecord(options)) throw invalid('an options object', 'options', options);
-  await checkOptionsChange(options, await storedPromptOptions(ctx, name), optIns, ctx.catalog, `prompt/${name}.json`);
-  await ctx.akachat.prompts.save(name, instruction, options);
+  await ctx.akachat.prompts.save(name, instruction, await callerPromptOptions(ctx, optIns, name, options));
 }
 
 function parseMessages(value: unknown, name: string): ChatMessage[] {
@@ -117,12 +145,12 @@ export function manageRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): Route
       ...common,
       method: 'GET',
       path: '/api/prompts/:name{.+}',
-      summary: 'Load a prompt: its instruction and options as stored',
+      summary: 'Load a prompt: its instruction and options as stored (api_key masked, URL credentials removed: sent back as shown, they stay as stored)',
       tags: ['prompts'],
       responses: { 200: { description: '{name, instruction, options}' }, 404: { description: 'No such prompt' } },
       handler: async (c) => {
         const stored = await akachat.prompts.load(param(c, 'name'));
-        return c.json({ name: stored.name, instruction: stored.instruction, options: stored.rawOptions });
+        return c.json({ name: stored.name, instruction: stored.instruction, options: shownOptions(stored.rawOptions) });
       },
     },
     {
@@ -332,7 +360,7 @@ export function manageRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): Route
       summary: 'Model presets (models.json) in file order',
       tags: ['presets'],
       responses: { 200: { description: '{presets: [{name, options}...]}' } },
-      handler: async (c) => c.json({ presets: (await akachat.presets.entries()).map(([name, options]) => ({ name, options })) }),
+      handler: async (c) => c.json({ presets: (await akachat.presets.entries()).map(([name, options]) => ({ name, options: shownOptions(options) })) }),
     },
     {
       ...common,
@@ -343,7 +371,7 @@ export function manageRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): Route
       responses: { 200: { description: '{name, options}' }, 404: { description: 'No such preset' } },
       handler: async (c) => {
         const name = param(c, 'name');
-        return c.json({ name, options: await akachat.presets.get(name) });
+        return c.json({ name, options: shownOptions(await akachat.presets.get(name)) });
       },
     },
     {
@@ -358,8 +386,9 @@ export function manageRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): Route
         const body = await readJson(c);
         if (!isRecord(body.options)) throw invalid('an options object', 'options', body.options);
         const stored = (await akachat.presets.has(name)) ? await akachat.presets.get(name) : undefined;
-        await checkOptionsChange(body.options, stored, optIns, ctx.catalog, 'models.json');
-        await akachat.presets.set(name, body.options);
+        const options = withStoredSecrets(body.options, stored);
+        await checkOptionsChange(options, stored, optIns, ctx.catalog, 'models.json');
+        await akachat.presets.set(name, options);
         return ok(c, { name });
       },
     },
