@@ -91,14 +91,14 @@ describe.skipIf(skipReason)('playground prompt tab', () => {
     expect(await p.page.textContent('[data-stat="model"] dd')).toBe('stories260K.gguf');
   });
 
-  it('runs from the input with Ctrl+Enter, and Stop ends the generation on the server', async () => {
+  it('runs from the input with Ctrl+Enter, and Stop (Esc) ends the generation on the server', async () => {
     await setOptions({ template: '{instruction}', max_new_tokens: 4000, temperature: 1, seed: 3 });
     await setInstruction('Once upon a time');
     const before = p.server.reports.length;
     await p.page.locator('[data-testid="prompt-input"]').press('Control+Enter');
     await p.page.locator('[data-testid="stop"]').waitFor();
     await p.page.waitForFunction(() => (document.querySelector('[data-testid="output"]')?.textContent ?? '').length > 20);
-    await p.page.click('[data-testid="stop"]');
+    await p.page.keyboard.press('Escape');
     await p.page.locator('[data-testid="run"]').waitFor();
     await waitFor(() => p.server.reports.length > before, 5000, 'the report');
     expect(p.server.reports[before]).toMatchObject({ route: 'POST /api/prompt/run', outcome: 'aborted' });

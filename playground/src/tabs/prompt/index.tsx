@@ -110,6 +110,8 @@ export function PromptTab() {
     if ((e.ctrlKey || e.metaKey) && e.key === 'Enter' && !e.defaultPrevented) {
       e.preventDefault();
       void start();
+    } else if (e.key === 'Escape' && running.current && !e.defaultPrevented) {
+      stop();
     }
   };
 
@@ -203,7 +205,7 @@ export function PromptTab() {
             />
             <div class="row prompt-actions">
               {isRunning ? (
-                <button type="button" class="primary" data-testid="stop" onClick={stop}>
+                <button type="button" class="primary" data-testid="stop" onClick={stop} title="Esc">
                   {t('stop')}
                 </button>
               ) : (
@@ -211,7 +213,7 @@ export function PromptTab() {
                   {draft.chat ? t('send') : t('run')}
                 </button>
               )}
-              <kbd class="muted">Ctrl+Enter</kbd>
+              <kbd class="muted">{isRunning ? 'Esc' : 'Ctrl+Enter'}</kbd>
               <label class="switch" title={t('chatModeHint')}>
                 <input type="checkbox" data-testid="chat-mode" checked={draft.chat} onChange={(e) => update({ chat: e.currentTarget.checked })} />
                 {t('chatMode')}
