@@ -204,7 +204,7 @@ export function chatFormatOptions(body: Record<string, unknown>): ChatFormatOpti
     toolChoice: optional(body.tool_choice, 'tool_choice', (v) => v as ToolChoice),
     parallelToolCalls: optional(body.parallel_tool_calls, 'parallel_tool_calls', expectBoolean),
     reasoningFormat: reasoningFormat as ReasoningFormat | undefined,
-    chatTemplateKwargs: optional(body.chat_template_kwargs, 'chat_template_kwargs', expectObject),
+    chatTemplateKwargs: withReasoningEffort(optional(body.chat_template_kwargs, 'chat_template_kwargs', expectObject), body.reasoning_effort),
   });
   checkChatFormatOptions(options);
   return options;
@@ -278,6 +278,16 @@ export interface OllamaChatRequest {
   chat: ChatFormatOptions;
   /** `messages` may be empty: load the model (or unload it with `keep_alive: 0`) and answer done. */
   generation: GenerationRequest;
+}
+
+/**
+ * OpenAI's `reasoning_effort` as llama-server takes it: `"none"` turns thinking off
+ * (`enable_thinking: false`); another level goes to the template as `reasoning_effort` (gpt-oss reads it).
+ */
+function withReasoningEffort(kwargs: Record<string, unknown> | undefined, effort: unknown): Record<string, unknown> | undefined {
+  if (effort === undefined || effort === null) return kwargs;
+  const level = expectString(effort, 'reasoning_effort', { allowEmpty: false });
+  return level === 'none' ? { ...kwargs, enable_thinking: false } : { ...kwargs, reasoning_effort: level };
 }
 
 /** Ollama's `think` (true/false) as the template variable thinking templates read. */

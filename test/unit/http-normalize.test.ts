@@ -162,6 +162,8 @@ describe('normalizeOpenAiChat', () => {
       { role: 'assistant', content: '', toolCalls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
       { role: 'tool', content: '42', toolCallId: 'c1' },
     ]);
+    expect(normalizeOpenAiChat({ messages: [user('x')], reasoning_effort: 'none' }).chat).toEqual({ chatTemplateKwargs: { enable_thinking: false } });
+    expect(normalizeOpenAiChat({ messages: [user('x')], reasoning_effort: 'low', chat_template_kwargs: { a: 1 } }).chat).toEqual({ chatTemplateKwargs: { a: 1, reasoning_effort: 'low' } });
     expect(() => normalizeOpenAiChat({ messages: [user('x')], tools: 'f' })).toThrow(/an array for tools/);
     expect(() => normalizeOpenAiChat({ messages: [user('x')], tools, tool_choice: { type: 'function', function: { name: 'g' } } })).toThrow(/function named in tools/);
     expect(() => normalizeOpenAiChat({ messages: [user('x')], tools: Array(129).fill(tools[0]) })).toThrow(/at most 128 tools/);

@@ -62,6 +62,7 @@ const CHAT_SCHEMA: JsonSchema = {
     parallel_tool_calls: { type: 'boolean', default: false },
     reasoning_format: { enum: ['none', 'auto', 'deepseek', 'deepseek-legacy'], default: 'auto', description: 'llama.cpp extra: "none" leaves the reasoning in content; otherwise it comes in reasoning_content' },
     chat_template_kwargs: { type: 'object', description: 'llama.cpp extra: template variables, e.g. {"enable_thinking": false}' },
+    reasoning_effort: { type: 'string', description: '"none" turns thinking off (enable_thinking false); another level goes to the template (gpt-oss)' },
     logprobs: { type: 'boolean', default: false, description: 'choices[].logprobs.content: each token\'s logprob (streamed with each chunk)' },
     top_logprobs: { type: 'integer', minimum: 0, maximum: 20, description: 'most likely tokens per position (needs logprobs)' },
     sentences: { type: 'boolean', default: false, description: 'akachat extension: each content delta ends at a sentence end (for TTS); the deltas still join up to the exact reply' },
