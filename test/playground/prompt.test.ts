@@ -23,9 +23,9 @@ describe.skipIf(skipReason)('playground prompt tab', () => {
   const editor = () => p.page.locator('[data-testid="instruction-editor"] .cm-content');
 
   /** The editor's text (without its placeholder). */
-  const instructionText = () => editor().evaluate((node) => [...node.querySelectorAll('.cm-line')].map((line) => {
+  const instructionText = () => editor().evaluate((node) => Array.from(node.querySelectorAll('.cm-line')).map((line) => {
     const copy = line.cloneNode(true) as HTMLElement;
-    copy.querySelectorAll('.cm-placeholder').forEach((widget) => widget.remove());
+    for (const widget of Array.from(copy.querySelectorAll('.cm-placeholder'))) widget.remove();
     return copy.textContent;
   }).join('\n'));
 
