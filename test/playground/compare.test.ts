@@ -18,22 +18,33 @@ describe.skipIf(skipReason)('playground compare tab', () => {
   const column = (n: number) => p.page.getByTestId('compare-column').nth(n);
   const state = (n: number) => column(n).getAttribute('data-state');
   const output = (n: number) => column(n).getByTestId('column-output').textContent();
-  /** Waits until the columns are in these states ('a|b' = either), after `run` started a new run in each column named by `fresh` (all by default). */
-  async function runAndWait(run: () => Promise<void>, states: string[], fresh = states.map((_, i) => i)) {
+  /**
+   * Waits until the columns are in these states ('a|b' = either; 'streaming*' = streaming with some text out), after `run` started a new run in
+   * each column named by `fresh` (all by default). `thenClick` (a selector) is clicked inside the
+   * page the moment they are: a stories260K run takes only a few hundred ms, too short to click
+   * from here reliably.
+   */
+  async function runAndWait(run: () => Promise<void>, states: string[], fresh = states.map((_, i) => i), thenClick?: string) {
     const runs = () => p.page.getByTestId('compare-column').evaluateAll((columns) => columns.map((c) => Number(c.getAttribute('data-runs'))));
     const before = await runs();
     await run();
     const seen = () => p.page.getByTestId('compare-column').evaluateAll((columns) => columns.map((c) => `${c.getAttribute('data-state')}: ${c.querySelector('[role="alert"]')?.textContent ?? ''}`));
     await p.page
       .waitForFunction(
-        ({ wanted, before, fresh }) => {
+        ({ wanted, before, fresh, thenClick }) => {
           const columns = Array.from(document.querySelectorAll('[data-testid="compare-column"]'));
-          return (
+          const reached =
             columns.length === wanted.length &&
-            columns.every((c, i) => wanted[i].split('|').includes(c.getAttribute('data-state') ?? '') && (!fresh.includes(i) || Number(c.getAttribute('data-runs')) > (before[i] ?? 0)))
-          );
+            columns.every((c, i) => {
+              const state = c.getAttribute('data-state') ?? '';
+              const hasText = (c.querySelector('[data-testid="column-output"]')?.textContent ?? '') !== '';
+              const stateOk = wanted[i].split('|').some((w) => (w.endsWith('*') ? w.slice(0, -1) === state && hasText : w === state));
+              return stateOk && (!fresh.includes(i) || Number(c.getAttribute('data-runs')) > (before[i] ?? 0));
+            });
+          if (reached && thenClick) document.querySelector<HTMLElement>(thenClick)!.click();
+          return reached;
         },
-        { wanted: states, before, fresh },
+        { wanted: states, before, fresh, thenClick },
         { timeout: 30_000 },
       )
       .catch(async (error: Error) => {
@@ -78,8 +89,8 @@ describe.skipIf(skipReason)('playground compare tab', () => {
   it('takes turns for the one slot (column 2 waits), and Stop all aborts both', async () => {
     const page = p.page;
     await page.getByTestId('compare-max-tokens').fill('400');
-    await runAndWait(runAll, ['streaming', 'waiting']);
-    await runAndWait(() => page.getByTestId('compare-stop-all').click(), ['stopped', 'stopped'], []);
+    await runAndWait(runAll, ['streaming*', 'waiting'], undefined, '[data-testid="compare-stop-all"]');
+    await runAndWait(async () => {}, ['stopped', 'stopped'], []);
     expect((await output(0))!.length).toBeGreaterThan(0);
     expect(await output(1)).toBe('');
     await page.getByTestId('compare-run-all').waitFor();
@@ -88,8 +99,8 @@ describe.skipIf(skipReason)('playground compare tab', () => {
   it('stops one column while the other goes on', async () => {
     const page = p.page;
     await page.getByTestId('compare-max-tokens').fill('300');
-    await runAndWait(runAll, ['streaming', 'waiting']);
-    await runAndWait(() => column(0).getByTestId('column-stop').click(), ['stopped', 'done'], []);
+    await runAndWait(runAll, ['streaming*', 'waiting'], undefined, '[data-testid="compare-column"] [data-testid="column-stop"]');
+    await runAndWait(async () => {}, ['stopped', 'done'], []);
     expect(await column(1).getByTestId('column-tokens').textContent()).toMatch(/^300 out/);
   });
 

@@ -34,7 +34,7 @@ function recordSpeech() {
   speechSynthesis.cancel = () => void w.cancels++;
 }
 
-const AVATAR_REPLY = '[happy] こんにちは！私は**アカ**です。[motion:bow] よろしくね。';
+const AVATAR_REPLY = '[happy] こんにちは！今日は、とても良い天気ですね。[motion:bow] 私は**アカ**です。';
 
 describe.skipIf(skipReason)('playground speech tab', () => {
   let p: Playground;
@@ -94,17 +94,18 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     const turn = turns().last();
     await turn.and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
     const cards = turn.getByTestId('sentence-card');
-    expect(await cards.locator('.sentence-text').allTextContents()).toEqual(['こんにちは！', '私は**アカ**です。', 'よろしくね。']);
+    // A comma does not end a short sentence (the server's min_comma_length 40).
+    expect(await cards.locator('.sentence-text').allTextContents()).toEqual(['こんにちは！', '今日は、とても良い天気ですね。', '私は**アカ**です。']);
     expect(await cards.nth(0).getByTestId('sentence-emotion').textContent()).toBe('emotion: happy');
     expect(await cards.nth(2).getByTestId('sentence-motion').textContent()).toBe('motion: bow');
     expect(await cards.nth(1).getByTestId('sentence-emotion').count()).toBe(0);
-    expect(await cards.nth(1).locator('.sentence-speech').textContent()).toContain('私はアカです。');
+    expect(await cards.nth(2).locator('.sentence-speech').textContent()).toContain('私はアカです。');
     const spoken = await page.evaluate(() => (window as unknown as { spoken: { text: string }[] }).spoken.slice(-3).map((u) => u.text));
-    expect(spoken).toEqual(['こんにちは！', '私はアカです。', 'よろしくね。']);
+    expect(spoken).toEqual(['こんにちは！', '今日は、とても良い天気ですね。', '私はアカです。']);
     await p.screenshot('speech-en');
   });
 
-  it('offers the voices of the chosen language and speaks with the one picked', async () => {
+  it('offers the voices of the chosen language and speaks with the one picked, split at commas when asked', async () => {
     const page = p.page;
     const voiceNames = () => page.getByTestId('speech-voice').locator('option').allTextContents();
     expect(await page.getByTestId('speech-lang').inputValue()).toBe('en'); // the page's language
@@ -112,11 +113,14 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     await page.getByTestId('speech-lang').selectOption('ja');
     expect(await voiceNames()).toEqual(['browser default', 'Kyoko', 'Otoya (online)']);
     await page.getByTestId('speech-voice').selectOption('test-kyoko');
+    await page.getByTestId('speech-comma').fill('3');
     await page.getByTestId('speech-text').fill('Again?');
     await page.getByTestId('speech-text').press('Enter');
     await turns().last().and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
-    const spoken = await page.evaluate(() => (window as unknown as { spoken: { lang: string; voice?: string }[] }).spoken.slice(-3));
-    expect(spoken).toEqual(Array(3).fill({ text: expect.any(String), lang: 'ja-JP', voice: 'Kyoko' }));
+    const spoken = await page.evaluate(() => (window as unknown as { spoken: { lang: string; voice?: string }[] }).spoken.slice(-4));
+    const texts = ['こんにちは！', '今日は、', 'とても良い天気ですね。', '私はアカです。'];
+    expect(spoken).toEqual(texts.map((text) => ({ text, lang: 'ja-JP', voice: 'Kyoko' })));
+    await page.getByTestId('speech-comma').fill('');
   });
 
   it('stops a reply and cancels its speech', async () => {
@@ -124,8 +128,13 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     await page.getByTestId('speech-prompt').selectOption('story');
     await page.getByTestId('speech-max-tokens').fill('400'); // long enough to be stopped mid-reply
     await page.getByTestId('speech-text').fill('They');
-    await page.getByTestId('speech-send').click();
-    await page.getByTestId('speech-stop').click();
+    // Send, then Stop the moment it shows, inside the page: the whole reply takes a few hundred ms.
+    await page.evaluate(async () => {
+      document.querySelector<HTMLElement>('[data-testid="speech-send"]')!.click();
+      const stopButton = () => document.querySelector<HTMLElement>('[data-testid="speech-stop"]');
+      while (!stopButton()) await new Promise((resolve) => setTimeout(resolve));
+      stopButton()!.click();
+    });
     const turn = turns().last();
     await turn.and(page.locator(':not([data-state="waiting"]):not([data-state="streaming"])')).waitFor({ timeout: 30_000 });
     expect(`${await turn.getAttribute('data-state')} ${await turn.getByTestId('speech-stats').textContent()}`).toMatch(/^stopped /);

@@ -44,6 +44,8 @@ interface Settings {
   prompt: string;
   model: string;
   maxTokens: string;
+  /** The route's min_comma_length: a comma ends a sentence once it is this long ('' = the server's 40). */
+  commaLength: string;
   temperature: string;
   speak: boolean;
   lang: string;
@@ -51,7 +53,7 @@ interface Settings {
   rate: number;
 }
 
-const DEFAULTS: Settings = { prompt: '', model: '', maxTokens: '', temperature: '', speak: false, lang: '', voice: '', rate: 1 };
+const DEFAULTS: Settings = { prompt: '', model: '', maxTokens: '', commaLength: '', temperature: '', speak: false, lang: '', voice: '', rate: 1 };
 
 /** A number field's value, or undefined when empty. */
 function numberOrUndefined(value: string): number | undefined {
@@ -64,8 +66,9 @@ function requestBody(settings: Settings, history: { role: string; content: strin
   const maxTokens = numberOrUndefined(settings.maxTokens);
   const temperature = numberOrUndefined(settings.temperature);
   const model = settings.model || undefined;
-  if (settings.prompt) return { name: settings.prompt, input, messages: history, model, max_new_tokens: maxTokens, temperature };
-  return { model, messages: [...history, { role: 'user', content: input }], max_tokens: maxTokens, temperature };
+  const split = { min_comma_length: numberOrUndefined(settings.commaLength) };
+  if (settings.prompt) return { name: settings.prompt, input, messages: history, model, max_new_tokens: maxTokens, temperature, ...split };
+  return { model, messages: [...history, { role: 'user', content: input }], max_tokens: maxTokens, temperature, ...split };
 }
 
 export function SpeechTab() {
@@ -185,6 +188,10 @@ export function SpeechTab() {
           <label>
             {t('temperature')}{' '}
             <input type="number" min={0} step={0.1} class="speech-num" placeholder={t('auto')} value={settings.temperature} onInput={(e) => set({ temperature: e.currentTarget.value })} />
+          </label>
+          <label title={t('commaHint')}>
+            {t('commaLength')}{' '}
+            <input type="number" min={1} class="speech-num" data-testid="speech-comma" placeholder="40" value={settings.commaLength} onInput={(e) => set({ commaLength: e.currentTarget.value })} />
           </label>
         </div>
         <ErrorLine error={prompts.error ?? models.error} />
