@@ -121,8 +121,7 @@ struct TokenRecords {
   }
   void clear() {
     ids.clear();
-    probs.probs.clear();
-    probs.ids.clear();
+    probs.clear();
   }
 };
 
@@ -1061,10 +1060,10 @@ void AddonContext::advance(Slot& slot, int32_t logitsIndex) {
   if (job.maxTokens >= 0 && job.generatedTokens >= job.maxTokens) { finishSlot(slot, "maxTokens"); return; }
   if (job.abort->load()) { finishSlot(slot, "abort"); return; }
   const llama_vocab* vocab = model_->vocab();
-  // Greedy without penalties needs no candidate list: take the argmax of the logits.
   const int32_t nVocab = llama_vocab_n_tokens(vocab);
   TokenProbabilities* probs = job.sampling.probabilities > 0 ? &slot.sampled : nullptr;
   const bool fromLogits = probs != nullptr && (slot.greedy || !job.sampling.postSamplingProbabilities);
+  // Greedy without penalties needs no candidate list: take the argmax of the logits.
   llama_token token;
   try {
     token = slot.greedy ? argmaxToken(ctx_.get(), logitsIndex, nVocab)
@@ -1088,10 +1087,7 @@ void AddonContext::advance(Slot& slot, int32_t logitsIndex) {
       slot.heldTokens.probs.ids.insert(slot.heldTokens.probs.ids.end(), probs->ids.begin(), probs->ids.end());
     }
   }
-  if (probs != nullptr) {
-    probs->probs.clear();
-    probs->ids.clear();
-  }
+  if (probs != nullptr) probs->clear();
 
   // Stop strings may span tokens: search the held text.
   size_t stopAt = std::string::npos;
@@ -1150,6 +1146,7 @@ void AddonContext::freeSlot(Slot& slot) {
   slot.held.clear();
   slot.heldTokens.clear();
   slot.heldEnds.clear();
+  slot.sampled.clear();  // e.g. of an end-of-generation token, which is not handed out
   slot.generating = false;
   slot.lastUsed = ++useClock_;
   publishSlots();  // before JS hears of the end, so `info` then shows the freed slot

@@ -46,6 +46,10 @@ struct TokenProbabilities {
   int32_t n = 0;
   std::vector<float> probs;
   std::vector<int32_t> ids;
+  void clear() {
+    probs.clear();
+    ids.clear();
+  }
   // Softmax over `count` candidates by logit; their `p` fields are overwritten.
   void append(llama_token chosen, llama_token_data* candidates, size_t count);
   // Softmax of the raw logits, as llama-server's n_probs without post_sampling_probs.

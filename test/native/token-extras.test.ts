@@ -70,6 +70,14 @@ describe.skipIf(!stories)('token-level extras with stories260K', () => {
     }
   });
 
+  it('a generation that ends on end-of-generation leaves nothing behind for the next one on its slot', async () => {
+    const eos = model.info.eosToken;
+    const ended = await ctx.generate(PROMPT, { temperature: 0, maxTokens: 5, probabilities: 2, logitBias: [[eos, 100]] }).result;
+    expect([ended.stopReason, ended.tokens]).toEqual(['eos', []]);
+    const next = await ctx.generate(PROMPT, { temperature: 0, maxTokens: 3, probabilities: 2 }).result;
+    for (const token of next.tokens!) expect(token.top![0]).toEqual({ id: token.id, bytes: token.bytes, probability: token.probability });
+  });
+
   it('generates the same text with and without the extras', async () => {
     const plain = await ctx.generate(PROMPT, { temperature: 0.9, seed: 11, maxTokens: 30 }).text();
     const extras = await ctx.generate(PROMPT, { temperature: 0.9, seed: 11, maxTokens: 30, probabilities: 3, tokens: true }).text();
