@@ -121,6 +121,9 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     const texts = ['こんにちは！', '今日は、', 'とても良い天気ですね。', '私はアカです。'];
     expect(spoken).toEqual(texts.map((text) => ({ text, lang: 'ja-JP', voice: 'Kyoko' })));
     await page.getByTestId('speech-comma').fill('');
+    // A card's ▶ says its sentence again.
+    await turns().last().getByTestId('sentence-card').nth(3).getByTestId('sentence-say').click();
+    expect(await page.evaluate(() => (window as unknown as { spoken: { text: string }[] }).spoken.at(-1)!.text)).toBe('私はアカです。');
   });
 
   it('stops a reply and cancels its speech', async () => {

@@ -247,7 +247,7 @@ export function SpeechTab() {
       <div class="speech-log" ref={log} aria-live="polite" data-testid="speech-log">
         {turns.length === 0 && <p class="muted speech-empty">{t('empty')}</p>}
         {turns.map((turn) => (
-          <TurnView key={turn.id} turn={turn} speaking={speaker.speaking} />
+          <TurnView key={turn.id} turn={turn} speaking={speaker.speaking} onSpeak={synthesis && ((sentence) => speaker.speak(sentence.speech, `${turn.id}:${sentence.index}`))} />
         ))}
       </div>
 
@@ -287,7 +287,8 @@ export function SpeechTab() {
   );
 }
 
-function TurnView({ turn, speaking }: { turn: Turn; speaking: string | undefined }) {
+/** `onSpeak` (when the browser can speak) says one sentence again, e.g. with another voice. */
+function TurnView({ turn, speaking, onSpeak }: { turn: Turn; speaking: string | undefined; onSpeak?: (sentence: Sentence) => void }) {
   const t = useT();
   const firstSentence = turn.sentences[0]?.at;
   const stats = turn.stats;
@@ -318,6 +319,11 @@ function TurnView({ turn, speaking }: { turn: Turn; speaking: string | undefined
                 </span>
               )}
               {(sentence.code || sentence.speech === '') && <span class="tag silent">{t('silent')}</span>}
+              {onSpeak && !sentence.code && sentence.speech !== '' && (
+                <button type="button" class="sentence-say" data-testid="sentence-say" aria-label={t('sayAgain')} title={t('sayAgain')} onClick={() => onSpeak(sentence)}>
+                  ▶
+                </button>
+              )}
             </div>
             {sentence.code ? <pre class="sentence-text">{sentence.text}</pre> : <p class="sentence-text">{sentence.text}</p>}
             {!sentence.code && sentence.speech !== '' && sentence.speech !== sentence.text && (
