@@ -1,7 +1,8 @@
 import OpenAI from 'openai';
 import { AbortError, InvalidArgumentError, RemoteError, UnsupportedError, abortReason } from '../errors.js';
-import type { LlmRequest } from './request.js';
-import type { ResponseFormat } from './types.js';
+import { parseChatReply } from '../engine/chat-format.js';
+import type { LlmChatOptions, LlmRequest } from './request.js';
+import type { ChatMessage, ResponseFormat, ToolCall } from './types.js';
 import { LlmStream } from './stream.js';
 
 export interface OpenAiLlmOptions {
@@ -56,16 +57,31 @@ export class OpenAiLlm {
         stream_options: { include_usage: true },
       };
       let text = '';
+      let reasoning = '';
+      const calls: ToolCall[] = [];
       let stopReason = 'eos';
       let usage = { promptTokens: 0, completionTokens: 0 };
       try {
         if (request.messages) {
           const format = s.responseFormat && toOpenAiFormat(s.responseFormat);
-          const stream = await client.chat.completions.create({ ...common, ...(format ? { response_format: format } : {}), messages: request.messages.map((m) => ({ role: m.role === 'tool' ? 'user' : m.role, content: m.content })) as OpenAI.ChatCompletionMessageParam[] }, { signal });
+          const stream = await client.chat.completions.create({
+            ...common,
+            ...(format ? { response_format: format } : {}),
+            ...toolParams(request.chat),
+            messages: request.messages.map(toOpenAiMessage),
+          }, { signal });
           for await (const chunk of stream) {
             const choice = chunk.choices?.[0];
             const delta = choice?.delta?.content ?? '';
             if (delta) { text += delta; emit(delta); }
+            // llama-server, vLLM and DeepSeek send reasoning apart; calls come in pieces by index.
+            reasoning += (choice?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? '';
+            for (const piece of choice?.delta?.tool_calls ?? []) {
+              const call = calls[piece.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } };
+              if (piece.id) call.id = piece.id;
+              if (piece.function?.name) call.function.name += piece.function.name;
+              call.function.arguments += piece.function?.arguments ?? '';
+            }
             if (choice?.finish_reason) stopReason = mapFinish(choice.finish_reason);
             if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
           }
@@ -87,9 +103,34 @@ export class OpenAiLlm {
         }
         throw new RemoteError(`OpenAI-compatible request failed: ${(err as Error).message}`, undefined, { cause: err });
       }
-      return { text, stopReason, usage, model: request.model };
+      if (!request.messages) return { text, stopReason, usage, model: request.model };
+      // The reply split up as local chats are: `<think>` in the text too, for services that leave it there.
+      const split = parseChatReply(undefined, text, { splitThinking: request.chat?.reasoningFormat !== 'none' });
+      const reply = { content: split.content, reasoning: reasoning + split.reasoning, toolCalls: calls.filter(Boolean) };
+      return { text, reply, stopReason, usage, model: request.model };
     }, request.signal);
   }
+}
+
+/** Tools, tool choice and parallel calls in the chat API's shape; nothing without tools. */
+function toolParams(chat: LlmChatOptions | undefined): Partial<OpenAI.ChatCompletionCreateParamsStreaming> {
+  if (!chat?.tools?.length) return {};
+  return {
+    tools: chat.tools.map((tool) => ({ type: 'function', function: tool.function })) as OpenAI.ChatCompletionTool[],
+    ...(chat.toolChoice !== undefined ? { tool_choice: chat.toolChoice as OpenAI.ChatCompletionToolChoiceOption } : {}),
+    ...(chat.parallelToolCalls !== undefined ? { parallel_tool_calls: chat.parallelToolCalls } : {}),
+  };
+}
+
+/** A chat turn in the chat API's shape: calls and tool results as such; a result without its call's id as a user turn. */
+function toOpenAiMessage(m: ChatMessage): OpenAI.ChatCompletionMessageParam {
+  if (m.role === 'tool') {
+    return m.toolCallId
+      ? { role: 'tool', tool_call_id: m.toolCallId, content: m.content }
+      : { role: 'user', content: `Tool result${m.name ? ` (${m.name})` : ''}:\n${m.content}` };
+  }
+  if (m.role === 'assistant' && m.toolCalls?.length) return { role: 'assistant', content: m.content || null, tool_calls: m.toolCalls };
+  return { role: m.role, content: m.content } as OpenAI.ChatCompletionMessageParam;
 }
 
 /** OpenAI's own API: no endpoint (the SDK's default) or an https URL on api.openai.com. */
@@ -109,6 +150,7 @@ function toOpenAiFormat(format: ResponseFormat): OpenAI.ChatCompletionCreatePara
   return { type: 'json_schema', json_schema: { name: format.name ?? 'response', schema: format.schema, ...(format.strict !== undefined ? { strict: format.strict } : {}) } };
 }
 
+/** A finish reason as a stop reason; a reply that called tools ended as one that stopped (its calls say the rest). */
 function mapFinish(reason: string): string {
-  return reason === 'length' ? 'maxTokens' : reason === 'stop' ? 'eos' : reason;
+  return reason === 'length' ? 'maxTokens' : reason === 'stop' || reason === 'tool_calls' ? 'eos' : reason;
 }

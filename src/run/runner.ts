@@ -263,10 +263,8 @@ export class Generations {
       const llm = llmRequest(merged, input, runSignal);
       // A listener alone (a stream that shows token ids where it can) is enough to hand them out.
       if (provider === 'local' && request.tokens) llm.tokens = { ...request.tokens, tokens: true };
-      // Tool turns and tools go through llama.cpp's chat layer; a remote service gets plain turns.
-      if (provider === 'local') llm.chat = chat;
-      else if (wantsTools(chat)) throw new InvalidArgumentError('Expected a local model for a chat with tools (remote locations take none yet)');
-      else if (llm.messages) llm.messages = flattenToolTurns(llm.messages) as ChatMessage[];
+      // Tool turns and tools: through llama.cpp's chat layer (local), or the chat API's own fields (remote).
+      llm.chat = chat;
       if (exact !== undefined && provider === 'local') llm.settings.maxTokens = exact < 0 ? UNLIMITED_TOKENS : exact;
       const stream = this.#akachat.location(provider).stream(llm);
       return mapResult(stream, (r: LlmResult): RunResult => ({

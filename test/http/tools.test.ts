@@ -119,6 +119,23 @@ describe.skipIf(!tiny || !haveTemplates)('tool calls and reasoning over HTTP (ll
     expect(reasoning).toBe(message.reasoning_content);
   });
 
+  it('passes tools to an OpenAI-compatible service and its calls back, streaming and not (akachat itself as the service)', async () => {
+    await t.akachat.presets.set('remote-qwen', { provider: 'openai', endpoint: `${t.url}/v1`, model: 'qwen' });
+    const request = { model: 'remote-qwen', messages: ASK, tools: [WEATHER], tool_choice: 'required' as const, parallel_tool_calls: false, temperature: 0, max_tokens: 200 };
+    const whole = await client.chat.completions.create(request);
+    expect(whole.choices[0].finish_reason).toBe('tool_calls');
+    const call = whole.choices[0].message.tool_calls![0];
+    if (call.type !== 'function') throw new Error('not a function call');
+    expect(call.function.name).toBe('get_weather');
+    const streamed = await client.chat.completions.stream(request).finalChatCompletion();
+    expect(streamed.choices[0].finish_reason).toBe('tool_calls');
+    expect(streamed.choices[0].message.tool_calls).toEqual([{ ...call, id: expect.any(String) }]);
+    // The result goes back to the service as a tool turn.
+    const history = [...ASK, whole.choices[0].message, { role: 'tool' as const, tool_call_id: call.id, content: '{"temperature": 21}' }];
+    const next = await client.chat.completions.create({ model: 'remote-qwen', messages: history, tools: [WEATHER], max_tokens: 2 });
+    expect(next.choices[0].finish_reason).toBe('length');
+  });
+
   it('never speaks reasoning on the TTS sentence stream, also where the template opened it (R1)', async () => {
     const response = await postJson(`${t.url}/api/speech/stream`, { model: 'r1', messages: ASK, temperature: 0, max_tokens: 6 });
     const events = (await response.text()).split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => JSON.parse(e.slice(6)));

@@ -322,8 +322,10 @@ async function* chatLines(chunks: AsyncIterable<string>, run: GenerationRun, par
   }
   const rest = joined(parser.finish());
   if (rest.content || rest.reasoning) yield line(rest.content, rest.reasoning);
-  if (parser.reply.toolCalls.length > 0) yield line('', '', parser.reply.toolCalls);
   const result = await run.result;
+  // A remote service's calls come apart from the text: in the result.
+  const calls = parser.reply.toolCalls.length > 0 ? parser.reply.toolCalls : result.reply?.toolCalls ?? [];
+  if (calls.length > 0) yield line('', '', calls);
   yield ndjsonLine({ model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done: true, ...finalStats(result) });
 }
 

@@ -232,7 +232,13 @@ async function* chatEvents(
   yield* events(parser.finish(), true);
   const result = await run.result;
   pending.push(...tokens?.rest() ?? []);
-  yield sseEvent({ ...base, choices: [{ index: 0, delta: {}, logprobs: logprobs(), finish_reason: replyFinishReason(parser.reply, result.stopReason) }], ...usageField });
+  // Calls the text did not carry (a remote service sends them apart) go out whole at the end.
+  const calls = result.reply && result.reply.toolCalls.length > parser.reply.toolCalls.length ? result.reply.toolCalls : parser.reply.toolCalls;
+  for (let index = parser.reply.toolCalls.length; index < calls.length; index++) {
+    const { id, function: fn } = calls[index];
+    yield delta(openAiDelta({ toolCall: { index, id, name: fn.name, arguments: fn.arguments } }));
+  }
+  yield sseEvent({ ...base, choices: [{ index: 0, delta: {}, logprobs: logprobs(), finish_reason: replyFinishReason({ ...parser.reply, toolCalls: calls }, result.stopReason) }], ...usageField });
   if (includeUsage) yield sseEvent({ ...base, choices: [], usage: openAiUsage(result) });
   yield sseEvent(SSE_DONE);
 }
