@@ -51,14 +51,20 @@ describe.skipIf(skipReason)('playground speech tab', () => {
   afterAll(async () => p?.close());
 
   const turns = () => p.page.getByTestId('speech-turn');
+  /** Sends `text` (Enter, or the Send button) and waits for the reply to be done; returns its turn. */
+  async function say(text: string, how: 'enter' | 'button' = 'enter') {
+    await p.page.getByTestId('speech-text').fill(text);
+    if (how === 'enter') await p.page.getByTestId('speech-text').press('Enter');
+    else await p.page.getByTestId('speech-send').click();
+    const turn = turns().last();
+    await turn.and(p.page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+    return turn;
+  }
 
   it('shows the reply as sentence cards with the time to the first sentence', async () => {
     const page = p.page;
     await page.getByTestId('speech-prompt').selectOption('story');
-    await page.getByTestId('speech-text').fill('She');
-    await page.getByTestId('speech-text').press('Enter');
-    const turn = turns().last();
-    await turn.and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+    const turn = await say('She');
     const cards = turn.getByTestId('sentence-card');
     expect(await cards.count()).toBeGreaterThan(1);
     expect(await cards.first().getAttribute('data-index')).toBe('0');
@@ -71,10 +77,7 @@ describe.skipIf(skipReason)('playground speech tab', () => {
   it('queues each sentence for speech synthesis as it arrives when Speak is on', async () => {
     const page = p.page;
     await page.getByTestId('speech-speak').check();
-    await page.getByTestId('speech-text').fill('He');
-    await page.getByTestId('speech-send').click();
-    const turn = turns().last();
-    await turn.and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+    const turn = await say('He', 'button');
     const texts = (await turn.getByTestId('sentence-card').locator('.sentence-text').allTextContents()).filter((text) => text.trim() !== '');
     const spoken = await page.evaluate(() => (window as unknown as { spoken: { text: string; lang: string }[] }).spoken);
     expect(texts.length).toBeGreaterThan(1);
@@ -89,10 +92,7 @@ describe.skipIf(skipReason)('playground speech tab', () => {
   it('shows emotion and motion tags, and speaks the text without markdown', async () => {
     const page = p.page;
     await page.getByTestId('speech-prompt').selectOption('avatar');
-    await page.getByTestId('speech-text').fill('Who are you?');
-    await page.getByTestId('speech-text').press('Enter');
-    const turn = turns().last();
-    await turn.and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+    const turn = await say('Who are you?');
     const cards = turn.getByTestId('sentence-card');
     // A comma does not end a short sentence (the server's min_comma_length 40).
     expect(await cards.locator('.sentence-text').allTextContents()).toEqual(['こんにちは！', '今日は、とても良い天気ですね。', '私は**アカ**です。']);
@@ -114,15 +114,13 @@ describe.skipIf(skipReason)('playground speech tab', () => {
     expect(await voiceNames()).toEqual(['browser default', 'Kyoko', 'Otoya (online)']);
     await page.getByTestId('speech-voice').selectOption('test-kyoko');
     await page.getByTestId('speech-comma').fill('3');
-    await page.getByTestId('speech-text').fill('Again?');
-    await page.getByTestId('speech-text').press('Enter');
-    await turns().last().and(page.locator('[data-state="done"]')).waitFor({ timeout: 30_000 });
+    const turn = await say('Again?');
     const spoken = await page.evaluate(() => (window as unknown as { spoken: { lang: string; voice?: string }[] }).spoken.slice(-4));
     const texts = ['こんにちは！', '今日は、', 'とても良い天気ですね。', '私はアカです。'];
     expect(spoken).toEqual(texts.map((text) => ({ text, lang: 'ja-JP', voice: 'Kyoko' })));
     await page.getByTestId('speech-comma').fill('');
     // A card's ▶ says its sentence again.
-    await turns().last().getByTestId('sentence-card').nth(3).getByTestId('sentence-say').click();
+    await turn.getByTestId('sentence-card').nth(3).getByTestId('sentence-say').click();
     expect(await page.evaluate(() => (window as unknown as { spoken: { text: string }[] }).spoken.at(-1)!.text)).toBe('私はアカです。');
   });
 
