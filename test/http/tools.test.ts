@@ -40,6 +40,7 @@ describe.skipIf(!tiny || !haveTemplates)('tool calls and reasoning over HTTP (ll
   beforeAll(async () => {
     t = await startServer({ model: tiny });
     await t.akachat.presets.set('qwen', { model: tiny!, chat_template: template('Qwen-Qwen2.5-7B-Instruct') });
+    await t.akachat.presets.set('qwen3', { model: tiny!, chat_template: template('Qwen-Qwen3-0.6B') });
     await t.akachat.presets.set('r1', { model: tiny!, chat_template: template('deepseek-ai-DeepSeek-R1-Distill-Qwen-32B') });
     client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'x', maxRetries: 0 });
   });
@@ -134,6 +135,15 @@ describe.skipIf(!tiny || !haveTemplates)('tool calls and reasoning over HTTP (ll
     const history = [...ASK, whole.choices[0].message, { role: 'tool' as const, tool_call_id: call.id, content: '{"temperature": 21}' }];
     const next = await client.chat.completions.create({ model: 'remote-qwen', messages: history, tools: [WEATHER], max_tokens: 2 });
     expect(next.choices[0].finish_reason).toBe('length');
+  });
+
+  it('switches thinking off per request: chat_template_kwargs.enable_thinking or reasoning_effort "none"', async () => {
+    const prompt = async (extra: object) => (await (await postJson(`${t.url}/apply-template`, { model: 'qwen3', messages: ASK, ...extra })).json()).prompt as string;
+    expect(await prompt({})).toMatch(/<\|im_start\|>assistant\n$/);
+    expect(await prompt({ chat_template_kwargs: { enable_thinking: false } })).toMatch(/<think>\n\n<\/think>\n\n$/);
+    expect(await prompt({ reasoning_effort: 'none' })).toMatch(/<think>\n\n<\/think>\n\n$/);
+    const bad = await postJson(`${t.url}/v1/chat/completions`, { model: 'qwen3', messages: ASK, chat_template_kwargs: { enable_thinking: 'no' } });
+    expect(bad.status).toBe(400);
   });
 
   it('never speaks reasoning on the TTS sentence stream, also where the template opened it (R1)', async () => {

@@ -49,9 +49,11 @@ const CHAT_SCHEMA: JsonSchema = {
       minItems: 1,
       items: {
         type: 'object',
-        required: ['role', 'content'],
+        required: ['role'],
         properties: {
           role: { enum: ['system', 'developer', 'user', 'assistant', 'tool'] },
+          tool_calls: { type: 'array', description: 'assistant turns: the calls it made ({id, type: "function", function: {name, arguments}})' },
+          tool_call_id: { type: 'string', description: 'tool turns: the call this is the result of' },
           content: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'object', properties: { type: { const: 'text' }, text: { type: 'string' } } } }, { type: 'null' }] },
         },
       },
