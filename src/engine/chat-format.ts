@@ -137,7 +137,7 @@ export async function formatChat(model: Model, messages: readonly ChatTurn[], op
   const calls = checked.tools.length > 0 && checked.toolChoice !== 'none';
   const forced = calls && checked.toolChoice !== 'auto';
   const grammar = calls && applied.grammar && !applied.grammarLazy
-    ? withoutGenerationPrompt(forced ? strictToolGrammar(applied.grammar, applied.parallelToolCalls ?? false) : applied.grammar, applied.generationPrompt)
+    ? withoutGenerationPrompt(forced ? strictToolGrammar(applied.grammar, checked.parallelToolCalls ?? applied.parallelToolCalls ?? false) : applied.grammar, applied.generationPrompt)
     : { text: applied.grammar, generationPrompt: applied.generationPrompt };
   return {
     prompt: applied.prompt,
