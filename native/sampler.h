@@ -50,8 +50,8 @@ struct TokenProbabilities {
     probs.clear();
     ids.clear();
   }
-  // Softmax over `count` candidates by logit; their `p` fields are overwritten.
-  void append(llama_token chosen, llama_token_data* candidates, size_t count);
+  // Softmax over `count` candidates by logit (those a sampler cut have -INFINITY).
+  void append(llama_token chosen, const llama_token_data* candidates, size_t count);
   // Softmax of the raw logits, as llama-server's n_probs without post_sampling_probs.
   void appendFromLogits(llama_token chosen, const float* logits, int32_t nVocab);
 };
