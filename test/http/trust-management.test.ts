@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HttpError } from '../../src/http/errors.js';
+import { HashedNgramEmbedder, Rag, type Rag as RagType } from '../../src/rag/index.js';
 import { startFakeHub, type FakeHub } from '../support/fake-hub.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
 import { postJson, startServer, type TestServer } from './helpers.js';
@@ -267,5 +268,38 @@ describe('trust: an HTTP request downloads an hf: model only with --allow-pull',
       expect(text).not.toContain('--allow-pull');
     }
     expect(hub.requests.length).toBe(seen);
+  });
+});
+
+describe('trust: RAG chunk sizes from HTTP callers', () => {
+  let r: TestServer;
+  beforeAll(async () => {
+    r = await startServer();
+    r.akachat.rag = new Rag({ dataFolder: r.dataDir, embedderFactory: async () => new HashedNgramEmbedder({ dimensions: 8 }) }) as unknown as RagType;
+  });
+  afterAll(async () => {
+    await (r?.akachat.rag as RagType | undefined)?.dispose();
+    await r?.close();
+  });
+
+  it('refuses a chunk size under 32 characters but 0 (each chunk costs ~1 KB and ~1 ms to ingest: chunk_size 1 on 225k characters took 3 minutes)', async () => {
+    const form = new FormData();
+    form.set('dir', 'tiny');
+    form.set('chunk_size', '1');
+    form.set('file', new Blob(['The quick brown fox.']), 'a.txt');
+    const responses = [
+      await postJson(`${r.url}/api/rag/collections`, { dir: 'tiny', chunk_size: 1 }),
+      await postJson(`${r.url}/api/rag/save`, { dir: 'tiny', text: 'The quick brown fox.', name: 'a.txt', chunk_size: 31 }),
+      await fetch(`${r.url}/api/rag/save`, { method: 'POST', body: form }),
+    ];
+    for (const response of responses) {
+      const text = await response.text();
+      expect(response.status, text).toBe(400);
+      expect(text).toContain('chunk_size');
+    }
+    expect(existsSync(join(r.dataDir, 'rag', 'tiny'))).toBe(false);
+    for (const chunk_size of [0, 32, 500]) {
+      expect((await postJson(`${r.url}/api/rag/collections`, { dir: `ok${chunk_size}`, chunk_size })).status).toBe(200);
+    }
   });
 });
