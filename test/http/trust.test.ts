@@ -201,14 +201,14 @@ describe('trust: override fuzz', () => {
       fc.double(), fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }), fc.dictionary(fc.constantFrom(...keys), fc.string(), { maxKeys: 3 }),
     );
     const body = fc.dictionary(fc.constantFrom(...keys), values, { maxKeys: 5 });
-    const routes = [...PROMPT_ROUTES, '/v1/chat/completions', '/api/chat', '/api/generate', '/completion', '/v1/completions'];
+    const routes = [...PROMPT_ROUTES, '/v1/chat/completions', '/api/chat', '/api/generate', '/completion', '/v1/completions', '/v1/messages'];
     const before = fake.requests.length;
     let sent = 0;
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...routes), body, fc.constantFrom('remote', 'local'), async (route, fields, name) => {
         const payload = route.startsWith('/api/') && !['/api/chat', '/api/generate'].includes(route)
           ? { name, input: 'x', ...fields }
-          : { messages: [{ role: 'user', content: 'x' }], prompt: 'x', ...fields };
+          : { messages: [{ role: 'user', content: 'x' }], prompt: 'x', ...(route === '/v1/messages' ? { max_tokens: 4 } : {}), ...fields };
         const response = await postJson(`${t.url}${route}`, payload);
         const text = await response.text();
         sent++;
