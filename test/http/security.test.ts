@@ -136,6 +136,11 @@ describe('/docs and /openapi.json', () => {
     expect(asset.status).toBe(200);
     expect(asset.headers.get('content-type')).toMatch(/^text\/javascript/);
     expect(asset.headers.get('cache-control')).toContain('immutable');
+    // fetch asks for gzip and decodes it; the body is the built file either way
+    expect(asset.headers.get('content-encoding')).toBe('gzip');
+    const plain = await rawRequest(`${t.url}/assets/${script}`, {});
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(await asset.text()).toBe(plain.body);
   });
 
   it('lists every registered route, with a request schema for every route that takes a body', async () => {
