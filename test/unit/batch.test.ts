@@ -108,7 +108,7 @@ describe('Batch', () => {
 
   it('stops on abort, reports what was done, and resumes from the journal without rerunning those cells', async () => {
     const controller = new AbortController();
-    const batch = new Batch(aka, { prompts: ['greet'], models: ['m1'], temperatures: [0], inputs: ['1', '2', '3', '4'], name: 'resumable' });
+    const batch = new Batch(aka, { prompts: ['greet'], models: ['m1'], temperatures: [0], inputs: ['1', '2', '3', '4'], name: 'resumable', concurrency: 1 });
     const first = await batch.runAll({ signal: controller.signal, onProgress: (p) => p.done === 2 && controller.abort() });
     expect(first.summary.cancelled).toBe(true);
     expect(first.results.map((r) => r.input)).toEqual(['1', '2']);
