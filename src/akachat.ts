@@ -105,6 +105,8 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
     const modelName = over?.model || options.model;
     const preset = modelName && (await this.presets.has(modelName)) ? await this.presets.getOptions(modelName) : undefined;
     const merged = mergeOptions(options, preset, over);
+    // A preset's name is no model file: the preset's own model runs (the default when it names none), also when an override named it.
+    if (preset && merged.model === modelName) merged.model = preset.model;
     if (!merged.model && (merged.provider ?? 'local') === 'local' && this.defaultModel) merged.model = this.defaultModel;
     return merged;
   }

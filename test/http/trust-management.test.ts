@@ -200,6 +200,27 @@ describe('trust: running an unsaved prompt over HTTP', () => {
     expect(acquired).toEqual([join(modelsDir, 'sub', 'beta.gguf')]);
   });
 
+  it('runs a listed model name saved as a prompt\'s model (a models-folder file or the default model by name), as a request\'s model would', async () => {
+    for (const [model, file] of [['sub/beta', join(modelsDir, 'sub', 'beta.gguf')], ['alpha', join(modelsDir, 'alpha.gguf')]]) {
+      expect((await put(`${t.url}/api/prompts/listed`, { instruction: 'Hi', options: { model } })).status).toBe(200);
+      expect((await postJson(`${t.url}/api/prompt/infer`, { name: 'listed', input: 'x' })).status).toBe(503);
+      expect((await postJson(`${t.url}/api/prompt/run`, { name: 'listed', instruction: 'Hi', options: { model } })).status).toBe(503);
+      expect(acquired.splice(0)).toEqual([file, file]);
+    }
+    // A preset, saved as the model or picked per request, runs with its own model file.
+    const preset = join(modelsDir, 'sub', 'beta.gguf');
+    expect((await put(`${t.url}/api/prompts/listed`, { instruction: 'Hi', options: { model: 'fast' } })).status).toBe(200);
+    await postJson(`${t.url}/api/prompt/infer`, { name: 'listed', input: 'x' });
+    await postJson(`${t.url}/api/prompt/infer`, { name: 'mine', input: 'x', model: 'fast' });
+    await postJson(`${t.url}/api/prompt/run`, { instruction: 'Hi', model: 'fast' });
+    expect(acquired.splice(0)).toEqual([preset, preset, preset]);
+    // A preset that names no model runs the default one (it was run as a file named after the preset).
+    await t.akachat.presets.set('warm', { temperature: 1.1 });
+    await postJson(`${t.url}/api/prompt/infer`, { name: 'mine', input: 'x', model: 'warm' });
+    await postJson(`${t.url}/v1/chat/completions`, { model: 'warm', messages: [{ role: 'user', content: 'x' }] });
+    expect(acquired.splice(0)).toEqual([join(modelsDir, 'alpha.gguf'), join(modelsDir, 'alpha.gguf')]);
+  });
+
   it('runs any options when the owner allowed settings', async () => {
     const response = await postJson(`${open.url}/api/prompt/run`, { instruction: 'Hi', options: { model: join(modelsDir, 'alpha.gguf'), dtype: 'Q8_0' } });
     expect(response.status).toBe(503);
