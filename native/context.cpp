@@ -631,6 +631,8 @@ Napi::Value AddonContext::ClearCache(const Napi::CallbackInfo& info) {
   } else {
     llama_memory_clear(llama_get_memory(ctx_.get()), true);
     for (auto& slot : slots_) slot->cached.clear();
+    kept_.clear();
+    keptBytes_ = 0;
   }
   return env.Undefined();
 }
@@ -807,6 +809,8 @@ void AddonContext::runSlots() {
         clearRequested_ = false;
         llama_memory_clear(mem, true);
         for (auto& slot : slots_) slot->cached.clear();
+        kept_.clear();
+        keptBytes_ = 0;
       }
       const bool closing = closing_.load();
       for (auto it = stateOps_.begin(); it != stateOps_.end();) {
@@ -1012,6 +1016,8 @@ void AddonContext::admit(Slot& slot, std::shared_ptr<GenerationJob> job) {
   }
   llama_memory_t mem = llama_get_memory(ctx_.get());
   size_t reuse = commonPrefix(slot.cached, prompt);
+  keepEvicted(slot, reuse);
+  restoreKept(slot, reuse);
   copyLongerPrefix(slot, reuse);
   if (reuse == prompt.size()) reuse--;
   if (!llama_memory_seq_rm(mem, slot.id, static_cast<llama_pos>(reuse), -1)) {
@@ -1024,6 +1030,67 @@ void AddonContext::admit(Slot& slot, std::shared_ptr<GenerationJob> job) {
   slot.greedy = j.sampling.isPlainGreedy();
   slot.sampler = std::make_unique<Sampler>(j.sampling, model_->vocab(), prompt);
   slot.prefillStart = Clock::now();
+}
+
+// Before a request takes over a slot whose tokens it mostly does not share, keeps them (their
+// KV cells) in host memory, least recently used dropped first beyond kKeptBytes.
+void AddonContext::keepEvicted(const Slot& slot, size_t reuse) {
+  if (slot.cached.size() <= reuse + kMinRestoredGain) return;
+  for (KeptPrompt& kept : kept_) {
+    if (commonPrefix(kept.tokens, slot.cached) == slot.cached.size()) {  // already kept (or more)
+      kept.lastUsed = ++useClock_;
+      return;
+    }
+  }
+  llama_context* ctx = ctx_.get();
+  const size_t size = llama_state_seq_get_size(ctx, slot.id);
+  if (size == 0 || size > kKeptBytes) return;
+  KeptPrompt kept;
+  kept.state.resize(size);
+  if (llama_state_seq_get_data(ctx, kept.state.data(), size, slot.id) != size) return;
+  kept.tokens = slot.cached;
+  kept.lastUsed = ++useClock_;
+  // Entries this one extends are no longer needed.
+  for (auto it = kept_.begin(); it != kept_.end();) {
+    if (commonPrefix(it->tokens, kept.tokens) == it->tokens.size()) {
+      keptBytes_ -= it->state.size();
+      it = kept_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (!kept_.empty() && keptBytes_ + size > kKeptBytes) {
+    auto oldest = std::min_element(kept_.begin(), kept_.end(), [](const KeptPrompt& a, const KeptPrompt& b) { return a.lastUsed < b.lastUsed; });
+    keptBytes_ -= oldest->state.size();
+    kept_.erase(oldest);
+  }
+  keptBytes_ += size;
+  kept_.push_back(std::move(kept));
+}
+
+// When a kept prompt shares a longer prefix with this slot's prompt than the slot holds, restores
+// it into the slot. A state that does not load leaves the slot empty.
+void AddonContext::restoreKept(Slot& slot, size_t& reuse) {
+  const auto& prompt = slot.job->prompt;
+  KeptPrompt* best = nullptr;
+  size_t longest = reuse + kMinRestoredGain - 1;
+  for (KeptPrompt& kept : kept_) {
+    const size_t prefix = commonPrefix(kept.tokens, prompt);
+    if (prefix > longest) { best = &kept; longest = prefix; }
+  }
+  if (best == nullptr) return;
+  llama_context* ctx = ctx_.get();
+  llama_memory_t mem = llama_get_memory(ctx);
+  llama_memory_seq_rm(mem, slot.id, -1, -1);
+  if (llama_state_seq_set_data(ctx, best->state.data(), best->state.size(), slot.id) != best->state.size()) {
+    llama_memory_seq_rm(mem, slot.id, -1, -1);
+    slot.cached.clear();
+    reuse = 0;
+    return;
+  }
+  best->lastUsed = ++useClock_;
+  slot.cached = best->tokens;
+  reuse = longest;
 }
 
 // When another slot (running or not) holds a longer prefix of this slot's prompt, copies its

@@ -82,6 +82,13 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   void runSlots();
   void admit(Slot& slot, std::shared_ptr<GenerationJob> job);
   void copyLongerPrefix(Slot& slot, size_t& reuse);
+  // Host-memory prompt cache (llama-server's --cache-ram): what a slot held before a request
+  // that keeps little of it took it over, restored into a slot for a later request sharing a
+  // longer prefix, so more conversations than slots each keep their prefix. Loop thread.
+  void keepEvicted(const Slot& slot, size_t reuse);
+  void restoreKept(Slot& slot, size_t& reuse);
+  static constexpr size_t kKeptBytes = 256u << 20;  // host memory for kept prompts, per context
+  static constexpr size_t kMinRestoredGain = 4;      // fewer tokens are cheaper to decode again
   // A shorter shared prefix is decoded again: cheaper than copying a whole KV stream.
   static constexpr size_t kMinCopiedPrefix = 32;
   void advance(Slot& slot, int32_t logitsIndex);
@@ -111,6 +118,14 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   // Slots: owned by the decode loop while it runs (loopRunning_), by the JS thread otherwise.
   std::vector<std::unique_ptr<Slot>> slots_;
   uint64_t useClock_ = 0;  // orders slots by last use (loop thread)
+  struct KeptPrompt {
+    std::vector<llama_token> tokens;
+    std::vector<uint8_t> state;  // llama_state_seq_get_data of the sequence holding `tokens`
+    uint64_t lastUsed = 0;
+  };
+  // Owned like slots_: by the decode loop while it runs, by the JS thread otherwise.
+  std::vector<KeptPrompt> kept_;
+  size_t keptBytes_ = 0;
   // Shared between the JS thread and the loop: waiting requests, whether the loop runs, a
   // cache clear asked for while it winds down, and what each slot holds (for `info`).
   struct SlotView {

@@ -135,6 +135,27 @@ describe.each([
     expect(holding.length).toBe(2);
   });
 
+  it.skipIf(!path)('more personas than slots: a persona evicted from its slot is restored from host memory', async () => {
+    const personas = [
+      'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her friends.',
+      'Tom had a big red ball. Every day he went to the park with his dog and threw the ball far away.',
+      'The old cat sat by the window and watched the birds in the tree. It was a cold and windy day.',
+    ];
+    const one = await model.createContext({ contextSize: 256, threads: 2 });
+    try {
+      const ask = (persona: string, input: string) => one.generate(`${persona} ${input}`, { temperature: 0, maxTokens: 6, ignoreEos: true }).result;
+      const cold = await ask(personas[0]!, 'Then');
+      for (const persona of personas) await ask(persona, 'One day');  // each takes the one slot over
+      const again = await ask(personas[0]!, 'Then');
+      expect(again.reusedTokens).toBeGreaterThanOrEqual(model.tokenize(personas[0]!).length);
+      expect(again.text).toBe(cold.text);
+      one.clearCache();  // forgets kept prompts too
+      expect((await ask(personas[0]!, 'Then')).reusedTokens).toBe(0);
+    } finally {
+      one.dispose();
+    }
+  });
+
   it.skipIf(!path)('one persona asked several times at once: its prefix is copied to the other slots, not decoded again', async () => {
     const persona = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her friends. '
       + 'One day, she found a big red ball in the garden and ran to show it to her mom, who was baking a cake.';
