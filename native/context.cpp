@@ -1032,10 +1032,11 @@ void AddonContext::admit(Slot& slot, std::shared_ptr<GenerationJob> job) {
   slot.prefillStart = Clock::now();
 }
 
-// Before a request takes over a slot whose tokens it mostly does not share, keeps them (their
-// KV cells) in host memory, least recently used dropped first beyond kKeptBytes.
+// Before a request takes over a slot and keeps less than half of its tokens, keeps them (their KV
+// cells) in host memory, least recently used dropped first beyond kKeptBytes.
 void AddonContext::keepEvicted(const Slot& slot, size_t reuse) {
-  if (slot.cached.size() <= reuse + kMinRestoredGain) return;
+  // A request that keeps most of the slot (the same conversation going on) evicts nothing worth it.
+  if (reuse * 2 >= slot.cached.size()) return;
   for (KeptPrompt& kept : kept_) {
     if (commonPrefix(kept.tokens, slot.cached) == slot.cached.size()) {  // already kept (or more)
       kept.lastUsed = ++useClock_;
@@ -1073,10 +1074,10 @@ void AddonContext::keepEvicted(const Slot& slot, size_t reuse) {
 void AddonContext::restoreKept(Slot& slot, size_t& reuse) {
   const auto& prompt = slot.job->prompt;
   KeptPrompt* best = nullptr;
-  size_t longest = reuse + kMinRestoredGain - 1;
+  size_t longest = reuse;
   for (KeptPrompt& kept : kept_) {
     const size_t prefix = commonPrefix(kept.tokens, prompt);
-    if (prefix > longest) { best = &kept; longest = prefix; }
+    if (prefix > longest && (prefix - reuse) * kRestoredPerGain >= kept.tokens.size()) { best = &kept; longest = prefix; }
   }
   if (best == nullptr) return;
   llama_context* ctx = ctx_.get();

@@ -88,7 +88,9 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   void keepEvicted(const Slot& slot, size_t reuse);
   void restoreKept(Slot& slot, size_t& reuse);
   static constexpr size_t kKeptBytes = 256u << 20;  // host memory for kept prompts, per context
-  static constexpr size_t kMinRestoredGain = 4;      // fewer tokens are cheaper to decode again
+  // Restoring a kept token (copying its KV cells) costs far less than decoding one: a kept prompt
+  // is restored when it gains at least one token per kRestoredPerGain tokens it holds.
+  static constexpr size_t kRestoredPerGain = 64;
   // A shorter shared prefix is decoded again: cheaper than copying a whole KV stream.
   static constexpr size_t kMinCopiedPrefix = 32;
   void advance(Slot& slot, int32_t logitsIndex);
