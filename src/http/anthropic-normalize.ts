@@ -190,6 +190,8 @@ function chatOptions(body: Record<string, unknown>): ChatFormatOptions {
     options.toolChoice = toolChoice(choice);
     if (choice.disable_parallel_tool_use !== undefined) options.parallelToolCalls = !expectBoolean(choice.disable_parallel_tool_use, 'tool_choice.disable_parallel_tool_use');
   }
+  // Said outright: left unset, the chat layer would follow the template, which often allows several.
+  if (options.tools !== undefined) options.parallelToolCalls ??= false;
   const thinking = body.thinking === undefined || body.thinking === null ? undefined : thinkingEnabled(body.thinking);
   const kwargs = body.chat_template_kwargs;
   if (kwargs !== undefined && kwargs !== null && !isRecord(kwargs)) throw invalid('an object', 'chat_template_kwargs', kwargs);

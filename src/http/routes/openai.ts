@@ -61,7 +61,7 @@ const CHAT_SCHEMA: JsonSchema = {
     ...SAMPLING_PROPERTIES,
     tools: { type: 'array', maxItems: 128, description: 'Functions the model may call ({type: "function", function: {name, description, parameters}}), rendered by the model\'s chat template (local models); calls come back in message.tool_calls with finish_reason "tool_calls"' },
     tool_choice: { anyOf: [{ enum: ['auto', 'none', 'required'] }, { type: 'object', properties: { type: { const: 'function' }, function: { type: 'object', properties: { name: { type: 'string' } } } } }], default: 'auto' },
-    parallel_tool_calls: { type: 'boolean', default: false },
+    parallel_tool_calls: { type: 'boolean', description: 'Several calls in one reply; unset: as the chat template supports' },
     reasoning_format: { enum: ['none', 'auto', 'deepseek', 'deepseek-legacy'], default: 'auto', description: 'llama.cpp extra: "none" leaves the reasoning in content; otherwise it comes in reasoning_content' },
     chat_template_kwargs: { type: 'object', description: 'llama.cpp extra: template variables, e.g. {"enable_thinking": false}' },
     reasoning_effort: { type: 'string', description: '"none" turns thinking off (enable_thinking false); another level goes to the template (gpt-oss)' },
