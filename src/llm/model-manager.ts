@@ -295,8 +295,9 @@ export class ModelManager {
     let context: Context | undefined;
     try {
       if (purpose === 'generate') context = await this.#createContext(model, Math.min(wantedContext, model.info.trainContextSize || wantedContext));
-      // Chat templates render in a worker process: start one now rather than on the first chat.
-      if (purpose === 'generate') templateSandbox().prewarm();
+      // Jinja chat templates render in a worker process: start one now rather than on the first
+      // chat (a model without a template renders chatml in this process).
+      if (purpose === 'generate' && (model.info.chatTemplate || model.info.toolUseTemplate)) templateSandbox().prewarm();
     } catch (err) {
       model.dispose();
       throw err;

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { templateSandbox } from '../../src/engine/template-sandbox.js';
 import { ModelManager } from '../../src/llm/model-manager.js';
 import { engineEmbedderFactory } from '../../src/llm/embedder.js';
+import { randomLlamaBytes } from '../support/gguf-writer.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
 
 const stories = addonBuilt ? sharedModel('stories') : undefined;
@@ -30,15 +31,25 @@ describe.skipIf(!stories || !bert)('model residency budget', () => {
     await manager.dispose();
   });
 
-  it('starts a chat template worker when a generation model loads, so the first chat does not wait for one', async () => {
+  it('starts a chat template worker when a generation model with a Jinja template loads, so the first chat does not wait for one', async () => {
     const sandbox = templateSandbox();
     sandbox.close();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(sandbox.workers).toBe(0);
-    const manager = new ModelManager({ maxResident: 1, keepAliveMs: 0, threads: 1 });
-    (await manager.acquire(stories!)).release();
-    expect(sandbox.workers).toBe(1);
-    await manager.dispose();
+    const dir = await mkdtemp(join(tmpdir(), 'akachat-budget-'));
+    const templated = join(dir, 'templated.gguf');
+    const jinja = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+    await writeFile(templated, randomLlamaBytes({ embedding: 32, layers: 1, vocab: 300, metadata: { 'tokenizer.chat_template': { type: 'string', value: jinja } } }).bytes);
+    const manager = new ModelManager({ maxResident: 1, keepAliveMs: 0, threads: 1, contextSize: 256, parallel: 1 });
+    try {
+      (await manager.acquire(stories!)).release();  // no template: chatml renders in this process
+      expect(sandbox.workers).toBe(0);
+      (await manager.acquire(templated)).release();
+      expect(sandbox.workers).toBe(1);
+    } finally {
+      await manager.dispose();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a file that is not a GGUF before evicting the resident model', async () => {
