@@ -37,7 +37,7 @@ void forwardLine(int level, std::string text) {
   auto* line = new LogLine{level, std::move(text)};
   napi_status status = g_logFn.NonBlockingCall(line, [](Napi::Env env, Napi::Function fn, LogLine* l) {
     if (env != nullptr && fn != nullptr) {
-      fn.Call({Napi::Number::New(env, l->level), Napi::String::New(env, l->text)});
+      callJs(env, fn, {Napi::Number::New(env, l->level), Napi::String::New(env, l->text)});
     }
     delete l;
   });
@@ -63,6 +63,16 @@ void logCallback(ggml_log_level level, const char* text, void*) {
 }  // namespace
 
 void installLogHook() { llama_log_set(logCallback, nullptr); }
+
+void callJs(Napi::Env env, Napi::Function fn, const std::initializer_list<napi_value>& args) {
+  try {
+    fn.Call(args);
+  } catch (const Napi::Error&) {
+    // Nothing to hand it to: see common.h. Clear any exception left pending on the environment.
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+}
 
 void clearRecentErrors() { t_recentErrors.clear(); }
 

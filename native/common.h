@@ -38,6 +38,13 @@ class AssertsThrow {
   AssertsThrow& operator=(const AssertsThrow&) = delete;
 };
 
+// ---- calls into JS from other threads -------------------------------------------------------
+// A thread-safe function's callback must not let a C++ exception out: one escaping it ends the
+// process (std::terminate). fn.Call throws Napi::Error when the JS function throws or when JS can
+// no longer run (the environment is being torn down at exit, with log lines still queued).
+// The JS side guards its own callbacks, so what is dropped here is only what nobody could receive.
+void callJs(Napi::Env env, Napi::Function fn, const std::initializer_list<napi_value>& args);
+
 // ---- cancellation -----------------------------------------------------------------------
 // A JS-visible token wrapping a shared atomic flag, so workers on other threads can poll
 // it after the JS object is gone.

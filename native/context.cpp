@@ -198,7 +198,7 @@ struct GenerationJob {
     }
     if (text.empty() && tokens.empty()) return;
     if (!wantTokens) {
-      fn.Call({Napi::String::New(env, text)});
+      callJs(env, fn, {Napi::String::New(env, text)});
       return;
     }
     Napi::Int32Array ids = Napi::Int32Array::New(env, tokens.ids.size());
@@ -207,7 +207,7 @@ struct GenerationJob {
     std::copy(tokens.probs.probs.begin(), tokens.probs.probs.end(), probs.Data());
     Napi::Int32Array topIds = Napi::Int32Array::New(env, tokens.probs.ids.size());
     std::copy(tokens.probs.ids.begin(), tokens.probs.ids.end(), topIds.Data());
-    fn.Call({Napi::String::New(env, text), ids, probs, topIds});
+    callJs(env, fn, {Napi::String::New(env, text), ids, probs, topIds});
   }
 
   static void DeliverText(Napi::Env env, Napi::Function fn, std::shared_ptr<GenerationJob>* holder) {

@@ -179,7 +179,7 @@ class LoadModelWorker : public PromiseWorker {
         self->lastProgress_ = progress;
         auto* value = new float(progress);
         if (self->progress_.NonBlockingCall(value, [](Napi::Env env, Napi::Function fn, float* p) {
-              if (env != nullptr) fn.Call({Napi::Number::New(env, *p)});
+              if (env != nullptr) callJs(env, fn, {Napi::Number::New(env, *p)});
               delete p;
             }) != napi_ok) {
           delete value;

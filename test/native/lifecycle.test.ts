@@ -23,6 +23,13 @@ describe.skipIf(!addonBuilt)('process lifetime', () => {
     expect(child.status).toBe(0);
   });
 
+  it('exits cleanly with a debug logger receiving lines while the model is disposed', async () => {
+    const child = runChild('exit-with-model.ts', [sharedModel('stories') ?? (await randomModel()), 'debug-logger']);
+    expect(child.stderr).not.toMatch(/terminate called|Abort/i);
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+  });
+
   it('200 load/generate/dispose cycles do not grow memory', async () => {
     const child = runChild('load-cycles.ts', [sharedModel('stories') ?? (await randomModel()), '200'], ['--expose-gc']);
     expect(child.status, child.stderr).toBe(0);
