@@ -30,6 +30,12 @@ describe.skipIf(skipReason)('instruction editor', () => {
     return list.allTextContents();
   }
 
+  /** CodeMirror ignores a pick within 75 ms of the list opening (its interactionDelay). */
+  async function pick() {
+    await p.page.waitForTimeout(200);
+    await p.page.keyboard.press('Enter');
+  }
+
   it('highlights functions, var keys and strings inside { } only', async () => {
     await setText('Say {iif(var.mood == "happy", "yay", "hm")} to iif');
     await p.page.waitForTimeout(200);
@@ -49,7 +55,7 @@ describe.skipIf(skipReason)('instruction editor', () => {
     const functions = await completions();
     await expect.poll(() => p.page.locator('.cm-tooltip-autocomplete li[aria-selected]').textContent()).toContain('rag');
     expect(functions.some((item) => item.startsWith('rag') && item.includes('rag(dir, query, k=1)'))).toBe(true);
-    await p.page.keyboard.press('Enter');
+    await pick();
     expect(await p.page.textContent(editor)).toContain('{rag(');
     await p.page.keyboard.press('Escape');
 
@@ -63,7 +69,7 @@ describe.skipIf(skipReason)('instruction editor', () => {
     expect(await completions()).toContain('helpers/summarize');
     await expect.poll(() => p.page.locator('.cm-tooltip-autocomplete li[aria-selected]').textContent()).toContain('helpers/summarize');
     await p.screenshot('editor-llm-completion');
-    await p.page.keyboard.press('Enter');
+    await pick();
     expect(await p.page.textContent(editor)).toContain("{llm('helpers/summarize'");
   });
 
