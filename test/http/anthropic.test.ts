@@ -171,6 +171,16 @@ describe.skipIf(!stories)('Anthropic Messages API on stories260K', () => {
     expect(message.usage.input_tokens + (message.usage.cache_read_input_tokens ?? 0)).toBeGreaterThan(10);
   });
 
+  it("lists the models through the Anthropic SDK's models.list()", async () => {
+    const ids: string[] = [];
+    for await (const model of client.models.list()) {
+      expect(model.type).toBe('model');
+      expect(Number.isNaN(Date.parse(model.created_at))).toBe(false);
+      ids.push(model.id);
+    }
+    expect(ids).toContain('stories260K');
+  });
+
   it('takes the system prompt as a string or as text blocks, and content as a string or text blocks', async () => {
     const asString = await client.messages.create(greedy({ max_tokens: 6, system, messages: hello, model: 'default' }));
     const asBlocks = await client.messages.create(greedy({

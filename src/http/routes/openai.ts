@@ -321,9 +321,22 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
 
   const models: RouteSpec['handler'] = async (c) => {
     const entries = await ctx.catalog.list();
+    // OpenAI's fields, plus Anthropic's (`type`, `display_name`, `created_at`, the page fields), so
+    // both SDKs' models.list() read the same list, as llama-server's does.
     return c.json({
       object: 'list',
-      data: entries.map((entry) => ({ id: entry.id, object: 'model', created: entry.created, owned_by: entry.kind === 'model' ? 'akachat' : `akachat-${entry.kind}` })),
+      data: entries.map((entry) => ({
+        id: entry.id,
+        object: 'model',
+        created: entry.created,
+        owned_by: entry.kind === 'model' ? 'akachat' : `akachat-${entry.kind}`,
+        type: 'model',
+        display_name: entry.id,
+        created_at: new Date(entry.created * 1000).toISOString(),
+      })),
+      has_more: false,
+      first_id: entries[0]?.id ?? null,
+      last_id: entries.at(-1)?.id ?? null,
     });
   };
 
@@ -348,7 +361,7 @@ export function openAiRoutes(ctx: RouteContext): RouteSpec[] {
     path,
     summary: 'Models a client can name: the default model, saved prompts and presets',
     tags: TAGS,
-    responses: { 200: { description: '{object:"list", data:[{id, object:"model", created, owned_by}]}' } },
+    responses: { 200: { description: '{object:"list", data:[{id, object:"model", created, owned_by, type, display_name, created_at}], has_more, first_id, last_id} (OpenAI\'s and Anthropic\'s list shapes)' } },
     errors: 'openai',
     handler: models,
   });
