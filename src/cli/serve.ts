@@ -68,7 +68,7 @@ interface ServeFlags {
 /** Declares serve's options on `command`. */
 export function serveOptions(command: Command): Command {
   return command
-    .description('run the WebAPI: akachat, OpenAI-, Ollama- and llama.cpp-compatible routes, speech streaming, docs at /docs')
+    .description('run the WebAPI: akachat, OpenAI-, Ollama- and llama.cpp-compatible routes, speech streaming, the playground at / and docs at /docs')
     .option('-p, --port <n>', `port to listen on (default ${DEFAULT_PORT}) [AKACHAT_PORT]`)
     .option('--host <address>', `address to listen on (default ${DEFAULT_HOST}; 0.0.0.0 = every interface, reachable from the network) [AKACHAT_HOST]`)
     .option('-d, --data <folder>', 'data folder with prompt/, vars/, log/, models.json, config.json (default: the current folder) [AKACHAT_DATA]')
@@ -244,6 +244,7 @@ export async function runServe(config: ServeConfig, io: CliIo): Promise<number> 
 function printBanner(io: CliIo, url: string, config: ServeConfig): void {
   const lines = [
     `akachat ${packageJson.version} WebAPI listening on ${url}`,
+    `  Playground:      ${url}/`,
     `  API docs:        ${url}/docs`,
     `  OpenAI base URL: ${url}/v1        Ollama host: ${url}`,
     `  Data folder:     ${config.dataDir}`,

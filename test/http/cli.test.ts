@@ -97,6 +97,7 @@ describe('akachat serve: flags and environment', () => {
     const banner = run.out.join('\n');
     const url = /listening on (http:\/\/\S+)/.exec(banner)![1];
     expect(banner).toContain(`${url}/docs`);
+    expect(banner).toMatch(new RegExp(`Playground: +${url}/\n`));
     expect(banner).toMatch(/Model: +none configured\. Set one with --model/);
     const chat = await postJson(`${url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'hi' }] });
     expect(chat.status).toBe(503);
