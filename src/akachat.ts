@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { engineEmbedderFactory } from './llm/embedder.js';
 import { LocalLlm } from './llm/local.js';
@@ -12,6 +13,8 @@ import { Prompt, type PromptRunOptions, type PromptRunResult } from './prompt/pr
 import type { PromptRuntime } from './prompt/runtime.js';
 import { PromptStore } from './prompt/store.js';
 import { Rag } from './rag/index.js';
+import { ModelCatalog } from './run/catalog.js';
+import { isHubReference } from './llm/hub.js';
 import { Presets } from './settings/presets.js';
 import { Settings } from './settings/settings.js';
 import { VarStore } from './vars/store.js';
@@ -56,6 +59,8 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
   readonly #local: LocalLlm;
   readonly #onModelEvent?: (event: ModelEvent) => void;
   readonly #openai: OpenAiLlm;
+  /** Listed model names to files, for options that name one (see resolveOptions). */
+  #catalog?: ModelCatalog;
 
   constructor(options: AkachatOptions = {}) {
     this.dataDir = resolve(options.dataDir ?? process.cwd());
@@ -107,7 +112,14 @@ export class Akachat implements PromptRuntime, AsyncDisposable {
     const merged = mergeOptions(options, preset, over);
     // A preset's name is no model file: the preset's own model runs (the default when it names none), also when an override named it.
     if (preset && merged.model === modelName) merged.model = preset.model;
-    if (!merged.model && (merged.provider ?? 'local') === 'local' && this.defaultModel) merged.model = this.defaultModel;
+    const local = (merged.provider ?? 'local') === 'local';
+    if (!merged.model && local && this.defaultModel) merged.model = this.defaultModel;
+    // A listed name (the playground saves those: a models-folder file or the default model's name)
+    // is no file of its own: the file it names runs, in nested llm() calls and the CLI too.
+    if (local && merged.model && !isHubReference(merged.model) && !existsSync(resolve(merged.model))) {
+      const file = await (this.#catalog ??= new ModelCatalog(this)).fileOf(merged.model);
+      if (file) merged.model = file;
+    }
     return merged;
   }
 

@@ -105,6 +105,19 @@ export class ModelCatalog {
     return undefined;
   }
 
+  /**
+   * The file behind a listed model name (a models-folder file or the default model's name), or
+   * undefined. Presets and prompts are not files: callers resolve those themselves.
+   */
+  async fileOf(name: string): Promise<string | undefined> {
+    for (const candidate of namesToTry(name)) {
+      const file = await this.#folderModel(candidate);
+      if (file) return file;
+      if (candidate === this.defaultModelId()) return this.#akachat.defaultModel;
+    }
+    return undefined;
+  }
+
   /** The default model, presets, models-folder files and saved prompts, each usable as `model`; a prompt shadows a preset of the same name. */
   async list(): Promise<CatalogEntry[]> {
     const entries: CatalogEntry[] = [];

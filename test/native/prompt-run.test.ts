@@ -86,6 +86,25 @@ describe.skipIf(!stories)('running prompts on stories260K', () => {
     expect(outer.instruction).toBe(`Story: ${sub.text}`);
   });
 
+  it('a listed model name (the default model\'s, or a models-folder file\'s) runs its file, in nested llm() calls too', async () => {
+    const folder = join(dir, 'models');
+    await mkdir(join(folder, 'tiny'), { recursive: true });
+    await copyFile(stories!, join(folder, 'tiny', 'story.gguf'));
+    const listed = new Akachat({ dataDir: dir, defaultModel: stories, modelsDir: folder, models: { keepAliveMs: 0, contextSize: 1024 } });
+    try {
+      // As the playground saves them: names from /v1/models, not paths.
+      await listed.prompts.save('by-default-name', 'x', { template: 'Once upon a time', max_new_tokens: 5, temperature: 0, model: 'stories260K' });
+      await listed.prompts.save('by-folder-name', "Story: {llm('by-default-name', '')}", { template: '{instruction}', max_new_tokens: 2, temperature: 0, model: 'tiny/story' });
+      const inner = await listed.run('by-default-name', '', { noLog: true });
+      expect(inner.text.length).toBeGreaterThan(0);
+      const outer = await listed.run('by-folder-name', '', { noLog: true });
+      expect(outer.instruction).toBe(`Story: ${inner.text}`);
+      expect(listed.models.loaded.map((path) => path.split(/[\\/]/).slice(-2).join('/'))).toContain('tiny/story.gguf');
+    } finally {
+      await listed.dispose();
+    }
+  });
+
   it('dtype quantizes a higher-precision GGUF once into the cache and reuses it', async () => {
     await aka.prompts.save('q8', 'Once', { template: '{instruction}', max_new_tokens: 3, model: stories, dtype: 'int8', temperature: 0 });
     const first = await aka.run('q8', '', { noLog: true });

@@ -33,6 +33,9 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     }
     if (body.model === 'slow') { setTimeout(() => res.end(), 5000); return; }
     const chat = req.url === '/v1/chat/completions';
+    // An input starting "wait:N " is answered N ms later (cells that end out of order).
+    const wait = /^wait:(\d+) /.exec(chat ? String(body.messages.at(-1).content) : String(body.prompt))?.[1];
+    if (wait) await new Promise((resolve) => setTimeout(resolve, Number(wait)));
     const reply = chat ? `echo: ${body.messages.at(-1).content}` : `completed: ${body.prompt}`;
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     for (const word of reply.split(/(?<= )/)) {

@@ -106,6 +106,14 @@ describe('Batch', () => {
     expect(parseOriginalLog(await readFile(report.files.log, 'utf8'))[0].output).toMatch(/^ERROR: /);
   });
 
+  it('lists cells in the batch\'s order in the log and the reports when a later one ends first', async () => {
+    const report = await new Batch(aka, { prompts: ['greet'], models: ['m1'], temperatures: [0], inputs: ['wait:300 slow', 'fast'], concurrency: 2 }).runAll();
+    const journal = (await readFile(report.files.journal, 'utf8')).trim().split('\n').map((line) => JSON.parse(line).input);
+    expect(journal).toEqual(['fast', 'wait:300 slow']); // the journal takes cells as they end
+    expect(parseOriginalLog(await readFile(report.files.log, 'utf8')).map((e) => e.input)).toEqual(['wait:300 slow', 'fast']);
+    expect(report.results.map((r) => r.input)).toEqual(['wait:300 slow', 'fast']);
+  });
+
   it('stops on abort, reports what was done, and resumes from the journal without rerunning those cells', async () => {
     const controller = new AbortController();
     const batch = new Batch(aka, { prompts: ['greet'], models: ['m1'], temperatures: [0], inputs: ['1', '2', '3', '4'], name: 'resumable', concurrency: 1 });
