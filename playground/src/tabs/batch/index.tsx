@@ -160,7 +160,7 @@ export function BatchTab() {
 
   return (
     <div
-      class="batch-tab"
+      class="batch-tab side-layout"
       onKeyDown={(e) => {
         if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
           e.preventDefault();

@@ -3,6 +3,7 @@
  * table and as a raw JSONL editor that checks every line as you type, append one message,
  * clear the log.
  */
+import { ConfirmAction } from '../../components/confirm';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { del, get, post, put } from '../../api';
 import { ErrorLine, useLoad } from '../../components/status';
@@ -27,7 +28,6 @@ const useT = defineMessages({
     clear: 'Clear log',
     confirmClear: 'Delete all {count} messages?',
     clearConfirm: 'Clear',
-    cancel: 'Cancel',
     save: 'Save JSONL',
     saved: 'Saved {count} messages.',
     cleared: 'The log is cleared.',
@@ -59,7 +59,6 @@ const useT = defineMessages({
     clear: 'ログを消去',
     confirmClear: '{count} 件のメッセージをすべて削除しますか?',
     clearConfirm: '消去',
-    cancel: 'キャンセル',
     save: 'JSONL を保存',
     saved: '{count} 件を保存しました。',
     cleared: 'ログを消去しました。',
@@ -121,7 +120,6 @@ export function MessagesTab() {
   const [error, setError] = useState<unknown>();
   const [notice, setNotice] = useState<Notice | undefined>();
   const [busy, setBusy] = useState(false);
-  const [confirming, setConfirming] = useState(false);
 
   function show(next: 'table' | 'jsonl') {
     setView(next);
@@ -164,33 +162,20 @@ export function MessagesTab() {
         <button type="button" onClick={log.reload} disabled={log.loading}>
           {t('reload')}
         </button>
-        {!confirming ? (
-          <button type="button" data-testid="messages-clear" disabled={busy || count === 0} onClick={() => setConfirming(true)}>
-            {t('clear')}
-          </button>
-        ) : (
-          <span class="row messages-confirm" role="group">
-            {t('confirmClear', { count })}
-            <button
-              type="button"
-              class="danger"
-              data-testid="messages-clear-confirm"
-              disabled={busy}
-              onClick={() => {
-                setConfirming(false);
-                void act(async () => {
-                  await del('/api/messages');
-                  return { key: 'cleared' };
-                });
-              }}
-            >
-              {t('clearConfirm')}
-            </button>
-            <button type="button" onClick={() => setConfirming(false)}>
-              {t('cancel')}
-            </button>
-          </span>
-        )}
+        <ConfirmAction
+          testId="messages-clear"
+          label={t('clear')}
+          question={t('confirmClear', { count })}
+          confirmLabel={t('clearConfirm')}
+          disabled={busy || count === 0}
+          groupClass="messages-confirm"
+          onConfirm={() =>
+            void act(async () => {
+              await del('/api/messages');
+              return { key: 'cleared' };
+            })
+          }
+        />
       </div>
       <ErrorLine error={log.error} />
       {view === 'table' ? (

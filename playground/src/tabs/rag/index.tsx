@@ -4,6 +4,7 @@
  * a collection, a search showing chunks with their files and scores, and the `{rag(...)}` call
  * to paste into an instruction.
  */
+import { ConfirmAction } from '../../components/confirm';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { del, get, isAbort, post } from '../../api';
 import { ErrorLine, ProgressBar, useLoad } from '../../components/status';
@@ -28,7 +29,6 @@ const useT = defineMessages({
     embedding: 'embeddings: {model}',
     delete: 'Delete collection',
     confirmDelete: 'Delete {name} and all its files?',
-    cancel: 'Cancel',
     deleted: 'Deleted {name}.',
     pick: 'Pick a collection on the left, or create one.',
     drop: 'Drop archives (zip, tar, tar.gz) or documents (txt, md, html, csv, json, pdf, docx) here',
@@ -78,7 +78,6 @@ const useT = defineMessages({
     embedding: '埋め込み: {model}',
     delete: 'コレクションを削除',
     confirmDelete: '{name} とそのファイルをすべて削除しますか?',
-    cancel: 'キャンセル',
     deleted: '{name} を削除しました。',
     pick: '左でコレクションを選ぶか、新しく作成してください。',
     drop: 'アーカイブ(zip, tar, tar.gz)や文書(txt, md, html, csv, json, pdf, docx)をここにドロップ',
@@ -171,7 +170,7 @@ export function RagTab() {
   const notSetUp = overview.data?.configured === false;
 
   return (
-    <div class="rag-tab">
+    <div class="rag-tab side-layout">
       <aside class="card rag-collections" aria-label={t('collections')}>
         <h2>{t('collections')}</h2>
         {notSetUp && <p class="muted">{t('notSetUp')}</p>}
@@ -269,7 +268,6 @@ function CollectionView({ info, onChanged, onDeleted }: { info: CollectionInfo; 
   const lang = useLanguage();
   const files = useLoad(async (signal) => (await get<{ files: FileEntry[] }>(`/api/rag/collections/${encodeURIComponent(info.name)}/files`, signal)).files, [info.name, info.fileCount, info.chunkCount]);
   const [k, setK] = useState(3);
-  const [confirming, setConfirming] = useState(false);
   const [error, setError] = useState<unknown>();
 
   return (
@@ -281,35 +279,21 @@ function CollectionView({ info, onChanged, onDeleted }: { info: CollectionInfo; 
             {t('counts', { files: info.fileCount, chunks: info.chunkCount })} · {t('chunkSize')} {info.chunkSize} · {info.embedding ? t('embedding', { model: info.embedding.model }) : t('lexical')}
           </span>
           <span class="spacer" />
-          {!confirming ? (
-            <button type="button" data-testid="rag-delete" onClick={() => setConfirming(true)}>
-              {t('delete')}
-            </button>
-          ) : (
-            <span class="row rag-confirm" role="group">
-              {t('confirmDelete', { name: info.name })}
-              <button
-                type="button"
-                class="danger"
-                data-testid="rag-delete-confirm"
-                onClick={async () => {
-                  setError(undefined);
-                  try {
-                    await del(`/api/rag/collections/${encodeURIComponent(info.name)}`);
-                    onDeleted();
-                  } catch (err) {
-                    setError(err);
-                    setConfirming(false);
-                  }
-                }}
-              >
-                {t('delete')}
-              </button>
-              <button type="button" onClick={() => setConfirming(false)}>
-                {t('cancel')}
-              </button>
-            </span>
-          )}
+          <ConfirmAction
+            testId="rag-delete"
+            label={t('delete')}
+            question={t('confirmDelete', { name: info.name })}
+            groupClass="rag-confirm"
+            onConfirm={async () => {
+              setError(undefined);
+              try {
+                await del(`/api/rag/collections/${encodeURIComponent(info.name)}`);
+                onDeleted();
+              } catch (err) {
+                setError(err);
+              }
+            }}
+          />
         </div>
         <div class="row rag-use">
           <span class="muted">{t('use')}</span>

@@ -3,6 +3,7 @@
  * editor, new / save / delete. Values are stored as raw text; a value that happens to be JSON
  * can be checked and formatted before saving.
  */
+import { ConfirmAction } from '../../components/confirm';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { del, get, put } from '../../api';
 import { ErrorLine, useLoad } from '../../components/status';
@@ -24,7 +25,6 @@ const useT = defineMessages({
     saveHint: 'Ctrl+S',
     delete: 'Delete',
     confirmDelete: 'Delete {key}?',
-    cancel: 'Cancel',
     revert: 'Revert',
     saved: 'Saved.',
     deleted: 'Deleted {key}.',
@@ -54,7 +54,6 @@ const useT = defineMessages({
     saveHint: 'Ctrl+S',
     delete: '削除',
     confirmDelete: '{key} を削除しますか?',
-    cancel: 'キャンセル',
     revert: '元に戻す',
     saved: '保存しました。',
     deleted: '{key} を削除しました。',
@@ -106,7 +105,6 @@ export function VarTab() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [notice, setNotice] = useState<{ key: 'saved' | 'deleted'; name: string } | undefined>();
-  const [confirming, setConfirming] = useState(false);
 
   const stored = selected === null ? undefined : list.data?.find((v) => v.key === selected);
   const dirty = isNew ? key !== '' || value !== '' : stored !== undefined && value !== stored.value;
@@ -124,7 +122,6 @@ export function VarTab() {
     setValue(entry.value);
     setError(undefined);
     setNotice(undefined);
-    setConfirming(false);
   }
 
   function startNew() {
@@ -134,7 +131,6 @@ export function VarTab() {
     setValue('');
     setError(undefined);
     setNotice(undefined);
-    setConfirming(false);
   }
 
   async function save() {
@@ -174,8 +170,7 @@ export function VarTab() {
       setSelected(null);
       setKey('');
       setValue('');
-      setConfirming(false);
-      list.reload();
+        list.reload();
     } catch (err) {
       setError(err);
     } finally {
@@ -199,7 +194,7 @@ export function VarTab() {
   const json = editing && isJson(value);
 
   return (
-    <div class="var-tab">
+    <div class="var-tab side-layout">
       <section class="card var-list" aria-label={t('keys')}>
         <div class="row var-list-head">
           <h2>{t('keys')}</h2>
@@ -270,21 +265,16 @@ export function VarTab() {
                 </button>
               )}
               <span class="spacer" />
-              {!isNew && !confirming && (
-                <button type="button" data-testid="var-delete" disabled={busy} onClick={() => setConfirming(true)}>
-                  {t('delete')}
-                </button>
-              )}
-              {confirming && (
-                <span class="row var-confirm" role="group">
-                  {t('confirmDelete', { key: selected ?? '' })}
-                  <button type="button" class="danger" data-testid="var-delete-confirm" disabled={busy} onClick={() => void remove()}>
-                    {t('delete')}
-                  </button>
-                  <button type="button" onClick={() => setConfirming(false)}>
-                    {t('cancel')}
-                  </button>
-                </span>
+              {!isNew && (
+                <ConfirmAction
+                  key={selected}
+                  testId="var-delete"
+                  label={t('delete')}
+                  question={t('confirmDelete', { key: selected ?? '' })}
+                  disabled={busy}
+                  groupClass="var-confirm"
+                  onConfirm={() => void remove()}
+                />
               )}
             </div>
             {dirty && <p class="muted">{t('unsaved')}</p>}
