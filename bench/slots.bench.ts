@@ -83,10 +83,12 @@ function llamaServerPath(): string {
 
 type Side = 'akachat' | 'llama-server';
 /**
- * One round on one side: `clients` clients, `requests` requests each; returns aggregate tok/s and
- * the CPU ms per generated token of the side's process (`cpuMs`; NaN where unknown).
+ * One round on one side: `clients` clients, `requests` requests each; returns aggregate tok/s,
+ * the CPU ms per generated token of the side's process (`cpuMs`; NaN where unknown) and the
+ * llama_decode calls per generated token (`decodes`: fewer means requests shared more steps).
  */
-async function runClients(clients: number, request: (c: number, r: number) => Promise<number>, cpuMs: () => number): Promise<{ tokensPerSecond: number; cpuPerToken: number }> {
+async function runClients(clients: number, request: (c: number, r: number) => Promise<number>, cpuMs: () => number, decodes: () => Promise<number>): Promise<{ tokensPerSecond: number; cpuPerToken: number; decodesPerToken: number }> {
+  const decodesStart = await decodes();
   const cpuStart = cpuMs();
   const start = performance.now();
   const counts = await Promise.all(Array.from({ length: clients }, async (_, c) => {
@@ -94,8 +96,10 @@ async function runClients(clients: number, request: (c: number, r: number) => Pr
     for (let r = 0; r < requests; r++) n += await request(c, r);
     return n;
   }));
+  const seconds = (performance.now() - start) / 1000;
   const tokens = counts.reduce((a, b) => a + b, 0);
-  return { tokensPerSecond: tokens / ((performance.now() - start) / 1000), cpuPerToken: (cpuMs() - cpuStart) / tokens };
+  const cpuPerToken = (cpuMs() - cpuStart) / tokens;
+  return { tokensPerSecond: tokens / seconds, cpuPerToken, decodesPerToken: (await decodes() - decodesStart) / tokens };
 }
 
 const ownCpuMs = () => {
@@ -131,12 +135,20 @@ async function serverRequest(url: string, c: number, r: number): Promise<number>
 const bin = llamaServerPath();
 const model = await Model.load(modelPath, { gpuLayers });
 const ctx = await model.createContext({ contextSize, threads, parallel });
-const server = await startLlamaServer(bin, ['-m', modelPath, '-t', String(threads), '-tb', String(threads), '-c', String(contextSize * parallel), '--parallel', String(parallel), '-ngl', String(gpuLayers), '--no-webui']);
+const server = await startLlamaServer(bin, ['--metrics', '-m', modelPath, '-t', String(threads), '-tb', String(threads), '-c', String(contextSize * parallel), '--parallel', String(parallel), '-ngl', String(gpuLayers), '--no-webui']);
 const sides: Record<Side, (c: number, r: number) => Promise<number>> = {
   akachat: (c, r) => akachatRequest(ctx, c, r),
   'llama-server': (c, r) => serverRequest(server.url, c, r),
 };
 const cpuOf: Record<Side, () => number> = { akachat: ownCpuMs, 'llama-server': () => processCpuMs(server.child.pid) };
+/** llama_decode calls so far: the context's count, llama-server's n_decode_total metric. */
+const decodesOf: Record<Side, () => Promise<number>> = {
+  akachat: async () => ctx.info.decodes,
+  'llama-server': async () => {
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    return Number(/^llamacpp:n_decode_total (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+  },
+};
 const loadBefore = loadavg();
 
 interface Summary { median: number; min: number; max: number; rounds: number[] }
@@ -148,20 +160,24 @@ interface Row {
   medianInterval: [number, number];
   /** CPU ms per generated token of each side's process, and the median round ratio akachat / llama-server. */
   cpuPerToken: { akachat: Summary; llamaServer: Summary; medianRatio: number };
+  /** llama_decode calls per generated token of each side. */
+  decodesPerToken: { akachat: Summary; llamaServer: Summary };
 }
 const seen = new Map<number, Record<Side, number[]>>(clientCounts.map((c) => [c, { akachat: [], 'llama-server': [] }]));
 const cpuSeen = new Map<number, Record<Side, number[]>>(clientCounts.map((c) => [c, { akachat: [], 'llama-server': [] }]));
+const decodesSeen = new Map<number, Record<Side, number[]>>(clientCounts.map((c) => [c, { akachat: [], 'llama-server': [] }]));
 try {
   // Warm-up: both sides once at the largest client count (first-time allocations, page faults).
-  for (const side of ['akachat', 'llama-server'] as Side[]) await runClients(Math.max(...clientCounts), sides[side], cpuOf[side]);
+  for (const side of ['akachat', 'llama-server'] as Side[]) await runClients(Math.max(...clientCounts), sides[side], cpuOf[side], decodesOf[side]);
   for (let round = 0; round < rounds; round++) {
     for (const clients of clientCounts) {
       const order: Side[] = round % 2 === 0 ? ['akachat', 'llama-server'] : ['llama-server', 'akachat'];
       for (const side of order) {
         await new Promise((r) => setTimeout(r, 100)); // compute threads of the other side go idle
-        const { tokensPerSecond, cpuPerToken } = await runClients(clients, sides[side], cpuOf[side]);
+        const { tokensPerSecond, cpuPerToken, decodesPerToken } = await runClients(clients, sides[side], cpuOf[side], decodesOf[side]);
         seen.get(clients)![side].push(tokensPerSecond);
         cpuSeen.get(clients)![side].push(cpuPerToken);
+        decodesSeen.get(clients)![side].push(decodesPerToken);
       }
     }
     console.error(`round ${round + 1}/${rounds} done`);
@@ -239,9 +255,11 @@ const rows: Row[] = clientCounts.map((clients) => {
   const ratios = s.akachat.map((v, i) => v / s['llama-server'][i]);
   const cpu = cpuSeen.get(clients)!;
   const cpuRatios = cpu.akachat.map((v, i) => v / cpu['llama-server'][i]);
+  const decodes = decodesSeen.get(clients)!;
   return {
     clients, akachat: summary(s.akachat), llamaServer: summary(s['llama-server']), medianRatio: quantile(ratios, 0.5), medianInterval: medianInterval(ratios),
     cpuPerToken: { akachat: summary(cpu.akachat), llamaServer: summary(cpu['llama-server']), medianRatio: quantile(cpuRatios, 0.5) },
+    decodesPerToken: { akachat: summary(decodes.akachat), llamaServer: summary(decodes['llama-server']) },
   };
 });
 
@@ -251,6 +269,8 @@ const fmt = (s: { median: number; min: number; max: number }, digits = 1) => `${
 for (const r of rows) console.log(`| ${r.clients} | ${fmt(r.llamaServer)} | ${fmt(r.akachat)} | ${r.medianRatio.toFixed(3)}x (${r.medianInterval.map((v) => v.toFixed(3)).join('-')}) |`);
 console.log('\nCPU ms per generated token (each side\'s process):\n| clients | llama-server median (min-max) | akachat median (min-max) | median round ratio |\n| ---: | ---: | ---: | ---: |');
 for (const r of rows) console.log(`| ${r.clients} | ${fmt(r.cpuPerToken.llamaServer, 2)} | ${fmt(r.cpuPerToken.akachat, 2)} | ${r.cpuPerToken.medianRatio.toFixed(3)}x |`);
+console.log('\nllama_decode calls per generated token (fewer: requests shared more steps):\n| clients | llama-server median (min-max) | akachat median (min-max) |\n| ---: | ---: | ---: |');
+for (const r of rows) console.log(`| ${r.clients} | ${fmt(r.decodesPerToken.llamaServer, 3)} | ${fmt(r.decodesPerToken.akachat, 3)} |`);
 console.log(`load average (1, 5, 15 min) before ${loadBefore.map((v) => v.toFixed(2)).join(', ')}, after ${loadAfter.map((v) => v.toFixed(2)).join(', ')}`);
 if (!args['skip-personas']) {
   console.log(`\npersonas (~${args['persona-tokens']} tokens), time to the first token:`);

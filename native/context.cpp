@@ -133,6 +133,9 @@ struct GenerationJob {
   SamplerOptions sampling;
   int32_t maxTokens = -1;
   bool ignoreEos = false;
+  // Waits for admitDeferred() before taking a slot (slotsMutex_), so requests made together
+  // start in the same decode step.
+  bool held = false;
   // Hand each chunk's token ids (and probabilities, when asked for) to onText with its text.
   bool wantTokens = false;
   std::vector<std::string> stops;
@@ -527,6 +530,7 @@ Napi::Function AddonContext::Init(Napi::Env env) {
   return DefineClass(env, "Context", {
     InstanceMethod<&AddonContext::Create>("create"),
     InstanceMethod<&AddonContext::Generate>("generate"),
+    InstanceMethod<&AddonContext::AdmitDeferred>("admitDeferred"),
     InstanceMethod<&AddonContext::Embed>("embed"),
     InstanceMethod<&AddonContext::Info>("info"),
     InstanceMethod<&AddonContext::ClearCache>("clearCache"),
@@ -558,6 +562,13 @@ AddonContext::~AddonContext() {
 void AddonContext::release() {
   closing_ = true;  // the decode loop ends every generation with 'abort' and returns
   if (embedAbort_) embedAbort_->store(true);
+  bool start = false;
+  {
+    std::lock_guard<std::mutex> lock(slotsMutex_);  // deferred requests the loop never saw end too
+    start = !loopRunning_ && !waiting_.empty();
+    loopRunning_ = loopRunning_ || start;
+  }
+  if (start) jobs_.post([this]() { runSlots(); });
   jobs_.stop();
   ctx_.reset();
   threadpool_.reset();
@@ -617,6 +628,8 @@ Napi::Value AddonContext::Info(const Napi::CallbackInfo& info) {
   out.Set("cachedTokens", busy_ || generating_ > 0 ? -1.0 : static_cast<double>(cached));
   out.Set("slots", slots);
   out.Set("waiting", static_cast<double>(waiting_.size()));
+  out.Set("decodes", static_cast<double>(decodes_));
+  out.Set("slotDecodes", static_cast<double>(slotDecodes_));
   return out;
 }
 
@@ -682,6 +695,7 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
   job->sampling = SamplerOptions::FromObject(opts, model_->vocab());
   job->maxTokens = static_cast<int32_t>(NumberOpt(opts, "maxTokens", -1));
   job->ignoreEos = BoolOpt(opts, "ignoreEos", false);
+  job->held = BoolOpt(opts, "defer", false);
   job->wantTokens = BoolOpt(opts, "tokens", false) || job->sampling.probabilities > 0;
   Napi::Value stops = opts.Get("stop");
   if (stops.IsArray()) {
@@ -712,11 +726,29 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
   {
     std::lock_guard<std::mutex> lock(slotsMutex_);
     waiting_.push_back(job);
-    start = !loopRunning_;
-    loopRunning_ = true;
+    start = !loopRunning_ && !job->held;
+    loopRunning_ = loopRunning_ || start;
   }
   if (start) jobs_.post([this]() { runSlots(); });
   return promise;
+}
+
+// admitDeferred(): the requests made with `defer` so far may take slots, all in the next step.
+// Requests made in one turn of the JS event loop are deferred together, so their prompts are
+// decoded in one batch and they generate in step, instead of the first starting alone while
+// the others are still being made (one decode step more for each of them).
+Napi::Value AddonContext::AdmitDeferred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ctx_) return env.Undefined();  // disposed meanwhile: release() ended them
+  bool start = false;
+  {
+    std::lock_guard<std::mutex> lock(slotsMutex_);
+    for (auto& job : waiting_) job->held = false;
+    start = !loopRunning_ && !waiting_.empty();
+    loopRunning_ = loopRunning_ || start;
+  }
+  if (start) jobs_.post([this]() { runSlots(); });
+  return env.Undefined();
 }
 
 // ---- decode loop ------------------------------------------------------------------------------
@@ -835,7 +867,9 @@ void AddonContext::runSlots() {
           ++it;
         }
       }
-      while (ops.empty() && !waiting_.empty()) {  // after the state ops, which change what slots hold
+      // After the state ops, which change what slots hold; in arrival order, so not past a
+      // request still held.
+      while (ops.empty() && !waiting_.empty() && !waiting_.front()->held) {
         Slot* slot = pickSlot(slots_, waiting_.front()->prompt);
         if (slot == nullptr) break;
         slot->job = waiting_.front();  // taken: the next pick skips it
@@ -844,7 +878,8 @@ void AddonContext::runSlots() {
       }
       bool active = false;
       for (auto& slot : slots_) active = active || slot->job != nullptr;
-      if (!active && ops.empty()) {
+      if (!active && ops.empty()) {  // requests still held wait for admitDeferred to start it
+
         loopRunning_ = false;
         return;
       }
@@ -891,6 +926,11 @@ void AddonContext::runSlots() {
       clearRecentErrors();
       const int32_t rc = llama_decode(ctx, batch);
       batchAbort_ = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(slotsMutex_);
+        decodes_++;
+        slotDecodes_ += inBatch.size();
+      }
       if (rc != 0) {
         for (Slot* slot : inBatch) {
           // A failed or aborted decode may leave part of the batch in the cache: trim it back.

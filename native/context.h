@@ -69,6 +69,7 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   friend struct GenerationJob;
   Napi::Value Create(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value AdmitDeferred(const Napi::CallbackInfo& info);
   Napi::Value Embed(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value ClearCache(const Napi::CallbackInfo& info);
@@ -139,6 +140,9 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   std::vector<std::shared_ptr<GenerationJob>> waiting_;
   std::vector<std::shared_ptr<StateOp>> stateOps_;  // slot saves and restores, in call order
   std::vector<SlotView> views_;
+  // llama_decode calls of the loop and the slots they served, summed (llama-server's
+  // n_decode_total and n_busy_slots_per_decode): how well requests share steps.
+  uint64_t decodes_ = 0, slotDecodes_ = 0;
   bool loopRunning_ = false;
   bool clearRequested_ = false;
   uint32_t generating_ = 0;  // generations not yet settled in JS (JS thread only)

@@ -79,6 +79,8 @@ export interface NativeSamplingOptions {
   /** < 0: until end of generation or a full context */
   maxTokens?: number;
   ignoreEos?: boolean;
+  /** Wait for admitDeferred() before taking a slot. */
+  defer?: boolean;
   stop?: string[];
   /** GBNF grammar (start symbol `root`) the generated text must match; parsed when generate() is called. */
   grammar?: string;
@@ -142,11 +144,16 @@ export interface NativeContextInfo {
   slots: NativeSlotInfo[];
   /** Generation requests waiting for a free slot. */
   waiting: number;
+  /** llama_decode calls of the generation loop so far, and the slots they served summed: their ratio is the mean batch width. */
+  decodes: number;
+  slotDecodes: number;
 }
 
 export interface NativeContext {
   create(options: NativeContextOptions): Promise<void>;
   generate(prompt: Int32Array, options: NativeSamplingOptions, onText: NativeTextCallback, abort?: NativeAbortToken): Promise<NativeGenerationResult>;
+  /** Lets the requests made with `defer` take slots, together in the next decode step. */
+  admitDeferred(): void;
   embed(tokens: Int32Array[], abort?: NativeAbortToken): Promise<Float32Array[]>;
   info(): NativeContextInfo;
   clearCache(): void;

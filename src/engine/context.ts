@@ -204,6 +204,8 @@ abstract class ContextBase implements AsyncDisposable {
  * together, batched into one decode per step.
  */
 export class Context extends ContextBase {
+  #admitScheduled = false;
+
   /** @internal */
   static async create(model: Model, nativeModel: NativeModel, options: GenerationContextOptions): Promise<Context> {
     const site = callSite();
@@ -239,11 +241,27 @@ export class Context extends ContextBase {
     const delivery = sampling.tokens ? { probabilities: sampling.probabilities ?? 0, pieces, onTokens: options.onTokens } : undefined;
     return new Generation(token, async (onText) => {
       try {
-        return await native.generate(tokens, sampling, onText, token);
+        const result = native.generate(tokens, { ...sampling, defer: true }, onText, token);
+        this.#admitSoon(native);
+        return await result;
       } catch (err) {
         throw fromNative(err, site);
       }
     }, signal, delivery);
+  }
+
+  /**
+   * Generations started in one turn of the event loop (clients answered by the same decode
+   * step, a compare run, Promise.all) take their slots together after it, so they share every
+   * decode step: one started alone a step early would cost each of them a step.
+   */
+  #admitSoon(native: NativeContext): void {
+    if (this.#admitScheduled) return;
+    this.#admitScheduled = true;
+    setImmediate(() => {
+      this.#admitScheduled = false;
+      native.admitDeferred(); // a no-op once disposed: disposing ends the deferred ones
+    });
   }
 
   /** The native form of the token-level options, checked against the model's vocabulary. */

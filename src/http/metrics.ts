@@ -21,8 +21,11 @@ export class ServerMetrics {
     this.#predictedMs += report.generationMs ?? 0;
   }
 
-  /** The exposition text; `queue` gives the requests running and waiting now. */
-  text(queue: GenerationQueue, slots: number): string {
+  /**
+   * The exposition text; `queue` gives the requests running and waiting now, `decodes` the
+   * decode steps of the resident models' contexts (ModelManager.decodes).
+   */
+  text(queue: GenerationQueue, slots: number, decodes: { decodes: number; slotDecodes: number }): string {
     const rate = (tokens: number, ms: number) => (ms > 0 ? tokens / (ms / 1000) : 0);
     const lines: string[] = [];
     const metric = (name: string, type: 'counter' | 'gauge', help: string, value: number | [string, number][]) => {
@@ -38,6 +41,8 @@ export class ServerMetrics {
     metric('llamacpp:predicted_tokens_seconds', 'gauge', 'Average generation throughput in tokens/s.', rate(this.#predictedTokens, this.#predictedMs));
     metric('llamacpp:requests_processing', 'gauge', 'Number of requests processing.', queue.running);
     metric('llamacpp:requests_deferred', 'gauge', 'Number of requests deferred.', queue.waiting);
+    metric('llamacpp:n_decode_total', 'counter', 'Total number of llama_decode() calls of the loaded models\' generation contexts.', decodes.decodes);
+    metric('llamacpp:n_busy_slots_per_decode', 'gauge', 'Average number of busy slots per llama_decode() call.', decodes.slotDecodes / Math.max(decodes.decodes, 1));
     metric('akachat_slots', 'gauge', 'Generations that may run at once on the local model (its slots).', slots);
     metric('akachat_requests_total', 'counter', 'Generations that ended, by outcome.', Object.entries(this.#outcomes).map(([outcome, n]) => [`outcome="${outcome}"`, n]));
     return lines.join('\n') + '\n';

@@ -130,6 +130,22 @@ export class ModelManager {
       .map((r) => ({ path: r.path, contextSize: r.context!.info.contextSize, slots: r.context!.slots }));
   }
 
+  /**
+   * llama_decode calls of the resident models' generation contexts and the slots they served,
+   * summed (what llama-server's n_decode_total and n_busy_slots_per_decode report).
+   */
+  get decodes(): { decodes: number; slotDecodes: number } {
+    let decodes = 0;
+    let slotDecodes = 0;
+    for (const r of this.#resident.values()) {
+      if (!r.context || r.context.disposed) continue;
+      const info = r.context.info;
+      decodes += info.decodes;
+      slotDecodes += info.slotDecodes;
+    }
+    return { decodes, slotDecodes };
+  }
+
   /** Context size (per slot) when a call does not ask for one. */
   get contextSize(): number {
     return this.#options.contextSize;

@@ -51,5 +51,8 @@ describe.skipIf(!stories)('introspection routes on stories260K', () => {
     expect(value(after, 'llamacpp:prompt_tokens_total')).toBeGreaterThan(value(before, 'llamacpp:prompt_tokens_total'));
     expect(value(after, 'akachat_requests_total{outcome="completed"}')).toBe(value(before, 'akachat_requests_total{outcome="completed"}') + 1);
     expect(value(after, 'llamacpp:requests_processing')).toBe(0);
+    // One slot: 5 tokens take the prompt step (which samples the first) and 4 more.
+    expect(value(after, 'llamacpp:n_decode_total') - value(before, 'llamacpp:n_decode_total')).toBe(5);
+    expect(value(after, 'llamacpp:n_busy_slots_per_decode')).toBe(1);
   });
 });

@@ -206,6 +206,47 @@ describe.skipIf(!stories)('slot view and defaults', () => {
   });
 });
 
+describe.skipIf(!stories)('generations started together', () => {
+  let model: Model;
+  let ctx: Context;
+  beforeAll(async () => {
+    model = await Model.load(stories!);
+    ctx = await model.createContext({ contextSize: 256, threads: 1, parallel: 4 });
+  });
+  afterAll(() => model?.dispose());
+  const options: GenerateOptions = { temperature: 0, maxTokens: 12, ignoreEos: true };
+
+  it('share every decode step: one step per token for four at once, also when each starts from another\'s end', async () => {
+    ctx.clearCache();
+    const before = ctx.info;
+    // Four clients, two requests each: the second ones start from the first ones' ends.
+    const texts = await Promise.all(PROMPTS.map(async (p) => {
+      const first = await ctx.generate(p, options).result;
+      const second = await ctx.generate(`${p} again`, options).result;
+      return [first.generatedTokens, second.generatedTokens];
+    }));
+    expect(texts).toEqual(PROMPTS.map(() => [12, 12]));
+    const after = ctx.info;
+    // 12 tokens = the prompt step (which samples the first) + 11 steps; twice.
+    expect(after.decodes - before.decodes).toBe(24);
+    expect(after.slotDecodes - before.slotDecodes).toBe(96);
+  });
+
+  it('a deferred request aborted or disposed before it took a slot ends with abort', async () => {
+    const controller = new AbortController();
+    const aborted = ctx.generate(PROMPTS[0]!, { ...options, signal: controller.signal });
+    const kept = ctx.generate(PROMPTS[1]!, options);
+    controller.abort();
+    await expect(aborted.result).rejects.toMatchObject({ name: 'AbortError', partialText: '' });
+    expect((await kept.result).generatedTokens).toBe(12);
+
+    const other = await model.createContext({ contextSize: 256, threads: 1, parallel: 2 });
+    const pending = [other.generate(PROMPTS[2]!, options), other.generate(PROMPTS[3]!, options)];
+    other.dispose(); // before the event loop turned: neither reached the decode loop
+    for (const g of pending) expect((await g.result).stopReason).toBe('abort');
+  });
+});
+
 describe.skipIf(!stories)('dispose with slots busy', () => {
   it('ends running and waiting generations with abort; later calls fail clearly', async () => {
     const model = await Model.load(stories!);

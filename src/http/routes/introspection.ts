@@ -124,7 +124,7 @@ export function introspectionRoutes(ctx: RouteContext): RouteSpec[] {
       tags: TAGS,
       responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
       errors: 'llamacpp',
-      handler: () => new Response(ctx.metrics.text(ctx.queue, ctx.akachat.models.parallel), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }),
+      handler: () => new Response(ctx.metrics.text(ctx.queue, ctx.akachat.models.parallel, ctx.akachat.models.decodes), { headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' } }),
     },
   ];
 }
