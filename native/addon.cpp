@@ -123,6 +123,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->contextCtor = Napi::Persistent(context);
   napi_add_env_cleanup_hook(env, Cleanup, data);
 
+  // What the JavaScript side expects of this addon (its methods and options): bump together with
+  // ADDON_INTERFACE in src/engine/addon.ts, so an addon built from older sources is passed over
+  // with a clear reason instead of failing on a missing method later.
+  exports.Set("interfaceVersion", Napi::Number::New(env, 2));
   exports.Set("AbortToken", token);
   exports.Set("Model", model);
   exports.Set("Context", context);

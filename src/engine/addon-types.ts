@@ -242,8 +242,10 @@ export interface NativeAddon {
   limitMemory(bytes: number): void;
   quantize(input: string, output: string, ftype: number, threads: number): Promise<void>;
   systemInfo(): NativeSystemInfo;
-  /** Frees every context and model now (their threads stopped); for process exit. Absent in addons built before it. */
-  shutdown?(): void;
+  /** What this JavaScript expects of the addon (ADDON_INTERFACE); absent in addons built before it was kept. */
+  interfaceVersion?: number;
+  /** Frees every context and model now (their threads stopped); for process exit. */
+  shutdown(): void;
   /** llama.cpp's JSON schema (JSON text) to GBNF conversion; throws INVALID_ARGUMENT for a schema it cannot convert. */
   jsonSchemaToGrammar(schema: string): string;
   setLogger(fn: ((level: number, line: string) => void) | null, minLevel?: number): void;

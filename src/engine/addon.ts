@@ -6,6 +6,11 @@ import { AddonLoadError } from '../errors.js';
 import type { NativeAddon } from './addon-types.js';
 
 const require = createRequire(import.meta.url);
+/**
+ * The addon interface (methods and options) this code calls: the addon reports the one it was
+ * built with (`interfaceVersion`, native/addon.cpp). Bump both when either side changes it.
+ */
+export const ADDON_INTERFACE = 2;
 let loaded: { addon: NativeAddon; path: string; notes: string[] } | undefined;
 
 /** The package root: the nearest folder upwards whose package.json is akachat's. */
@@ -83,7 +88,9 @@ export interface AddonChoice {
  * Tries `candidates` in order with `load` (`require` in production; tests pass a fake). A file
  * that is missing or fails to load is passed over with its reason; so is an addon whose ggml
  * found no CPU backend (a prebuild whose `libggml-cpu-*.so` were not copied along). A CUDA
- * prebuild that loads but finds no GPU still runs on the CPU: that is noted, not passed over.
+ * prebuild that loads but finds no GPU still runs on the CPU: that is noted, not passed over. An
+ * addon built from other sources (another ADDON_INTERFACE) is passed over, so a stale build/
+ * after an update falls back to the prebuild, or the error says to rebuild.
  */
 export function chooseAddon(
   candidates: readonly AddonCandidate[],
@@ -106,6 +113,10 @@ export function chooseAddon(
       addon = load(path);
     } catch (err) {
       passOver(`${path} (${kind}: ${(err as Error).message.split('\n')[0]})`);
+      continue;
+    }
+    if (addon.interfaceVersion !== ADDON_INTERFACE) {
+      passOver(`${path} (${kind}: built from other akachat sources (addon interface ${addon.interfaceVersion ?? 1}, this code needs ${ADDON_INTERFACE}); rebuild it)`);
       continue;
     }
     const devices = addon.systemInfo().devices;
@@ -133,7 +144,7 @@ export function loadAddon(): NativeAddon {
     // process.exit() skips the addon's cleanup hook and runs static destructors under running
     // decode threads: stop them first ('exit' is emitted before the process really exits).
     const { addon } = loaded;
-    process.once('exit', () => addon.shutdown?.()); // an addon built before shutdown() existed has none
+    process.once('exit', () => addon.shutdown());
     return choice.addon;
   }
   throw new AddonLoadError(

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { addonCandidates, chooseAddon, type AddonSearch } from '../../src/engine/addon.js';
+import { ADDON_INTERFACE, addonCandidates, chooseAddon, type AddonSearch } from '../../src/engine/addon.js';
 import type { NativeAddon, NativeDevice } from '../../src/engine/addon-types.js';
 
 const search: AddonSearch = { root: '/pkg', env: {}, platform: 'linux', arch: 'x64', gpu: false };
@@ -8,7 +8,7 @@ const search: AddonSearch = { root: '/pkg', env: {}, platform: 'linux', arch: 'x
 /** A stand-in addon whose ggml reports these device types. */
 function fakeAddon(...types: NativeDevice['type'][]): NativeAddon {
   const devices = types.map((type) => ({ name: type, description: type, type, memoryFree: 0, memoryTotal: 0 }));
-  return { systemInfo: () => ({ llama: '', supportsGpuOffload: false, supportsMmap: true, mathCores: 1, devices }) } as unknown as NativeAddon;
+  return { interfaceVersion: ADDON_INTERFACE, systemInfo: () => ({ llama: '', supportsGpuOffload: false, supportsMmap: true, mathCores: 1, devices }) } as unknown as NativeAddon;
 }
 
 describe('addon loader', () => {
@@ -94,6 +94,18 @@ describe('addon loader', () => {
     const choice = chooseAddon(addonCandidates(search), (path) => (path.includes('/build/') ? empty : cpu), () => true);
     expect(choice.addon).toBe(cpu);
     expect(choice.notes[0]).toMatch(/build\/Release\/akachat\.node \(source build: loaded, but ggml found no CPU backend/);
+  });
+
+  it('passes over an addon built from older sources (a stale build/ after an update) for the next candidate', () => {
+    const stale = { ...fakeAddon('cpu'), interfaceVersion: undefined } as NativeAddon;
+    const newer = { ...fakeAddon('cpu'), interfaceVersion: ADDON_INTERFACE + 1 } as NativeAddon;
+    const cpu = fakeAddon('cpu');
+    const choice = chooseAddon(addonCandidates(search), (path) => (path.includes('/build/') ? stale : cpu), () => true);
+    expect(choice.addon).toBe(cpu);
+    expect(choice.notes).toEqual([`/pkg/build/Release/akachat.node (source build: built from other akachat sources (addon interface 1, this code needs ${ADDON_INTERFACE}); rebuild it)`]);
+    const none = chooseAddon(addonCandidates(search), () => newer, () => true);
+    expect(none.addon).toBeUndefined();
+    expect(none.tried[1]).toContain(`addon interface ${ADDON_INTERFACE + 1}, this code needs ${ADDON_INTERFACE}`);
   });
 
   it('returns no addon and every reason when nothing loads', () => {
