@@ -562,13 +562,7 @@ AddonContext::~AddonContext() {
 void AddonContext::release() {
   closing_ = true;  // the decode loop ends every generation with 'abort' and returns
   if (embedAbort_) embedAbort_->store(true);
-  bool start = false;
-  {
-    std::lock_guard<std::mutex> lock(slotsMutex_);  // deferred requests the loop never saw end too
-    start = !loopRunning_ && !waiting_.empty();
-    loopRunning_ = loopRunning_ || start;
-  }
-  if (start) jobs_.post([this]() { runSlots(); });
+  startLoop();  // deferred requests the loop never saw end too
   jobs_.stop();
   ctx_.reset();
   threadpool_.reset();
@@ -722,14 +716,11 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
   generating_++;
   pauseIdleContexts(env);
   Napi::Promise promise = job->deferred.Promise();
-  bool start = false;
   {
     std::lock_guard<std::mutex> lock(slotsMutex_);
     waiting_.push_back(job);
-    start = !loopRunning_ && !job->held;
-    loopRunning_ = loopRunning_ || start;
   }
-  if (start) jobs_.post([this]() { runSlots(); });
+  startLoop();
   return promise;
 }
 
@@ -740,15 +731,23 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
 Napi::Value AddonContext::AdmitDeferred(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!ctx_) return env.Undefined();  // disposed meanwhile: release() ended them
-  bool start = false;
   {
     std::lock_guard<std::mutex> lock(slotsMutex_);
     for (auto& job : waiting_) job->held = false;
-    start = !loopRunning_ && !waiting_.empty();
-    loopRunning_ = loopRunning_ || start;
   }
-  if (start) jobs_.post([this]() { runSlots(); });
+  startLoop();
   return env.Undefined();
+}
+
+// Starts the decode loop unless it runs already or may do nothing yet (requests still held).
+void AddonContext::startLoop() {
+  {
+    std::lock_guard<std::mutex> lock(slotsMutex_);
+    const bool admissible = !waiting_.empty() && (closing_.load() || !waiting_.front()->held);
+    if (loopRunning_ || (stateOps_.empty() && !admissible)) return;
+    loopRunning_ = true;
+  }
+  jobs_.post([this]() { runSlots(); });
 }
 
 // ---- decode loop ------------------------------------------------------------------------------
@@ -879,7 +878,6 @@ void AddonContext::runSlots() {
       bool active = false;
       for (auto& slot : slots_) active = active || slot->job != nullptr;
       if (!active && ops.empty()) {  // requests still held wait for admitDeferred to start it
-
         loopRunning_ = false;
         return;
       }
@@ -1024,14 +1022,11 @@ Napi::Value AddonContext::QueueStateOp(const Napi::CallbackInfo& info, bool save
   op->self = Napi::Persistent(info.This().As<Napi::Object>());
   op->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "akachat.slotState", 0, 1);
   Napi::Promise promise = op->deferred.Promise();
-  bool start = false;
   {
     std::lock_guard<std::mutex> lock(slotsMutex_);
     stateOps_.push_back(op);
-    start = !loopRunning_;
-    loopRunning_ = true;
   }
-  if (start) jobs_.post([this]() { runSlots(); });
+  startLoop();
   return promise;
 }
 

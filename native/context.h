@@ -81,6 +81,7 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   void requireReady(Napi::Env env) const;
   // Decode loop (job thread): runs while a slot is active or a request waits.
   void runSlots();
+  void startLoop();
   void admit(Slot& slot, std::shared_ptr<GenerationJob> job);
   void copyLongerPrefix(Slot& slot, size_t& reuse);
   // Host-memory prompt cache (llama-server's --cache-ram): what a slot held before a request

@@ -1,6 +1,6 @@
 /** A WebAPI server on loopback (port 0) over a fresh data folder, for the HTTP tests. */
 import { request as httpRequest } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Akachat } from '../../src/akachat.js';
@@ -10,6 +10,15 @@ import { addonBuilt, sharedModel } from '../support/models.js';
 
 /** stories260K's path when the addon is built and the model is available. */
 export const stories = addonBuilt ? sharedModel('stories') : undefined;
+
+/** A models folder listing `alpha` and `sub/beta`, whose files are no real models (for the trust tests: what reaches the manager). */
+export async function fakeModelsDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'akachat-models-'));
+  await mkdir(join(dir, 'sub'));
+  await writeFile(join(dir, 'alpha.gguf'), 'not really a model');
+  await writeFile(join(dir, 'sub', 'beta.gguf'), 'not really a model');
+  return dir;
+}
 
 export interface TestServer {
   akachat: Akachat;

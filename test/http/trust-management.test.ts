@@ -6,7 +6,7 @@
  * and the next run of the prompt used it. No model is needed: the model manager records and refuses.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { HttpError } from '../../src/http/errors.js';
 import { HashedNgramEmbedder, Rag, type Rag as RagType } from '../../src/rag/index.js';
 import { startFakeHub, type FakeHub } from '../support/fake-hub.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
-import { postJson, startServer, type TestServer } from './helpers.js';
+import { fakeModelsDir, postJson, startServer, type TestServer } from './helpers.js';
 
 const OWNER_KEY = 'sk-owner-prompt-key-0123456789';
 const TEMPLATE = '{% for m in messages %}{{ m.content }}{% endfor %}';
@@ -48,10 +48,7 @@ const SAVES: Array<[string, (server: TestServer, name: string, options: Record<s
 
 beforeAll(async () => {
   fake = await startFakeOpenAi();
-  modelsDir = await mkdtemp(join(tmpdir(), 'akachat-models-'));
-  await mkdir(join(modelsDir, 'sub'));
-  await writeFile(join(modelsDir, 'alpha.gguf'), 'not really a model');
-  await writeFile(join(modelsDir, 'sub', 'beta.gguf'), 'not really a model');
+  modelsDir = await fakeModelsDir();
   t = await startServer({ model: join(modelsDir, 'alpha.gguf') });
   open = await startServer({ model: join(modelsDir, 'alpha.gguf'), serve: { allowSettings: true } });
   for (const server of [t, open]) {

@@ -6,8 +6,7 @@
  * is needed: the model manager is replaced by a recorder, and remote runs go to a fake
  * OpenAI-compatible server that records what reaches it.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -15,7 +14,7 @@ import { OwnerOnlyError } from '../../src/errors.js';
 import { HttpError, withoutPaths } from '../../src/http/errors.js';
 import { callerOverrides } from '../../src/prompt/options.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
-import { postJson, startServer, type TestServer } from './helpers.js';
+import { fakeModelsDir, postJson, startServer, type TestServer } from './helpers.js';
 
 const OWNER_KEY = 'sk-owner-secret-0123456789';
 const OWNER_ONLY = ['provider', 'location', 'endpoint', 'dtype', 'template', 'inst_template', 'chat_template', 'is_messages', 'input_tokens', 'api_key'];
@@ -30,10 +29,7 @@ const acquired: string[] = [];
 
 beforeAll(async () => {
   fake = await startFakeOpenAi();
-  modelsDir = await mkdtemp(join(tmpdir(), 'akachat-models-'));
-  await mkdir(join(modelsDir, 'sub'));
-  await writeFile(join(modelsDir, 'alpha.gguf'), 'not really a model');
-  await writeFile(join(modelsDir, 'sub', 'beta.gguf'), 'not really a model');
+  modelsDir = await fakeModelsDir();
   t = await startServer({ model: join(modelsDir, 'alpha.gguf') });
   t.akachat.modelsDir = modelsDir;
   // The model manager records and refuses: what matters is which references reach it.

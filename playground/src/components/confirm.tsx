@@ -19,8 +19,6 @@ export interface ConfirmActionProps {
   onConfirm(): void;
   disabled?: boolean;
   testId: string;
-  /** Class of the question's group, for the tab's layout. */
-  groupClass?: string;
 }
 
 export function ConfirmAction(props: ConfirmActionProps) {
@@ -34,7 +32,7 @@ export function ConfirmAction(props: ConfirmActionProps) {
     );
   }
   return (
-    <span class={`row ${props.groupClass ?? ''}`} role="group">
+    <span class="row confirm-question" role="group">
       {props.question}
       <button
         type="button"

@@ -78,7 +78,7 @@ export function ColumnView({ index, columns, result, models, canRun, canRemove, 
         <span class={`state state-${result.state}`} data-testid="column-state">
           {t(result.state)}
         </span>
-        <span class="compare-spacer" />
+        <span class="spacer" />
         {canRemove && (
           <button type="button" class="icon" aria-label={t('removeColumn', { n })} title={t('removeColumn', { n })} onClick={onRemove}>
             ×

@@ -230,7 +230,7 @@ export function CompareTab() {
           <button type="button" onClick={addColumn} disabled={setup.columns.length >= MAX_COLUMNS} data-testid="compare-add">
             {t('addColumn')}
           </button>
-          <span class="compare-spacer" />
+          <span class="spacer" />
           <span class="muted compare-hint" title={t('parallelHint')}>
             {t('runHint')}
           </span>

@@ -168,7 +168,6 @@ export function MessagesTab() {
           question={t('confirmClear', { count })}
           confirmLabel={t('clearConfirm')}
           disabled={busy || count === 0}
-          groupClass="messages-confirm"
           onConfirm={() =>
             void act(async () => {
               await del('/api/messages');

@@ -88,7 +88,7 @@ export function RunDetailView({ detail, done, running }: { detail?: RunDetail; d
       ) : view === 'evaluated' ? (
         <>
           <p class="muted small">{t('evaluatedHint')}</p>
-          <div class="prompt-evaluated" data-testid="evaluated">
+          <div class="prompt-pre prompt-evaluated" data-testid="evaluated">
             {detail.parts.map((part, index) => (
               <Part key={index} part={part} />
             ))}

@@ -177,10 +177,10 @@ export function RagTab() {
         <ErrorLine error={list.error} />
         {list.loading && !list.data && <p class="muted">{t('loading')}</p>}
         {list.data?.length === 0 && <p class="muted">{t('none')}</p>}
-        <ul class="rag-list" role="listbox" aria-label={t('collections')}>
+        <ul class="side-list rag-list" role="listbox" aria-label={t('collections')}>
           {list.data?.map((c) => (
             <li key={c.name}>
-              <button type="button" role="option" aria-selected={c.name === selected} class={c.name === selected ? 'rag-item active' : 'rag-item'} data-testid="rag-collection" data-name={c.name} onClick={() => select(c.name)}>
+              <button type="button" role="option" aria-selected={c.name === selected} class={c.name === selected ? 'side-item active' : 'side-item'} data-testid="rag-collection" data-name={c.name} onClick={() => select(c.name)}>
                 <span class="mono rag-item-name">{c.name}</span>
                 <span class="muted rag-item-counts">{t('counts', { files: c.fileCount, chunks: c.chunkCount })}</span>
               </button>
@@ -283,7 +283,6 @@ function CollectionView({ info, onChanged, onDeleted }: { info: CollectionInfo; 
             testId="rag-delete"
             label={t('delete')}
             question={t('confirmDelete', { name: info.name })}
-            groupClass="rag-confirm"
             onConfirm={async () => {
               setError(undefined);
               try {

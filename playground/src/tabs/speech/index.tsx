@@ -237,7 +237,7 @@ export function SpeechTab() {
           ) : (
             <span class="muted">{t('noSynthesis')}</span>
           )}
-          <span class="speech-spacer" />
+          <span class="spacer" />
           <button type="button" onClick={() => setTurns([])} disabled={!!running || turns.length === 0}>
             {t('clear')}
           </button>

@@ -207,14 +207,14 @@ export function VarTab() {
         {list.loading && !list.data && <p class="muted">{t('loading')}</p>}
         {list.data && list.data.length === 0 && <p class="muted">{t('none')}</p>}
         {list.data && list.data.length > 0 && shown.length === 0 && <p class="muted">{t('noMatch')}</p>}
-        <ul class="var-keys" role="listbox" aria-label={t('keys')}>
+        <ul class="side-list var-keys" role="listbox" aria-label={t('keys')}>
           {shown.map((entry) => (
             <li key={entry.key}>
               <button
                 type="button"
                 role="option"
                 aria-selected={entry.key === selected}
-                class={entry.key === selected ? 'var-key active' : 'var-key'}
+                class={entry.key === selected ? 'side-item active' : 'side-item'}
                 data-testid="var-key"
                 data-key={entry.key}
                 onClick={() => entry.key !== selected && mayLeave() && pick(entry)}
@@ -272,7 +272,6 @@ export function VarTab() {
                   label={t('delete')}
                   question={t('confirmDelete', { key: selected ?? '' })}
                   disabled={busy}
-                  groupClass="var-confirm"
                   onConfirm={() => void remove()}
                 />
               )}
