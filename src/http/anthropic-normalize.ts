@@ -13,7 +13,7 @@ import type { ChatFormatOptions, ChatTool, ToolChoice } from '../llm/types.js';
 import { callerOverrides } from '../prompt/options.js';
 import { describeValue, expectBoolean, expectInteger, expectNumber, expectString, invalid } from '../validate.js';
 import { normalizeMessages } from './openai-normalize.js';
-import { isRecord } from './route.js';
+import { compact, isRecord, optional } from './route.js';
 import type { ChatMessage, ResponseFormat, SamplingParams } from '../run/request.js';
 
 /** Fields of the Messages API this server reads (`seed` and `min_p` are llama.cpp extras). */
@@ -192,7 +192,7 @@ function chatOptions(body: Record<string, unknown>): ChatFormatOptions {
   }
   // Said outright: left unset, the chat layer would follow the template, which often allows several.
   if (options.tools !== undefined) options.parallelToolCalls ??= false;
-  const thinking = body.thinking === undefined || body.thinking === null ? undefined : thinkingEnabled(body.thinking);
+  const thinking = optional(body.thinking, 'thinking', thinkingEnabled);
   const kwargs = body.chat_template_kwargs;
   if (kwargs !== undefined && kwargs !== null && !isRecord(kwargs)) throw invalid('an object', 'chat_template_kwargs', kwargs);
   if (thinking !== undefined || kwargs) options.chatTemplateKwargs = { ...(thinking !== undefined ? { enable_thinking: thinking } : {}), ...kwargs };
@@ -207,7 +207,7 @@ function functionTool(tool: unknown, path: string): ChatTool {
   }
   const name = expectString(tool.name, `${path}.name`, { allowEmpty: false });
   if (!isRecord(tool.input_schema)) throw invalid('a JSON schema object', `${path}.input_schema`, tool.input_schema);
-  const description = tool.description === undefined || tool.description === null ? undefined : expectString(tool.description, `${path}.description`);
+  const description = optional(tool.description, `${path}.description`, (v, n) => expectString(v, n));
   return { type: 'function', function: { name, ...(description !== undefined ? { description } : {}), parameters: tool.input_schema } };
 }
 
@@ -255,14 +255,4 @@ function stopSequences(value: unknown, name: string): string[] | undefined {
   if (value.length > MAX_STOP_SEQUENCES) throw invalid(`at most ${MAX_STOP_SEQUENCES} stop sequences`, name, value);
   const stops = value.map((item: unknown, index) => expectString(item, `${name}[${index}]`)).filter((stop) => stop !== '');
   return stops.length > 0 ? stops : undefined;
-}
-
-/** Runs `check` unless the value is absent; JSON clients send null for "not set". */
-function optional<T>(value: unknown, name: string, check: (value: unknown, name: string) => T): T | undefined {
-  return value === undefined || value === null ? undefined : check(value, name);
-}
-
-/** Drops undefined fields so spreading the result never overwrites a value with undefined. */
-function compact<T extends object>(params: T): T {
-  return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as T;
 }

@@ -8,6 +8,7 @@
 import { MAX_LOGIT_BIAS_TOKENS, MAX_PROBABILITIES, type GeneratedToken, type LogitBias, type TokenChunk, type TokenOptions, type TokenProbability } from '../engine/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue, expectBoolean, expectInteger, invalid } from '../validate.js';
+import { optional } from './route.js';
 
 /**
  * The tokens of a run's text chunks, in order. The engine tells it a chunk's tokens before the
@@ -61,10 +62,10 @@ export class TokenCollector {
 
 /** llama.cpp `/completion`: `logit_bias`, `n_probs` (alias `logprobs`), `post_sampling_probs`, `return_tokens`; a stream always carries token ids. */
 export function llamaCppTokenRequest(body: Record<string, unknown>, stream: boolean): { collector?: TokenCollector; returnTokens: boolean } {
-  const returnTokens = body.return_tokens === undefined || body.return_tokens === null ? false : expectBoolean(body.return_tokens, 'return_tokens');
+  const returnTokens = optional(body.return_tokens, 'return_tokens', expectBoolean) ?? false;
   const nProbsField = body.n_probs !== undefined ? 'n_probs' : 'logprobs';
   const nProbs = optionalInteger(body[nProbsField], nProbsField, 0, MAX_PROBABILITIES) ?? 0;
-  const postSampling = body.post_sampling_probs === undefined || body.post_sampling_probs === null ? false : expectBoolean(body.post_sampling_probs, 'post_sampling_probs');
+  const postSampling = optional(body.post_sampling_probs, 'post_sampling_probs', expectBoolean) ?? false;
   const logitBias = parseLogitBias(body.logit_bias);
   if (!returnTokens && !stream && nProbs === 0 && !logitBias) return { returnTokens };
   // A stream shows token ids where the run can give them (not a saved prompt's); return_tokens asks for them.
@@ -74,7 +75,7 @@ export function llamaCppTokenRequest(body: Record<string, unknown>, stream: bool
 
 /** OpenAI chat: `logit_bias`, `logprobs` (boolean) and `top_logprobs` (0..20, needs `logprobs`). */
 export function openAiChatTokenRequest(body: Record<string, unknown>): TokenCollector | undefined {
-  const logprobs = body.logprobs === undefined || body.logprobs === null ? false : expectBoolean(body.logprobs, 'logprobs');
+  const logprobs = optional(body.logprobs, 'logprobs', expectBoolean) ?? false;
   const top = optionalInteger(body.top_logprobs, 'top_logprobs', 0, MAX_PROBABILITIES);
   if (top !== undefined && !logprobs) throw new InvalidArgumentError('Expected logprobs: true with top_logprobs but received logprobs ' + describeValue(body.logprobs));
   return openAiCollector(body, logprobs, top ?? 0);
@@ -94,7 +95,7 @@ function openAiCollector(body: Record<string, unknown>, logprobs: boolean, top: 
 }
 
 function optionalInteger(value: unknown, name: string, min: number, max: number): number | undefined {
-  return value === undefined || value === null ? undefined : expectInteger(value, name, min, max);
+  return optional(value, name, (v, n) => expectInteger(v, n, min, max));
 }
 
 /**

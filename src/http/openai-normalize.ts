@@ -13,6 +13,7 @@ import { describeValue, expectBoolean, expectInteger, expectNumber, expectString
 import { checkChatFormatOptions } from '../engine/chat-format.js';
 import type { ChatFormatOptions, ChatTool, ReasoningFormat, ToolCall, ToolChoice } from '../llm/types.js';
 import type { ChatMessage, ChatRole, ResponseFormat, SamplingParams } from '../run/request.js';
+import { compact, isRecord, optional } from './route.js';
 
 export type { ChatMessage, ChatRole, ResponseFormat, SamplingParams };
 
@@ -434,10 +435,6 @@ export function parseKeepAlive(value: unknown, field = 'keep_alive'): number | u
 
 // ---------------------------------------------------------------------------------------------
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function expectBody(body: unknown): Record<string, unknown> {
   if (!isRecord(body)) throw invalid('a JSON object', 'the request body', body);
   return body;
@@ -448,18 +445,8 @@ function expectObject(value: unknown, name: string): Record<string, unknown> {
   return value;
 }
 
-/** Runs `check` unless the value is absent; JSON clients send null for "not set". */
-function optional<T>(value: unknown, name: string, check: (value: unknown, name: string) => T): T | undefined {
-  return value === undefined || value === null ? undefined : check(value, name);
-}
-
 function optionalString(value: unknown, name: string): string | undefined {
   return optional(value, name, (v, n) => expectString(v, n));
-}
-
-/** Drops undefined fields so spreading the result never overwrites a value with undefined. */
-function compact<T extends object>(params: T): T {
-  return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as T;
 }
 
 function expectMaxTokens(value: unknown, name: string): number {

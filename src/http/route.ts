@@ -83,6 +83,16 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Runs `check` unless the value is absent; JSON clients send null for "not set". */
+export function optional<T>(value: unknown, name: string, check: (value: unknown, name: string) => T): T | undefined {
+  return value === undefined || value === null ? undefined : check(value, name);
+}
+
+/** Drops undefined fields so spreading the result never overwrites a value with undefined. */
+export function compact<T extends object>(params: T): T {
+  return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as T;
+}
+
 /** A required string field. */
 export function stringField(body: Record<string, unknown>, name: string, { allowEmpty = true } = {}): string {
   const value = body[name];

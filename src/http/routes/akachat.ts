@@ -15,7 +15,7 @@ import { firstChunkReady } from '../run-stream.js';
 import { phaseTimes, type GenerationRun, type RunResult } from '../../run/runner.js';
 import { SSE_HEADERS, sseEvent } from '../sse.js';
 import type { JsonSchema } from '../openapi.js';
-import { isRecord, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
+import { isRecord, optional, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { callerPromptOptions, saveCallerPrompt } from './manage.js';
 import type { OwnerOptIns } from './models-manage.js';
 
@@ -227,7 +227,7 @@ export function akachatRoutes(ctx: RouteContext, optIns: OwnerOptIns = {}): Rout
     const body = await readJson(c);
     const instruction = body.instruction ?? '';
     if (typeof instruction !== 'string') throw invalid('a string', 'instruction', instruction);
-    const stream = body.stream === undefined || body.stream === null ? false : expectBoolean(body.stream, 'stream');
+    const stream = optional(body.stream, 'stream', expectBoolean) ?? false;
     const call = parseOwnerCall(body);
     // The caller is not the owner: owner-only options only as the prompt of that name stores them.
     const options = await callerPromptOptions(ctx, optIns, call.name, call.options);
