@@ -19,7 +19,7 @@ import { describeValue, expectBoolean, expectNestedAtMost, expectString, invalid
 import { loadAddon } from './addon.js';
 import type { NativeChatApplied, NativeChatMessage } from './addon-types.js';
 import type { GenerateOptions } from './context.js';
-import type { Model } from './model.js';
+import { isBuiltinTemplate, type Model } from './model.js';
 import { callSite, fromNative, nativeCall } from './native-errors.js';
 import { templateSandbox } from './template-sandbox.js';
 import { ReasoningSplitter } from './think-splitter.js';
@@ -103,8 +103,6 @@ export interface FormatChatOptions extends ChatFormatOptions {
   signal?: AbortSignal;
 }
 
-let builtinNames: Set<string> | undefined;
-
 /**
  * Renders a chat for `model` through llama.cpp's chat layer (see the file comment). Options are
  * checked first ({@link checkChatFormatOptions}); a template given by a built-in name renders
@@ -115,9 +113,8 @@ export async function formatChat(model: Model, messages: readonly ChatTurn[], op
   const checked = checkChatFormatOptions(options);
   expectString(template, 'template');
   const addon = loadAddon();
-  builtinNames ??= new Set(addon.chatTemplateBuiltins().filter((name) => name !== 'chatml'));
-  if (builtinNames.has(template) || !addon.chatTemplateApply) {
-    if (checked.tools.length > 0 && checked.toolChoice !== 'none') {
+  if (isBuiltinTemplate(template) || !addon.chatTemplateApply) {
+    if (offersTools(checked)) {
       throw new InvalidArgumentError(addon.chatTemplateApply
         ? `The chat template "${template}" (a llama.cpp built-in) cannot describe tools: use the model's own or a Jinja template`
         : 'The native addon was built before tool support: rebuild it (npm run build:native) to use tools');
@@ -134,7 +131,7 @@ export async function formatChat(model: Model, messages: readonly ChatTurn[], op
   } catch (err) {
     throw fromNative(err, site);
   }
-  const calls = checked.tools.length > 0 && checked.toolChoice !== 'none';
+  const calls = offersTools(checked);
   const forced = calls && checked.toolChoice !== 'auto';
   const grammar = calls && applied.grammar && !applied.grammarLazy
     ? withoutGenerationPrompt(forced ? strictToolGrammar(applied.grammar, checked.parallelToolCalls ?? applied.parallelToolCalls ?? false) : applied.grammar, applied.generationPrompt)
@@ -174,6 +171,11 @@ function withoutGenerationPrompt(grammar: string, generationPrompt: string): { t
   const unescape = (literal: string) => literal.replace(/\\(.)/g, (_, c: string) => ({ n: '\n', r: '\r', t: '\t' } as Record<string, string>)[c] ?? c);
   if (!root || generationPrompt === '' || unescape(root[1]) !== generationPrompt) return { text: grammar, generationPrompt };
   return { text: grammar.slice(0, root.index) + 'root ::= ' + grammar.slice(root.index + root[0].length).replace(/^ /, ''), generationPrompt: '' };
+}
+
+/** Whether a chat offers the model tools to call. */
+export function offersTools(options: Pick<ChatFormatOptions, 'tools' | 'toolChoice'>): boolean {
+  return (options.tools?.length ?? 0) > 0 && options.toolChoice !== 'none';
 }
 
 interface CheckedOptions {
@@ -279,7 +281,7 @@ export function flattenToolTurns<T extends ChatTurn>(messages: readonly T[]): { 
     let content = m.content;
     if (role === 'tool') {
       role = 'user';
-      content = `Tool result${m.name ? ` (${m.name})` : ''}:\n${content}`;
+      content = toolResultText(m);
     } else if (m.toolCalls?.length) {
       content = [content, ...m.toolCalls.map((c) => `Tool call: ${c.function.name}(${c.function.arguments})`)].filter(Boolean).join('\n');
     }
@@ -288,6 +290,11 @@ export function flattenToolTurns<T extends ChatTurn>(messages: readonly T[]): { 
     else out.push({ role, content });
   }
   return out;
+}
+
+/** A `tool` turn as user text, for what renders no tool turns: `Tool result (<name>):` and the result. */
+export function toolResultText(m: { name?: string; content: string }): string {
+  return `Tool result${m.name ? ` (${m.name})` : ''}:\n${m.content}`;
 }
 
 /**

@@ -5,7 +5,6 @@ import { loadAddon } from './addon.js';
 import type { NativeModel, NativeModelInfo } from './addon-types.js';
 import { Context, EmbeddingContext, type EmbeddingContextOptions, type GenerationContextOptions } from './context.js';
 import { callSite, fromNative, nativeCall } from './native-errors.js';
-import { renderChatml } from './chatml.js';
 import { templateSandbox } from './template-sandbox.js';
 
 export interface ModelLoadOptions {
@@ -41,6 +40,12 @@ export interface ChatTemplateOptions {
 
 // Built-in template names other than chatml (llama.cpp renders it through Jinja; chatml.ts here).
 let builtinTemplates: Set<string> | undefined;
+
+/** Whether `name` is one of llama.cpp's built-in (C++, no Jinja) template names other than chatml. */
+export function isBuiltinTemplate(name: string): boolean {
+  builtinTemplates ??= new Set(loadAddon().chatTemplateBuiltins().filter((builtin) => builtin !== 'chatml'));
+  return builtinTemplates.has(name);
+}
 
 export interface ModelInfo extends NativeModelInfo {
   /** `general.architecture` (llama, qwen2, bert, ...). */
@@ -158,7 +163,7 @@ export class Model implements AsyncDisposable {
    * `gemma`, `mistral-v7`, ... as llama.cpp names them). Jinja templates render in a worker
    * process (see template-sandbox.ts), so one that loops, recurses without end or crashes fails
    * with a TemplateError after `timeoutMs` at most and cannot stop or kill this process. The
-   * fallback of models without a template, `chatml`, renders here (chatml.ts).
+   * fallback of models without a template, `chatml`, renders in this process (the sandbox's shortcut, chatml.ts).
    */
   async applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): Promise<string> {
     const { template = '', addGenerationPrompt = true, timeoutMs, signal } = options;
@@ -171,13 +176,10 @@ export class Model implements AsyncDisposable {
     expectString(template, 'template');
     this.#check();
     const list = messages.map((m) => ({ role: m.role, content: m.content }));
-    const addon = loadAddon();
-    builtinTemplates ??= new Set(addon.chatTemplateBuiltins().filter((name) => name !== 'chatml'));
     // Built-in names are llama.cpp's C++ formatter: no user code, so they render here.
-    if (builtinTemplates.has(template)) return nativeCall(() => addon.renderChatTemplate(template, '', '', list, addGenerationPrompt));
+    if (isBuiltinTemplate(template)) return nativeCall(() => loadAddon().renderChatTemplate(template, '', '', list, addGenerationPrompt));
     const info = this.info;
     const source = template || info.chatTemplate || info.toolUseTemplate || 'chatml';
-    if (source === 'chatml') return renderChatml(list, addGenerationPrompt);
     const site = callSite();
     try {
       return await templateSandbox().render({ template: source, bos: info.bosText, eos: info.eosText, messages: list, addGenerationPrompt }, { timeoutMs, signal });

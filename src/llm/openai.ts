@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { AbortError, InvalidArgumentError, RemoteError, UnsupportedError, abortReason } from '../errors.js';
-import { parseChatReply } from '../engine/chat-format.js';
+import { parseChatReply, toolResultText } from '../engine/chat-format.js';
 import type { LlmChatOptions, LlmRequest } from './request.js';
 import type { ChatMessage, ResponseFormat, ToolCall } from './types.js';
 import { LlmStream } from './stream.js';
@@ -127,7 +127,7 @@ function toOpenAiMessage(m: ChatMessage): OpenAI.ChatCompletionMessageParam {
   if (m.role === 'tool') {
     return m.toolCallId
       ? { role: 'tool', tool_call_id: m.toolCallId, content: m.content }
-      : { role: 'user', content: `Tool result${m.name ? ` (${m.name})` : ''}:\n${m.content}` };
+      : { role: 'user', content: toolResultText(m) };
   }
   if (m.role === 'assistant' && m.toolCalls?.length) return { role: 'assistant', content: m.content || null, tool_calls: m.toolCalls };
   return { role: m.role, content: m.content } as OpenAI.ChatCompletionMessageParam;

@@ -8,7 +8,7 @@ import type { Akachat } from '../akachat.js';
 import { mapResult, type TextStream } from '../async/text-stream.js';
 import type { TokenOptions } from '../engine/index.js';
 import { AbortError, InvalidArgumentError, abortReason, isAbort, throwIfAborted } from '../errors.js';
-import { flattenToolTurns } from '../engine/chat-format.js';
+import { flattenToolTurns, offersTools } from '../engine/chat-format.js';
 import type { LlmChatOptions } from '../llm/request.js';
 import type { LlmResult, LlmTimings } from '../llm/stream.js';
 import type { ChatReply, GenerationSettings } from '../llm/types.js';
@@ -200,7 +200,7 @@ export class Generations {
     const target = await this.#catalog.resolve(request.model);
     if (target.kind === 'prompt') {
       refuseTokenOptions(request, `${describeValue(target.name)} names a saved prompt`);
-      if (wantsTools(request.chat)) throw new InvalidArgumentError(`Expected a model for a chat with tools, but ${describeValue(target.name)} names a saved prompt`);
+      if (request.chat && offersTools(request.chat)) throw new InvalidArgumentError(`Expected a model for a chat with tools, but ${describeValue(target.name)} names a saved prompt`);
       const { history, input } = splitConversation(flattenToolTurns(request.messages) as ChatMessage[]);
       return this.prompt({ route: request.route, signal: request.signal, prompt: target.prompt, input, history, overrides: samplingToOptions(request.sampling) }, target.name);
     }
@@ -353,11 +353,6 @@ const OPTION_KEYS: ReadonlyArray<[keyof SamplingParams, string]> = [
   ['repeatPenalty', 'repetition_penalty'], ['presencePenalty', 'presence_penalty'], ['frequencyPenalty', 'frequency_penalty'],
   ['seed', 'seed'], ['stop', 'stop'], ['responseFormat', 'response_format'], ['grammar', 'grammar'],
 ];
-
-/** Whether a chat offers the model tools to call. */
-function wantsTools(chat: LlmChatOptions | undefined): boolean {
-  return (chat?.tools?.length ?? 0) > 0 && chat?.toolChoice !== 'none';
-}
 
 /**
  * Logit bias, probabilities and asked-for token ids need a local model run: a 400 for anything
