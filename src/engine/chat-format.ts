@@ -400,13 +400,16 @@ export class ChatReplyParser {
     return this.#parse(true);
   }
 
-  /** The end of the reply: what was held back, and the final parse. */
-  finish(): ReplyDelta[] {
+  /** The end of the reply (with its last `text`, if any): what was held back, and the final parse. */
+  finish(text = ''): ReplyDelta[] {
     if (this.#splitter) {
+      const last = this.#splitter.push(text);
       const part = this.#splitter.flush();
-      return this.#sendText(part.content, part.reasoning);
+      return this.#sendText(last.content + part.content, last.reasoning + part.reasoning);
     }
-    return this.#parser ? this.#parse(false) : [];
+    if (!this.#parser) return this.#sendText(text, '');
+    this.#text += text;
+    return this.#parse(false);
   }
 
   #sendText(content: string, reasoning: string): ReplyDelta[] {
@@ -487,10 +490,9 @@ function nestingDepth(text: string): number {
   return max;
 }
 
-/** A whole reply parsed (see {@link ChatReplyParser}). */
+/** A whole reply parsed (see {@link ChatReplyParser}): once, as final (no partial parse first). */
 export function parseChatReply(format: ReplyFormat | undefined, text: string, options?: { splitThinking?: boolean }): ChatReply {
   const parser = new ChatReplyParser(format, options);
-  parser.push(text);
-  parser.finish();
+  parser.finish(text);
   return parser.reply;
 }
