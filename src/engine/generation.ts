@@ -58,8 +58,12 @@ export interface TokenDelivery {
 /** The tokens of one native text hand-over (see NativeTextCallback for the layout). */
 function generatedTokens(ids: Int32Array, probs: Float32Array, topIds: Int32Array, delivery: TokenDelivery): GeneratedToken[] {
   const n = delivery.probabilities;
+  // One native call for the chosen tokens and the known top ones (-1 marks none).
   const known = topIds.filter((id) => id >= 0);
-  const pieces = delivery.pieces(Int32Array.from([...ids, ...known]));
+  const all = new Int32Array(ids.length + known.length);
+  all.set(ids);
+  all.set(known, ids.length);
+  const pieces = delivery.pieces(all);
   let nextTop = ids.length;
   const tokens: GeneratedToken[] = [];
   for (let i = 0; i < ids.length; i++) {
