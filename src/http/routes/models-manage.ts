@@ -9,6 +9,7 @@
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Context } from 'hono';
+import { ChunkQueue } from '../../async/chunk-queue.js';
 import { OwnerOnlyError } from '../../errors.js';
 import { isHubReference, parseHubReference } from '../../llm/hub.js';
 import { SETTINGS_ENVIRONMENT, type SettingsValues } from '../../settings/settings.js';
@@ -231,13 +232,8 @@ export function modelsManageRoutes(ctx: RouteContext, optIns: OwnerOptIns): Rout
         pulling = ref;
         // The download lasts as long as the client watches: only its leaving stops it, not the request timeout.
         const signal = c.req.raw.signal;
-        const events: unknown[] = [];
-        let wake: (() => void) | undefined;
-        let finished = false;
-        const push = (event: unknown) => {
-          events.push(event);
-          wake?.();
-        };
+        const events = new ChunkQueue<string>();
+        const push = (event: unknown) => events.push(sseEvent(event));
         void (async () => {
           try {
             const path = await akachat.models.resolvePath(ref, {
@@ -256,19 +252,11 @@ export function modelsManageRoutes(ctx: RouteContext, optIns: OwnerOptIns): Rout
             push({ type: 'error', message: errorMessage(error) });
           } finally {
             pulling = undefined;
-            finished = true;
-            wake?.();
+            events.end();
           }
         })();
-        async function* frames() {
-          for (let index = 0; ; ) {
-            while (index < events.length) yield sseEvent(events[index++]);
-            if (finished || signal.aborted) return;
-            await new Promise<void>((done) => (wake = done));
-            wake = undefined;
-          }
-        }
-        return streamResponse(frames(), SSE_HEADERS);
+        // Read once; a client that leaves aborts the download through `signal`, and its end ends the queue.
+        return streamResponse({ [Symbol.asyncIterator]: () => events.iterator('A pull\'s events', async () => {}) }, SSE_HEADERS);
       },
     },
   ];
