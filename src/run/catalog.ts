@@ -96,13 +96,7 @@ export class ModelCatalog {
    * the default model's name), as the `model` option of that run; undefined for any other name.
    */
   async modelOverride(requested: string): Promise<string | undefined> {
-    for (const name of namesToTry(requested)) {
-      if (await this.#akachat.presets.has(name)) return name;
-      const file = await this.#folderModel(name);
-      if (file) return file;
-      if (name === this.defaultModelId()) return this.#akachat.defaultModel;
-    }
-    return undefined;
+    return this.#listed(requested, true);
   }
 
   /**
@@ -110,10 +104,16 @@ export class ModelCatalog {
    * undefined. Presets and prompts are not files: callers resolve those themselves.
    */
   async fileOf(name: string): Promise<string | undefined> {
-    for (const candidate of namesToTry(name)) {
-      const file = await this.#folderModel(candidate);
+    return this.#listed(name, false);
+  }
+
+  /** For each name to try: a preset's name (with `presets`), a models-folder file, or the default model. */
+  async #listed(requested: string, presets: boolean): Promise<string | undefined> {
+    for (const name of namesToTry(requested)) {
+      if (presets && (await this.#akachat.presets.has(name))) return name;
+      const file = await this.#folderModel(name);
       if (file) return file;
-      if (candidate === this.defaultModelId()) return this.#akachat.defaultModel;
+      if (name === this.defaultModelId()) return this.#akachat.defaultModel;
     }
     return undefined;
   }
