@@ -62,9 +62,15 @@ export class Embedder {
     // The lease keeps the model resident while it embeds.
     const lease = await this.#akachat.models.acquireEmbedding(ref, { signal });
     try {
-      const texts = inputs.map((input) => (typeof input === 'string' ? input : Int32Array.from(input)));
+      // Texts are tokenized once, here, as embed() would (their counts are the usage); a text of
+      // no tokens stays text, for embed() to answer as it does.
+      const texts = inputs.map((input) => {
+        if (typeof input !== 'string') return Int32Array.from(input);
+        const ids = lease.model.tokenize(input, { addSpecial: true });
+        return ids.length > 0 ? ids : input;
+      });
       const vectors = await lease.context.embed(texts, { signal });
-      const promptTokens = texts.reduce((sum, text) => sum + (typeof text === 'string' ? lease.model.tokenize(text, { addSpecial: true }).length : text.length), 0);
+      const promptTokens = texts.reduce((sum, text) => sum + (typeof text === 'string' ? 0 : text.length), 0);
       return { model: name, vectors, promptTokens, durationMs: performance.now() - started };
     } finally {
       lease.release();
