@@ -6,6 +6,7 @@
  */
 import type { ChatReply, ReplyDelta } from '../engine/chat-format.js';
 import type { RunResult } from '../run/runner.js';
+import { argumentsObject } from './reasoning.js';
 import { sseEvent } from './sse.js';
 
 /** One Anthropic stream event (its `type` is also the SSE event name). */
@@ -27,17 +28,8 @@ export function contentBlocks(reply: ChatReply): AnthropicEvent[] {
   return [
     ...(reply.reasoning ? [{ type: 'thinking', thinking: reply.reasoning, signature: '' }] : []),
     ...(reply.content ? [{ type: 'text', text: reply.content }] : []),
-    ...reply.toolCalls.map((call) => ({ type: 'tool_use', id: call.id, name: call.function.name, input: toolInput(call.function.arguments) })),
+    ...reply.toolCalls.map((call) => ({ type: 'tool_use', id: call.id, name: call.function.name, input: argumentsObject(call.function.arguments) ?? {} })),
   ];
-}
-
-function toolInput(args: string): Record<string, unknown> {
-  try {
-    const input: unknown = JSON.parse(args);
-    return typeof input === 'object' && input !== null && !Array.isArray(input) ? input as Record<string, unknown> : {};
-  } catch {
-    return {};
-  }
 }
 
 /**

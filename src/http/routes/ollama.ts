@@ -12,8 +12,8 @@ import { finishReason, firstChunkReady } from '../run-stream.js';
 import { phaseTimes, type GenerationRun, type RunResult } from '../../run/runner.js';
 import type { JsonSchema } from '../openapi.js';
 import { normalizeOllamaChat, normalizeOllamaGenerate, type ChatMessage } from '../openai-normalize.js';
-import type { ChatReplyParser, ReplyDelta, ToolCall } from '../../engine/chat-format.js';
-import { replyParsing } from '../reasoning.js';
+import type { ChatReplyParser, ToolCall } from '../../engine/chat-format.js';
+import { argumentsObject, joinDeltas, replyParsing, streamedToolCalls } from '../reasoning.js';
 import { readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { NDJSON_HEADERS, ndjsonLine } from '../sse.js';
 import { embeddingInputs } from './openai.js';
@@ -284,29 +284,14 @@ function optionalModel(value: unknown): string | undefined {
   return value;
 }
 
-/** Ollama's assistant message: `thinking` apart, `tool_calls` with their arguments as objects. */
+/** Ollama's assistant message: `thinking` apart, `tool_calls` with their arguments as objects (as JSON text when they are no object). */
 function ollamaMessage(content: string, thinking: string, calls: readonly ToolCall[] = []) {
   return {
     role: 'assistant',
     content,
     ...(thinking ? { thinking } : {}),
-    ...(calls.length > 0 ? { tool_calls: calls.map((call) => ({ function: { name: call.function.name, arguments: jsonArguments(call.function.arguments) } })) } : {}),
+    ...(calls.length > 0 ? { tool_calls: calls.map((call) => ({ function: { name: call.function.name, arguments: argumentsObject(call.function.arguments) ?? call.function.arguments } })) } : {}),
   };
-}
-
-/** A call's arguments as Ollama sends them: an object (the JSON text itself when it is not one). */
-function jsonArguments(text: string): unknown {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : text;
-  } catch {
-    return text;
-  }
-}
-
-/** Text and thinking of some deltas, joined (tool calls go out whole, at the end, as Ollama sends them). */
-function joined(deltas: ReplyDelta[]): { content: string; reasoning: string } {
-  return { content: deltas.map((d) => d.content ?? '').join(''), reasoning: deltas.map((d) => d.reasoning ?? '').join('') };
 }
 
 async function* chatLines(chunks: AsyncIterable<string>, run: GenerationRun, parser: ChatReplyParser, model: string): AsyncGenerator<string> {
@@ -317,14 +302,14 @@ async function* chatLines(chunks: AsyncIterable<string>, run: GenerationRun, par
     done: false,
   });
   for await (const text of chunks) {
-    const part = joined(parser.push(text));
+    const part = joinDeltas(parser.push(text));
     if (part.content || part.reasoning) yield line(part.content, part.reasoning);
   }
-  const rest = joined(parser.finish());
+  // Tool calls go out whole, at the end, as Ollama sends them.
+  const rest = joinDeltas(parser.finish());
   if (rest.content || rest.reasoning) yield line(rest.content, rest.reasoning);
   const result = await run.result;
-  // A remote service's calls come apart from the text: in the result.
-  const calls = parser.reply.toolCalls.length > 0 ? parser.reply.toolCalls : result.reply?.toolCalls ?? [];
+  const calls = streamedToolCalls(parser, result);
   if (calls.length > 0) yield line('', '', calls);
   yield ndjsonLine({ model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done: true, ...finalStats(result) });
 }
@@ -338,10 +323,10 @@ async function* generateLines(chunks: AsyncIterable<string>, run: GenerationRun,
     done: false,
   });
   for await (const text of chunks) {
-    const part = parser ? joined(parser.push(text)) : { content: text, reasoning: '' };
+    const part = parser ? joinDeltas(parser.push(text)) : { content: text, reasoning: '' };
     if (part.content || part.reasoning) yield line(part.content, part.reasoning);
   }
-  const rest = parser ? joined(parser.finish()) : undefined;
+  const rest = parser ? joinDeltas(parser.finish()) : undefined;
   if (rest && (rest.content || rest.reasoning)) yield line(rest.content, rest.reasoning);
   const result = await run.result;
   yield ndjsonLine({ model, created_at: new Date().toISOString(), response: '', done: true, context: [], ...finalStats(result) });

@@ -15,7 +15,7 @@ import type { JsonSchema } from '../openapi.js';
 import { chatLogprobs, completionLogprobs, openAiChatTokenRequest, openAiCompletionTokenRequest, type TokenCollector } from '../logprobs.js';
 import { normalizeOpenAiChat, normalizeOpenAiCompletion } from '../openai-normalize.js';
 import type { ChatReply, ChatReplyParser, ReplyDelta } from '../../engine/chat-format.js';
-import { replyParsing } from '../reasoning.js';
+import { replyParsing, streamedToolCalls } from '../reasoning.js';
 import { randomId, readJson, streamResponse, unixSeconds, type RouteContext, type RouteSpec } from '../route.js';
 import { SentenceChunker } from '../sentence-chunks.js';
 import { SSE_DONE, SSE_HEADERS, sseEvent } from '../sse.js';
@@ -235,7 +235,7 @@ async function* chatEvents(
   const result = await run.result;
   pending.push(...tokens?.rest() ?? []);
   // Calls the text did not carry (a remote service sends them apart) go out whole at the end.
-  const calls = result.reply && result.reply.toolCalls.length > parser.reply.toolCalls.length ? result.reply.toolCalls : parser.reply.toolCalls;
+  const calls = streamedToolCalls(parser, result);
   for (let index = parser.reply.toolCalls.length; index < calls.length; index++) {
     const { id, function: fn } = calls[index];
     yield delta(openAiDelta({ toolCall: { index, id, name: fn.name, arguments: fn.arguments } }));

@@ -10,7 +10,7 @@ import { type GenerationRun } from '../../run/runner.js';
 import type { JsonSchema } from '../openapi.js';
 import { normalizeOpenAiChat } from '../openai-normalize.js';
 import type { ChatReplyParser } from '../../engine/chat-format.js';
-import { replyParsing } from '../reasoning.js';
+import { joinDeltas, replyParsing } from '../reasoning.js';
 import { optionalIntegerField, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { SentenceSplitter, type Sentence } from '../speech.js';
 import { SSE_HEADERS, sseEvent } from '../sse.js';
@@ -31,7 +31,7 @@ const SPEECH_SCHEMA: JsonSchema = {
 
 async function* sentenceEvents(chunks: AsyncIterable<string>, run: GenerationRun, reply: ChatReplyParser, splitter: SentenceSplitter): AsyncGenerator<string> {
   // Only the answer is spoken: reasoning (and tool-call markup) stays out, as the chat parser splits it.
-  const said = (text: string) => reply.push(text).map((d) => d.content ?? '').join('');
+  const said = (text: string) => joinDeltas(reply.push(text)).content;
   let content = '';
   const started = performance.now();
   let firstSentenceMs: number | undefined;
@@ -44,7 +44,7 @@ async function* sentenceEvents(chunks: AsyncIterable<string>, run: GenerationRun
     content += part;
     if (part) yield* events(splitter.push(part));
   }
-  const rest = reply.finish().map((d) => d.content ?? '').join('');
+  const rest = joinDeltas(reply.finish()).content;
   content += rest;
   yield* events([...(rest ? splitter.push(rest) : []), ...splitter.flush()]);
   const result = await run.result;
