@@ -5,6 +5,7 @@
  */
 import type { Context } from 'hono';
 import type { Akachat } from '../akachat.js';
+import type { Model } from '../engine/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue, invalid } from '../validate.js';
 import type { ModelCatalog } from '../run/catalog.js';
@@ -63,6 +64,20 @@ export interface RouteContext {
   state: ServerState;
   /** The package version, for health and version routes. */
   version: string;
+}
+
+/**
+ * Runs `use` with the requested local model held (loaded when needed) and the chat template its
+ * runs use (`''`: the GGUF's own); the lease ends when `use` settles.
+ */
+export async function withLocalModel<T>(ctx: RouteContext, requested: string | undefined, signal: AbortSignal, use: (model: Model, chatTemplate: string) => T | Promise<T>): Promise<T> {
+  const { ref, chatTemplate } = await ctx.catalog.localModel(requested);
+  const lease = await ctx.akachat.models.acquire(ref, { signal });
+  try {
+    return await use(lease.model, chatTemplate ?? '');
+  } finally {
+    lease.release();
+  }
 }
 
 /** Reads the body as a JSON object whatever its Content-Type (curl sends form types by default). */

@@ -12,7 +12,7 @@ import { errorBody, statusOf } from '../errors.js';
 import type { JsonSchema } from '../openapi.js';
 import { formatChat, type ChatReplyParser } from '../../engine/chat-format.js';
 import { replyParsing } from '../reasoning.js';
-import { randomId, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
+import { randomId, readJson, streamResponse, withLocalModel, type RouteContext, type RouteSpec } from '../route.js';
 import { firstChunkReady } from '../run-stream.js';
 import type { GenerationRun, RunResult } from '../../run/runner.js';
 import { SSE_HEADERS } from '../sse.js';
@@ -126,16 +126,11 @@ export function anthropicRoutes(ctx: RouteContext): RouteSpec[] {
     if (target.kind === 'prompt') {
       throw new InvalidArgumentError(`Expected a model's name for model but received ${JSON.stringify(target.name)}, a saved prompt: its own instruction builds the conversation, so it cannot be counted from these messages`);
     }
-    const { ref, chatTemplate } = await ctx.catalog.localModel(request.model);
-    const lease = await ctx.akachat.models.acquire(ref, { signal });
-    try {
-      const { model } = lease;
-      const { prompt } = await formatChat(model, request.messages, { ...request.chat, template: chatTemplate ?? '', signal });
+    return withLocalModel(ctx, request.model, signal, async (model, template) => {
+      const { prompt } = await formatChat(model, request.messages, { ...request.chat, template, signal });
       const bos = model.info.bosText;
       return c.json({ input_tokens: model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true }).length });
-    } finally {
-      lease.release();
-    }
+    });
   };
 
   return [

@@ -11,7 +11,7 @@ import { isHubReference } from '../../llm/hub.js';
 import { DEFAULT_GENERATION_SETTINGS } from '../../llm/types.js';
 import { formatChat } from '../../engine/chat-format.js';
 import { chatFormatOptions, normalizeMessages } from '../openai-normalize.js';
-import { readJson, type RouteContext, type RouteSpec } from '../route.js';
+import { readJson, withLocalModel, type RouteContext, type RouteSpec } from '../route.js';
 
 const TAGS = ['llama.cpp'];
 
@@ -70,19 +70,15 @@ export function introspectionRoutes(ctx: RouteContext): RouteSpec[] {
     const body = await readJson(c);
     const messages = normalizeMessages(body.messages, { toolTurns: 'keep' });
     const options = chatFormatOptions(body);
-    const { ref, chatTemplate } = await ctx.catalog.localModel(typeof body.model === 'string' ? body.model : undefined);
-    const lease = await ctx.akachat.models.acquire(ref, { signal });
-    try {
-      const chat = await formatChat(lease.model, messages, { ...options, template: chatTemplate ?? '', signal });
+    return withLocalModel(ctx, typeof body.model === 'string' ? body.model : undefined, signal, async (model, template) => {
+      const chat = await formatChat(model, messages, { ...options, template, signal });
       // Beyond llama-server's {prompt}: what generation would be held to, for checking a template's tool support.
       return c.json({
         prompt: chat.prompt,
         chat_format: chat.formatName,
         ...(chat.grammar ? { grammar: chat.grammar.text, grammar_lazy: chat.grammar.lazy, grammar_triggers: chat.grammar.triggers } : {}),
       });
-    } finally {
-      lease.release();
-    }
+    });
   };
 
   return [

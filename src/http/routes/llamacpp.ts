@@ -12,7 +12,7 @@ import type { GenerationSettings } from '../../llm/types.js';
 import { embeddingInputsWithTokens } from '../../run/embeddings.js';
 import { phaseTimes, UNLIMITED_TOKENS, type GenerationRun, type RunResult } from '../../run/runner.js';
 import { normalizeLlamaCppCompletion } from '../openai-normalize.js';
-import { readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
+import { readJson, streamResponse, withLocalModel, type RouteContext, type RouteSpec } from '../route.js';
 import { SSE_HEADERS, sseEvent } from '../sse.js';
 
 const TAGS = ['llama.cpp-compatible'];
@@ -118,16 +118,10 @@ function booleanField(body: Record<string, unknown>, name: string, fallback: boo
 }
 
 export function llamaCppRoutes(ctx: RouteContext): RouteSpec[] {
-  /** Runs `use` with the resolved local model held (loading it when needed). */
+  /** withLocalModel for a body's `model`, checked to be a string. */
   const withModel = async <T>(requested: unknown, signal: AbortSignal, use: (model: Model) => T): Promise<T> => {
     if (requested !== undefined && requested !== null && typeof requested !== 'string') throw invalid('a string', 'model', requested);
-    const { ref } = await ctx.catalog.localModel(requested ?? undefined);
-    const lease = await ctx.akachat.models.acquire(ref, { signal });
-    try {
-      return use(lease.model);
-    } finally {
-      lease.release();
-    }
+    return withLocalModel(ctx, requested ?? undefined, signal, use);
   };
 
   const completion: RouteSpec['handler'] = async (c, signal) => {
