@@ -193,8 +193,19 @@ export class Batch {
       const waiting = [...group];
       const running = new Map<number, Promise<{ id: number; result: CellResult; earlier?: CellResult }>>();
       let nextId = 0;
+      // The journal (for resume) takes each cell as it ends; the original log layout lists them
+      // in the batch's order, so a cell that ends before an earlier one waits for it there
+      // (entry '': nothing to write for that cell).
       const unlogged = new Map<number, string>();
       let nextToLog = 0;
+      const log = this.#files.log;
+      const logInOrder = async (id: number, entry: string) => {
+        unlogged.set(id, entry);
+        for (let next = unlogged.get(nextToLog); next !== undefined; next = unlogged.get(nextToLog)) {
+          if (next !== '') await appendFile(log, next, 'utf8');
+          unlogged.delete(nextToLog++);
+        }
+      };
       const launch = (cell: BatchCell) => {
         const id = nextId++;
         const key = cellKey(cell);
@@ -214,28 +225,20 @@ export class Batch {
         } else {
           ran++;
           if (result.error !== undefined && signal?.aborted) {
-            unlogged.set(id, ''); // cut short by the cancel: not a result
+            await logInOrder(id, ''); // cut short by the cancel: not a result
             continue;
           }
         }
         done.push(result);
         // A run resumed under its own name already has the earlier cells in its files.
         const alreadyWritten = result === earlier && options.resume === this.#files.journal;
-        // The journal (for resume) takes each cell as it ends; the original log layout lists them
-        // in the batch's order, so a cell that ends before an earlier one waits for it there.
         if (!alreadyWritten) await appendFile(this.#files.journal, JSON.stringify(result) + '\n', 'utf8');
-        unlogged.set(id, alreadyWritten ? '' : originalLogEntry(result));
-        for (let entry = unlogged.get(nextToLog); entry !== undefined; entry = unlogged.get(nextToLog)) {
-          if (entry !== '') await appendFile(this.#files.log, entry, 'utf8');
-          unlogged.delete(nextToLog++);
-        }
+        await logInOrder(id, alreadyWritten ? '' : originalLogEntry(result));
         const elapsedMs = performance.now() - started;
         const remaining = cells.length - done.length;
         onProgress?.({ done: done.length, total: cells.length, skipped, result, phase: 'generate', elapsedMs, etaMs: ran > 0 ? (elapsedMs / ran) * remaining : undefined });
         yield result;
       }
-      // Cells still waiting for an earlier one that never came (a cancel): in order, at the end.
-      for (const id of [...unlogged.keys()].sort((a, b) => a - b)) if (unlogged.get(id)) await appendFile(this.#files.log, unlogged.get(id)!, 'utf8');
       if (signal?.aborted) {
         this.#cancelled = true;
         break;
