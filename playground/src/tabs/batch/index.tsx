@@ -7,6 +7,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { del, events, get, isAbort, post } from '../../api';
 import { useModels, usePromptNames } from '../../components/catalog';
+import { useStored } from '../../components/stored';
 import { ErrorLine, ProgressBar } from '../../components/status';
 import { ChecksEditor, checksForRequest, type CheckDraft } from './checks';
 import { ResultMatrix, type CellResult } from './matrix';
@@ -51,14 +52,6 @@ const FORM_KEY = 'akachat.batch.form';
 const RUN_KEY = 'akachat.batch.run';
 const DEFAULT_FORM: Form = { prompts: [], models: [''], temperatures: '0 0.7', inputs: '', maxTokens: 64, repeats: 1, checks: [] };
 
-function storedForm(): Form {
-  try {
-    return { ...DEFAULT_FORM, ...(JSON.parse(localStorage.getItem(FORM_KEY) ?? '{}') as Partial<Form>) };
-  } catch {
-    return DEFAULT_FORM;
-  }
-}
-
 /** The temperatures typed, or undefined when one is not a number from 0 to 2. */
 function parseTemperatures(text: string): number[] | undefined {
   const parts = text.split(/[\s,]+/).filter(Boolean);
@@ -74,12 +67,11 @@ export function BatchTab() {
   const t = useBatchT();
   const prompts = usePromptNames();
   const models = useModels();
-  const [form, setForm] = useState<Form>(storedForm);
+  const [form, setForm] = useStored<Form>(FORM_KEY, DEFAULT_FORM);
   const [run, setRun] = useState<Run>();
   const [error, setError] = useState<unknown>();
   const watching = useRef<AbortController | undefined>(undefined);
 
-  useEffect(() => localStorage.setItem(FORM_KEY, JSON.stringify(form)), [form]);
   // A run started before a reload: follow it again (its events are replayed from the start).
   useEffect(() => {
     const saved = localStorage.getItem(RUN_KEY);

@@ -8,9 +8,9 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { get, isAbort } from '../../api';
 import { usePromptNames } from '../../components/catalog';
 import { ErrorLine, useLoad } from '../../components/status';
+import { useStored } from '../../components/stored';
 import { InstructionEditor, type CompletionLists } from '../../editor';
 import { RunDetailView, RunStatsLine } from './detail';
-import { useSavedState } from './draft';
 import { useT } from './messages';
 import { OptionsForm } from './options-form';
 import { PromptPicker } from './picker';
@@ -62,8 +62,8 @@ function sendsHistory(options: Options): boolean {
 
 export function PromptTab() {
   const t = useT();
-  const [draft, setDraft] = useSavedState<Draft>('akachat.prompt.draft', EMPTY);
-  const [chat, setChat] = useSavedState<ChatTurn[]>('akachat.prompt.chat', []);
+  const [draft, setDraft] = useStored<Draft>('akachat.prompt.draft', EMPTY);
+  const [chat, setChat] = useStored<ChatTurn[]>('akachat.prompt.chat', []);
   const [run, setRun] = useState<RunState>();
   const names = usePromptNames();
   const completions = useCompletionLists(names.data);
