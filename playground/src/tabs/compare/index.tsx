@@ -171,9 +171,9 @@ export function CompareTab() {
         <div class="compare-prompt">
           <div class="row">
             <span>{t('source')}</span>
-            <div class="segmented" role="radiogroup" aria-label={t('source')}>
+            <div class="segmented compact" role="radiogroup" aria-label={t('source')}>
               {(['saved', 'inline'] as const).map((source) => (
-                <button key={source} type="button" role="radio" aria-checked={setup.source === source} class={setup.source === source ? 'active' : ''} data-testid={`compare-source-${source}`} onClick={() => patch({ source })}>
+                <button key={source} type="button" role="radio" aria-checked={setup.source === source} data-testid={`compare-source-${source}`} onClick={() => patch({ source })}>
                   {t(source)}
                 </button>
               ))}

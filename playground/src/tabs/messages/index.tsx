@@ -146,7 +146,7 @@ export function MessagesTab() {
   return (
     <div class="messages-tab">
       <div class="row messages-bar">
-        <div class="messages-views" role="tablist" aria-label={t('table') + ' / ' + t('jsonl')}>
+        <div class="segmented" role="tablist" aria-label={t('table') + ' / ' + t('jsonl')}>
           <button type="button" role="tab" aria-selected={view === 'table'} data-testid="messages-view-table" onClick={() => show('table')}>
             {t('table')}
           </button>

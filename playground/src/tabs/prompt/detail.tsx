@@ -75,9 +75,9 @@ export function RunDetailView({ detail, done, running }: { detail?: RunDetail; d
     <section class="card prompt-detail" aria-label={t('detail')} data-testid="run-detail">
       <div class="prompt-detail-head">
         <h2>{t('detail')}</h2>
-        <div class="segmented" role="tablist">
+        <div class="segmented compact" role="tablist">
           {views.map((name) => (
-            <button key={name} type="button" role="tab" aria-selected={view === name} class={view === name ? 'active' : ''} data-view={name} title={t(`${name}Title`)} onClick={() => setView(name)}>
+            <button key={name} type="button" role="tab" aria-selected={view === name} data-view={name} title={t(`${name}Title`)} onClick={() => setView(name)}>
               {t(name)}
             </button>
           ))}
