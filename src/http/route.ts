@@ -3,6 +3,7 @@
  * handler and its policies), the services handlers use, and body helpers with errors that name
  * the field.
  */
+import { basename } from 'node:path';
 import type { Context } from 'hono';
 import type { Akachat } from '../akachat.js';
 import type { Model } from '../engine/index.js';
@@ -78,6 +79,11 @@ export async function withLocalModel<T>(ctx: RouteContext, requested: string | u
   } finally {
     lease.release();
   }
+}
+
+/** A model file as HTTP callers see it: its file name without `.gguf` (the folder is the owner's). */
+export function modelFileName(path: string): string {
+  return basename(path).replace(/\.gguf$/i, '');
 }
 
 /** Reads the body as a JSON object whatever its Content-Type (curl sends form types by default). */

@@ -4,14 +4,13 @@
  * conversation through the model's chat template, without generating), `GET /metrics`
  * (Prometheus text). Models are named, never given by path.
  */
-import { basename } from 'node:path';
 import packageJson from '../../../package.json' with { type: 'json' };
 import { readGgufMetadata } from '../../engine/index.js';
 import { isHubReference } from '../../llm/hub.js';
 import { DEFAULT_GENERATION_SETTINGS } from '../../llm/types.js';
 import { formatChat } from '../../engine/chat-format.js';
 import { chatFormatOptions, normalizeMessages } from '../openai-normalize.js';
-import { readJson, withLocalModel, type RouteContext, type RouteSpec } from '../route.js';
+import { modelFileName, readJson, withLocalModel, type RouteContext, type RouteSpec } from '../route.js';
 
 const TAGS = ['llama.cpp'];
 
@@ -52,7 +51,7 @@ export function introspectionRoutes(ctx: RouteContext): RouteSpec[] {
   const slots: RouteSpec['handler'] = (c) => {
     const list = ctx.akachat.models.slots.flatMap(({ path, contextSize, slots: modelSlots }) => modelSlots.map((slot) => ({
       id: slot.id,
-      model: basename(path).replace(/\.gguf$/i, ''),
+      model: modelFileName(path),
       n_ctx: contextSize,
       is_processing: slot.state !== 'idle',
       state: slot.state,

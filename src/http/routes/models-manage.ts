@@ -16,7 +16,7 @@ import { SETTINGS_ENVIRONMENT, type SettingsValues } from '../../settings/settin
 import { invalid } from '../../validate.js';
 import { errorMessage, HttpError } from '../errors.js';
 import type { JsonSchema } from '../openapi.js';
-import { readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
+import { modelFileName, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { SSE_HEADERS, sseEvent } from '../sse.js';
 
 /** What the owner allowed HTTP callers beyond the trust rule when starting the server. */
@@ -83,7 +83,7 @@ export function modelsManageRoutes(ctx: RouteContext, optIns: OwnerOptIns): Rout
       models.push({ name: entry.id, kind: entry.kind, ...(entry.size !== undefined ? { size: entry.size } : {}), ...(entry.kind === 'model' ? { ref } : {}), path: ref && localFile(ref) });
     }
     if (startDefault && startDefault !== akachat.defaultModel && !models.some((m) => m.ref === startDefault)) {
-      const name = isHubReference(startDefault) ? startDefault : basename(startDefault).replace(/\.gguf$/i, '');
+      const name = isHubReference(startDefault) ? startDefault : modelFileName(startDefault);
       if (!models.some((m) => m.name === name)) models.push({ name, kind: 'model', ref: startDefault, path: localFile(startDefault) });
     }
     return models;
@@ -106,7 +106,7 @@ export function modelsManageRoutes(ctx: RouteContext, optIns: OwnerOptIns): Rout
     if (listedName) return listedName;
     const folder = akachat.modelsDir;
     if (folder && path.startsWith(folder + sep)) return relative(folder, path).split(sep).join('/').replace(/\.gguf$/i, '');
-    return basename(path).replace(/\.gguf$/i, '');
+    return modelFileName(path);
   }
 
   async function requestedModel(c: Context, models: ListedModel[]): Promise<ListedModel> {
@@ -148,7 +148,7 @@ export function modelsManageRoutes(ctx: RouteContext, optIns: OwnerOptIns): Rout
 
   /** A free name for a pulled file's preset: its file name, or with `-2`, `-3`... when something listed has it. */
   async function presetFor(ref: string, file: string): Promise<string> {
-    const base = basename(file).replace(/\.gguf$/i, '');
+    const base = modelFileName(file);
     const taken = new Set((await catalog.list()).map((entry) => entry.id));
     for (let n = 1; ; n++) {
       const name = n === 1 ? base : `${base}-${n}`;

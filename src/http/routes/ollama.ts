@@ -3,7 +3,7 @@
  * generate streaming NDJSON (one object per write), the model list, embeddings and the version.
  */
 import { createHash } from 'node:crypto';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Context } from 'hono';
 import { isHubReference } from '../../llm/hub.js';
 import { invalid } from '../../validate.js';
@@ -14,7 +14,7 @@ import type { JsonSchema } from '../openapi.js';
 import { normalizeOllamaChat, normalizeOllamaGenerate, type ChatMessage } from '../openai-normalize.js';
 import type { ChatReplyParser, ToolCall } from '../../engine/chat-format.js';
 import { argumentsObject, joinDeltas, replyParsing, streamedToolCalls } from '../reasoning.js';
-import { readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
+import { modelFileName, readJson, streamResponse, type RouteContext, type RouteSpec } from '../route.js';
 import { NDJSON_HEADERS, ndjsonLine } from '../sse.js';
 import { embeddingInputs } from './openai.js';
 
@@ -152,7 +152,7 @@ export function ollamaRoutes(ctx: RouteContext): RouteSpec[] {
 
   const running: RouteSpec['handler'] = (c) => c.json({
     models: ctx.akachat.models.loaded.map((path) => {
-      const name = basename(path).replace(/\.gguf$/i, '');
+      const name = modelFileName(path);
       return { name, model: name, size: 0, digest: createHash('sha256').update(path).digest('hex'), details: { parent_model: '', format: 'gguf', family: '', families: null, parameter_size: '', quantization_level: '' }, expires_at: null, size_vram: 0 };
     }),
   });

@@ -8,7 +8,7 @@ import type { Context } from 'hono';
 import { invalid } from '../../validate.js';
 import { errorBody, HttpError, statusOf } from '../errors.js';
 import type { JsonSchema } from '../openapi.js';
-import { isRecord, optionalIntegerField, readJson, streamResponse, stringField, type RouteContext, type RouteSpec } from '../route.js';
+import { isRecord, modelFileName, optionalIntegerField, readJson, streamResponse, stringField, type RouteContext, type RouteSpec } from '../route.js';
 import { ndjsonLine, NDJSON_HEADERS } from '../sse.js';
 import { envelope } from './akachat.js';
 
@@ -109,7 +109,7 @@ function publicInfo(info: unknown): unknown {
   if (!isRecord(info) || !isRecord(info.embedding) || typeof info.embedding.model !== 'string') return info;
   const model = info.embedding.model;
   if (!/[\\/]/.test(model) || model.startsWith('hf:')) return info;
-  return { ...info, embedding: { ...info.embedding, model: basename(model.replace(/\\/g, '/')).replace(/\.gguf$/i, '') } };
+  return { ...info, embedding: { ...info.embedding, model: modelFileName(model.replace(/\\/g, '/')) } };
 }
 
 /**

@@ -4,16 +4,12 @@
 import { basename, dirname, join } from 'node:path';
 import { addonStatus } from '../../engine/addon.js';
 import { serverTime, withoutPaths } from '../errors.js';
-import type { RouteContext, RouteSpec } from '../route.js';
-
-/** A model file's name without its folder or `.gguf`: HTTP callers see names, the banner shows the owner the paths. */
-function modelName(path: string): string {
-  return basename(path).replace(/\.gguf$/i, '');
-}
+import { modelFileName, type RouteContext, type RouteSpec } from '../route.js';
 
 export function statusRoutes(ctx: RouteContext): RouteSpec[] {
   const { akachat, catalog, queue, state } = ctx;
-  const loadedNames = () => akachat.models.loaded.map(modelName);
+  // HTTP callers see names, the banner shows the owner the paths.
+  const loadedNames = () => akachat.models.loaded.map(modelFileName);
   return [
     {
       method: 'GET',
