@@ -220,9 +220,9 @@ export class Generations {
   /** Runs a prompt with `fromWebApi: true` unless `owner` (its `test()` text is left out); the call is written to the speech logs. */
   async prompt(request: PromptRunRequest, displayName = request.prompt.name): Promise<GenerationRun> {
     const { prompt, input, history, signal } = request;
-    // The prompt's own model may be a listed name too (the playground saves those): the owner's reference behind it.
-    const model = request.model ? await this.#modelOverride(request.model) : prompt.options.model && (await this.#catalog.modelOverride(prompt.options.model));
-    const overrides = { ...callerOverrides(request.overrides), ...(model ? { model } : {}) };
+    // The prompt's own model may be a listed name too (the playground saves those): resolveOptions
+    // runs the owner's file behind it, as for library and CLI runs.
+    const overrides = { ...callerOverrides(request.overrides), ...(request.model ? { model: await this.#modelOverride(request.model) } : {}) };
     const merged = withServerDefaults(await this.#akachat.resolveOptions(prompt.options, overrides), this.#defaults); // bad overrides fail here, before queueing
     const local = (merged.provider ?? 'local') === 'local';
     if (local && !merged.model) throw noModelError(); // the prompt names no model and there is no default
