@@ -121,13 +121,15 @@ export class Prompt {
         const messages = chat ? buildMessages(segments, input, options.history ?? []) : undefined;
         const templateText = chat ? undefined : buildTemplateText(merged.template ?? '', segments, input, await runtime.bosText(merged, signal));
         const provider = merged.provider ?? 'local';
-        onEvaluated?.({ parts, segments, instruction: renderSegmentsAsText(segments), messages, templateText, provider, options: redactOptions(toRawOptions(merged)) });
+        const instruction = renderSegmentsAsText(segments);
+        const shownOptions = redactOptions(toRawOptions(merged));
+        onEvaluated?.({ parts, segments, instruction, messages, templateText, provider, options: shownOptions });
         const llm = runtime.location(provider).stream(llmRequest(merged, { messages, text: templateText }, signal));
         for await (const text of llm) emit(text);
         const r = await llm.result;
         const run: PromptRunResult = {
           text: r.text,
-          instruction: renderSegmentsAsText(segments),
+          instruction,
           segments,
           messages,
           templateText,
@@ -139,7 +141,7 @@ export class Prompt {
           durationMs: performance.now() - started,
           firstTokenMs: r.firstTokenMs,
           timings: r.timings,
-          options: redactOptions(toRawOptions(merged)),
+          options: shownOptions,
         };
         if (!options.noLog) {
           await runtime.speechLog.append({
