@@ -1,4 +1,4 @@
-/** Small shared pieces: an error line, a progress bar, and a hook that loads data from the API. */
+/** Small shared pieces: an error line, a progress bar, and hooks that load data from the API and run an action. */
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { isAbort } from '../api';
 
@@ -45,4 +45,29 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
   }, [...deps, round]);
   const reload = useCallback(() => setRound((r) => r + 1), []);
   return { data: state.data, error: state.error, loading: state.loading, reload };
+}
+
+export interface Action {
+  busy: boolean;
+  error: unknown;
+  setError: (error: unknown) => void;
+  run: (work: () => Promise<unknown>) => Promise<void>;
+}
+
+/** A button's action: `run(work)` is busy while `work` runs and keeps the error it throws (cleared when the next starts). */
+export function useAction(): Action {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  async function run(work: () => Promise<unknown>) {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await work();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, error, setError, run };
 }

@@ -6,7 +6,7 @@
 import { ConfirmAction } from '../../components/confirm';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { del, get, post, put } from '../../api';
-import { ErrorLine, useLoad } from '../../components/status';
+import { ErrorLine, useAction, useLoad } from '../../components/status';
 import { defineMessages } from '../../i18n';
 import './messages.css';
 
@@ -117,9 +117,8 @@ export function MessagesTab() {
   const t = useT();
   const [view, setView] = useState<'table' | 'jsonl'>(() => (localStorage.getItem('akachat.messages.view') === 'jsonl' ? 'jsonl' : 'table'));
   const log = useLoad(async (signal) => (await get<{ messages: Message[] }>('/api/messages', signal)).messages);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, setError, run } = useAction();
   const [notice, setNotice] = useState<Notice | undefined>();
-  const [busy, setBusy] = useState(false);
 
   function show(next: 'table' | 'jsonl') {
     setView(next);
@@ -129,17 +128,11 @@ export function MessagesTab() {
   }
 
   async function act(work: () => Promise<Notice>) {
-    setBusy(true);
-    setError(undefined);
     setNotice(undefined);
-    try {
+    await run(async () => {
       setNotice(await work());
       log.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const count = log.data?.length ?? 0;
@@ -286,8 +279,7 @@ function JsonlEditor({ version, onSaved }: { version: unknown; onSaved: (count: 
   const [original, setOriginal] = useState<string | undefined>();
   const originalRef = useRef<string | undefined>(undefined);
   const [text, setText] = useState('');
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
   const area = useRef<HTMLTextAreaElement>(null);
   const gutter = useRef<HTMLDivElement>(null);
 
@@ -321,20 +313,14 @@ function JsonlEditor({ version, onSaved }: { version: unknown; onSaved: (count: 
 
   async function save() {
     if (problem || busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
+    await run(async () => {
       const reply = await put<{ count: number }>('/api/messages/jsonl', new Blob([text], { type: 'text/plain' }));
       const saved = await get<string>('/api/messages/jsonl');
       originalRef.current = saved;
       setOriginal(saved);
       setText(saved);
       onSaved(reply.count);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

@@ -5,7 +5,7 @@
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import type { Loaded } from '../../components/status';
-import { ErrorLine } from '../../components/status';
+import { ErrorLine, useAction } from '../../components/status';
 import { useT } from './messages';
 import { deletePrompt, loadPrompt, savePrompt, type Options } from './run';
 
@@ -37,23 +37,14 @@ function byFolder(names: string[]): Array<[string, string[]]> {
 export function PromptPicker(props: PickerProps) {
   const t = useT();
   const { names, current, dirty } = props;
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, run } = useAction();
   const [notice, setNotice] = useState('');
   const [saveAs, setSaveAs] = useState<string>();
   const saved = current !== '' && (names.data ?? []).includes(current);
 
   async function act(action: () => Promise<void>) {
-    setBusy(true);
-    setError(undefined);
     setNotice('');
-    try {
-      await action();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    await run(action);
   }
 
   const load = (name: string) =>

@@ -7,7 +7,7 @@
 import { ConfirmAction } from '../../components/confirm';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { del, get, isAbort, post } from '../../api';
-import { ErrorLine, ProgressBar, useLoad } from '../../components/status';
+import { ErrorLine, ProgressBar, useAction, useLoad } from '../../components/status';
 import { defineMessages, useLanguage } from '../../i18n';
 import { CopyButton } from './copy';
 import { uploadToCollection, type IngestProgress, type SaveDetail } from './upload';
@@ -226,25 +226,18 @@ function CreateForm({ onCreated }: { onCreated: (name: string) => void }) {
   const t = useT();
   const [name, setName] = useState('');
   const [chunkSize, setChunkSize] = useState('500');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, run } = useAction();
   return (
     <form
       class="rag-create"
       onSubmit={async (e) => {
         e.preventDefault();
         if (busy || !name.trim()) return;
-        setBusy(true);
-        setError(undefined);
-        try {
+        await run(async () => {
           await post('/api/rag/collections', { dir: name.trim(), chunk_size: Number(chunkSize) });
           onCreated(name.trim());
           setName('');
-        } catch (err) {
-          setError(err);
-        } finally {
-          setBusy(false);
-        }
+        });
       }}
     >
       <label>
@@ -492,21 +485,14 @@ function Search({ dir, hasEmbedding, k, setK }: { dir: string; hasEmbedding: boo
   const [query, setQuery] = useState('');
   const [mode, setMode] = useState(hasEmbedding ? 'hybrid' : 'lexical');
   const [results, setResults] = useState<{ query: string; list: SearchResult[] } | undefined>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, run } = useAction();
 
   async function search() {
     if (!query.trim() || busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
+    await run(async () => {
       const reply = await post<{ detail: { results: SearchResult[] } }>('/api/rag/search', { dir, query, k, mode });
       setResults({ query, list: reply.detail.results });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

@@ -5,7 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import { put } from '../../api';
-import { ErrorLine } from '../../components/status';
+import { ErrorLine, useAction } from '../../components/status';
 import type { ModelsState, Settings } from './index';
 import { useSettingsT } from './messages';
 
@@ -21,29 +21,22 @@ export function KeysCard({ settings, state, onSaved }: { settings?: Settings; st
   const [drafts, setDrafts] = useState<Record<string, string>>({});
   const [newKey, setNewKey] = useState('');
   const [newValue, setNewValue] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, run } = useAction();
   const [notice, setNotice] = useState('');
   if (!settings || !state) return null;
   const editable = state.allow_settings;
   const keys = [...new Set([...KNOWN_KEYS, ...Object.keys(settings)])].filter((key) => !state.caller_settings.includes(key));
 
   async function save(changes: Record<string, unknown>) {
-    setBusy(true);
-    setError(undefined);
     setNotice('');
-    try {
+    await run(async () => {
       await put('/api/settings', changes);
       setDrafts({});
       setNewKey('');
       setNewValue('');
       setNotice(t('saved'));
       onSaved();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

@@ -6,7 +6,7 @@
 import { ConfirmAction } from '../../components/confirm';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { del, get, put } from '../../api';
-import { ErrorLine, useLoad } from '../../components/status';
+import { ErrorLine, useAction, useLoad } from '../../components/status';
 import { defineMessages } from '../../i18n';
 import { CopyButton } from '../rag/copy';
 import './var.css';
@@ -102,8 +102,7 @@ export function VarTab() {
   const [isNew, setIsNew] = useState(false);
   const [key, setKey] = useState('');
   const [value, setValue] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, setError, run } = useAction();
   const [notice, setNotice] = useState<{ key: 'saved' | 'deleted'; name: string } | undefined>();
 
   const stored = selected === null ? undefined : list.data?.find((v) => v.key === selected);
@@ -141,9 +140,7 @@ export function VarTab() {
       setError(new Error(t('badKey', { key: name })));
       return;
     }
-    setBusy(true);
-    setError(undefined);
-    try {
+    await run(async () => {
       await put(`/api/vars/${encodeURIComponent(name)}`, { value });
       // Read it back: the editor then shows the value exactly as the store keeps it.
       const back = await get<VarEntry>(`/api/vars/${encodeURIComponent(name)}`);
@@ -153,29 +150,19 @@ export function VarTab() {
       setValue(back.value);
       setNotice({ key: 'saved', name });
       list.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   async function remove() {
     if (!selected || busy) return;
-    setBusy(true);
-    setError(undefined);
-    try {
+    await run(async () => {
       await del(`/api/vars/${encodeURIComponent(selected)}`);
       setNotice({ key: 'deleted', name: selected });
       setSelected(null);
       setKey('');
       setValue('');
-        list.reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+      list.reload();
+    });
   }
 
   // Ctrl+S / Cmd+S saves while the tab is open.
