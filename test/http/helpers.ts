@@ -3,9 +3,11 @@ import { request as httpRequest } from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { Akachat } from '../../src/akachat.js';
 import type { GenerationReport } from '../../src/run/runner.js';
 import { serve, type AkachatServer, type ServeOptions } from '../../src/http/serve.js';
+import { startFakeHub, type FakeHub } from '../support/fake-hub.js';
 import { addonBuilt, sharedModel } from '../support/models.js';
 
 /** stories260K's path when the addon is built and the model is available. */
@@ -18,6 +20,47 @@ export async function fakeModelsDir(): Promise<string> {
   await writeFile(join(dir, 'alpha.gguf'), 'not really a model');
   await writeFile(join(dir, 'sub', 'beta.gguf'), 'not really a model');
   return dir;
+}
+
+/** What {@link hubServers} starts; its fields are set once the describe block's beforeAll ran. */
+export interface HubServers {
+  hub: FakeHub;
+  /** The model cache the servers download into (AKACHAT_CACHE_DIR). */
+  cache: string;
+  /** A server started without --allow-pull. */
+  locked: TestServer;
+  /** A server started with --allow-pull. */
+  pulls: TestServer;
+}
+
+/**
+ * For a describe block of hf: tests: before its tests, a fake hub serving `model` (see
+ * startFakeHub), AKACHAT_HF_ENDPOINT and AKACHAT_CACHE_DIR pointed at it and at a fresh cache (the
+ * servers' model managers read them when made), and the servers `locked` and `pulls`; after them,
+ * all closed, removed and put back.
+ */
+export function hubServers(model: string | Buffer, hubOptions?: Parameters<typeof startFakeHub>[1]): HubServers {
+  const servers = {} as HubServers;
+  const saved = { AKACHAT_HF_ENDPOINT: process.env.AKACHAT_HF_ENDPOINT, AKACHAT_CACHE_DIR: process.env.AKACHAT_CACHE_DIR };
+  beforeAll(async () => {
+    servers.hub = await startFakeHub(model, hubOptions);
+    servers.cache = await mkdtemp(join(tmpdir(), 'akachat-cache-'));
+    process.env.AKACHAT_HF_ENDPOINT = servers.hub.endpoint;
+    process.env.AKACHAT_CACHE_DIR = servers.cache;
+    servers.locked = await startServer();
+    servers.pulls = await startServer({ serve: { allowPull: true } });
+  });
+  afterAll(async () => {
+    await servers.locked?.close();
+    await servers.pulls?.close();
+    await servers.hub?.close();
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    if (servers.cache) await rm(servers.cache, { recursive: true, force: true });
+  });
+  return servers;
 }
 
 export interface TestServer {

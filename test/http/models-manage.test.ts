@@ -11,8 +11,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseServeArgs } from '../../src/cli.js';
 import { parseSse } from '../../src/http/sse.js';
-import { startFakeHub, type FakeHub } from '../support/fake-hub.js';
-import { postJson, startServer, stories, type TestServer } from './helpers.js';
+import { hubServers, postJson, startServer, stories, type TestServer } from './helpers.js';
 
 const put = (url: string, body: unknown) => fetch(url, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 const json = async (response: Response | Promise<Response>) => (await response).json() as Promise<Record<string, any>>;
@@ -71,61 +70,39 @@ describe('settings an HTTP caller may change', () => {
 });
 
 describe('hf: pulls', () => {
-  let hub: FakeHub;
-  let cache: string;
-  let locked: TestServer;
-  let pulls: TestServer;
-  const saved = { endpoint: process.env.AKACHAT_HF_ENDPOINT, cache: process.env.AKACHAT_CACHE_DIR };
-  beforeAll(async () => {
-    hub = await startFakeHub(stories ?? Buffer.alloc(300_000, 7));
-    cache = await mkdtemp(join(tmpdir(), 'akachat-pull-'));
-    process.env.AKACHAT_HF_ENDPOINT = hub.endpoint;
-    process.env.AKACHAT_CACHE_DIR = cache; // read when the servers' model managers are made
-    locked = await startServer();
-    pulls = await startServer({ serve: { allowPull: true } });
-  });
-  afterAll(async () => {
-    await locked?.close();
-    await pulls?.close();
-    await hub?.close();
-    process.env.AKACHAT_HF_ENDPOINT = saved.endpoint;
-    process.env.AKACHAT_CACHE_DIR = saved.cache;
-    if (saved.endpoint === undefined) delete process.env.AKACHAT_HF_ENDPOINT;
-    if (saved.cache === undefined) delete process.env.AKACHAT_CACHE_DIR;
-    await rm(cache, { recursive: true, force: true });
-  });
+  const h = hubServers(stories ?? Buffer.alloc(300_000, 7));
 
   it('refuses a pull with 403 naming the CLI command, and downloads nothing', async () => {
-    const response = await postJson(`${locked.url}/api/models/pull`, { model: 'hf:acme/stories:260K' });
+    const response = await postJson(`${h.locked.url}/api/models/pull`, { model: 'hf:acme/stories:260K' });
     expect(response.status).toBe(403);
     expect((await response.json()).message).toMatch(/Downloads are chosen by the server's owner: run `akachat pull hf:acme\/stories:260K` .*--allow-pull/);
-    expect(hub.requests).toEqual([]);
+    expect(h.hub.requests).toEqual([]);
   });
 
   it('with --allow-pull, streams progress, then lists the model as a preset by its file name', async () => {
-    const response = await postJson(`${pulls.url}/api/models/pull`, { model: 'hf:acme/stories:260K' });
+    const response = await postJson(`${h.pulls.url}/api/models/pull`, { model: 'hf:acme/stories:260K' });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     // A second pull while this one runs is refused.
-    const second = await postJson(`${pulls.url}/api/models/pull`, { model: 'hf:acme/stories:260K' });
+    const second = await postJson(`${h.pulls.url}/api/models/pull`, { model: 'hf:acme/stories:260K' });
     expect(second.status).toBe(409);
     const events = parseSse(await response.text()).map((data) => JSON.parse(data));
     const progress = events.filter((e) => e.type === 'progress');
     expect(progress.length).toBeGreaterThanOrEqual(2);
     expect(progress.at(-1)).toMatchObject({ file: 'stories260K.gguf', downloaded: progress.at(-1).total });
     expect(events.at(-1)).toEqual({ type: 'done', name: 'stories260K' });
-    expect(existsSync(join(cache, 'hf', 'acme', 'stories', 'main', 'stories260K.gguf'))).toBe(true);
-    expect(await pulls.akachat.presets.get('stories260K')).toEqual({ model: 'hf:acme/stories/stories260K.gguf' });
-    const state = await json(fetch(`${pulls.url}/api/models/state`));
+    expect(existsSync(join(h.cache, 'hf', 'acme', 'stories', 'main', 'stories260K.gguf'))).toBe(true);
+    expect(await h.pulls.akachat.presets.get('stories260K')).toEqual({ model: 'hf:acme/stories/stories260K.gguf' });
+    const state = await json(fetch(`${h.pulls.url}/api/models/state`));
     expect(state.models).toContainEqual({ name: 'stories260K', kind: 'preset', loaded: false });
-    expect(JSON.stringify(state)).not.toContain(cache);
+    expect(JSON.stringify(state)).not.toContain(h.cache);
   });
 
   it('answers errors of a pull as an error event without folders, and refuses what is not an hf: reference', async () => {
-    const events = parseSse(await (await postJson(`${pulls.url}/api/models/pull`, { model: 'hf:acme/missing:Q4_K_M' })).text()).map((data) => JSON.parse(data));
+    const events = parseSse(await (await postJson(`${h.pulls.url}/api/models/pull`, { model: 'hf:acme/missing:Q4_K_M' })).text()).map((data) => JSON.parse(data));
     expect(events).toEqual([{ type: 'error', message: expect.stringMatching(/acme\/missing not found/) }]);
     for (const model of ['/etc/passwd', 'stories260K', 'hf:../x:Q4', 42]) {
-      expect((await postJson(`${pulls.url}/api/models/pull`, { model })).status, String(model)).toBe(400);
+      expect((await postJson(`${h.pulls.url}/api/models/pull`, { model })).status, String(model)).toBe(400);
     }
   });
 });

@@ -6,15 +6,13 @@
  * and the next run of the prompt used it. No model is needed: the model manager records and refuses.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HttpError } from '../../src/http/errors.js';
 import { HashedNgramEmbedder, Rag, type Rag as RagType } from '../../src/rag/index.js';
-import { startFakeHub, type FakeHub } from '../support/fake-hub.js';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
-import { fakeModelsDir, postJson, startServer, type TestServer } from './helpers.js';
+import { fakeModelsDir, hubServers, postJson, startServer, type TestServer } from './helpers.js';
 
 const OWNER_KEY = 'sk-owner-prompt-key-0123456789';
 const TEMPLATE = '{% for m in messages %}{{ m.content }}{% endfor %}';
@@ -226,43 +224,23 @@ describe('trust: running an unsaved prompt over HTTP', () => {
 });
 
 describe('trust: an HTTP request downloads an hf: model only with --allow-pull', () => {
-  let hub: FakeHub;
-  let cache: string;
-  let locked: TestServer;
-  let pulls: TestServer;
-  const saved = { endpoint: process.env.AKACHAT_HF_ENDPOINT, cache: process.env.AKACHAT_CACHE_DIR };
+  const h = hubServers(Buffer.alloc(4096, 7), { pieces: 1, pieceDelayMs: 0 });
   const chat = (server: TestServer, model: string) => postJson(`${server.url}/v1/chat/completions`, { model, messages: [{ role: 'user', content: 'hi' }] });
   beforeAll(async () => {
-    hub = await startFakeHub(Buffer.alloc(4096, 7), { pieces: 1, pieceDelayMs: 0 });
-    cache = await mkdtemp(join(tmpdir(), 'akachat-cache-'));
-    process.env.AKACHAT_HF_ENDPOINT = hub.endpoint;
-    process.env.AKACHAT_CACHE_DIR = cache;
-    locked = await startServer();
-    pulls = await startServer({ serve: { allowPull: true } });
-    for (const server of [locked, pulls]) {
+    for (const server of [h.locked, h.pulls]) {
       await server.akachat.presets.set('file', { model: 'hf:acme/stories/stories260K.gguf' });
       await server.akachat.presets.set('quant', { model: 'hf:acme/stories:260K' });
       await server.akachat.prompts.save('hub', 'Hi', { model: 'hf:acme/stories/stories260K.gguf' });
     }
   });
-  afterAll(async () => {
-    await locked?.close();
-    await pulls?.close();
-    await hub?.close();
-    for (const [name, value] of [['AKACHAT_HF_ENDPOINT', saved.endpoint], ['AKACHAT_CACHE_DIR', saved.cache]] as const) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-    await rm(cache, { recursive: true, force: true });
-  });
 
   it('answers 403 saying how the owner pulls it, and never reaches the hub', async () => {
     const responses = [
-      await chat(locked, 'file'),
-      await chat(locked, 'quant'),
-      await postJson(`${locked.url}/api/chat`, { model: 'file', messages: [{ role: 'user', content: 'hi' }], stream: false }),
-      await postJson(`${locked.url}/api/prompt/infer`, { name: 'hub', input: 'x' }),
-      await postJson(`${locked.url}/api/models/load`, { model: 'file' }),
+      await chat(h.locked, 'file'),
+      await chat(h.locked, 'quant'),
+      await postJson(`${h.locked.url}/api/chat`, { model: 'file', messages: [{ role: 'user', content: 'hi' }], stream: false }),
+      await postJson(`${h.locked.url}/api/prompt/infer`, { name: 'hub', input: 'x' }),
+      await postJson(`${h.locked.url}/api/models/load`, { model: 'file' }),
     ];
     for (const response of responses) {
       const text = await response.text();
@@ -270,22 +248,22 @@ describe('trust: an HTTP request downloads an hf: model only with --allow-pull',
       expect(text).toContain('akachat pull hf:acme/stories');
       expect(text).toContain('--allow-pull');
     }
-    expect(hub.requests).toEqual([]);
+    expect(h.hub.requests).toEqual([]);
   });
 
   it('downloads with --allow-pull, and then a server without it runs the cached file (both reference forms)', async () => {
-    const response = await chat(pulls, 'file');
+    const response = await chat(h.pulls, 'file');
     expect(response.status).not.toBe(403); // the bytes are no model: the load fails after the download
-    expect(hub.requests).toContain('/acme/stories/resolve/main/stories260K.gguf');
-    expect(existsSync(join(cache, 'hf', 'acme', 'stories', 'main', 'stories260K.gguf'))).toBe(true);
-    const seen = hub.requests.length;
+    expect(h.hub.requests).toContain('/acme/stories/resolve/main/stories260K.gguf');
+    expect(existsSync(join(h.cache, 'hf', 'acme', 'stories', 'main', 'stories260K.gguf'))).toBe(true);
+    const seen = h.hub.requests.length;
     for (const model of ['file', 'quant']) {
-      const cached = await chat(locked, model);
+      const cached = await chat(h.locked, model);
       const text = await cached.text();
       expect(cached.status, text).not.toBe(403);
       expect(text).not.toContain('--allow-pull');
     }
-    expect(hub.requests.length).toBe(seen);
+    expect(h.hub.requests.length).toBe(seen);
   });
 });
 
