@@ -363,7 +363,7 @@ export const MAX_PARSED_REPLY = 1 << 20;
  * than ~20% of the time: parses that cost more than a token's time wait for more text.
  */
 export class ChatReplyParser {
-  readonly #parser?: { parse(text: string, partial: boolean): NativeChatMessage };
+  readonly #parser?: NativeParser;
   readonly #splitter?: ReasoningSplitter;
   #text = '';
   #sent: ChatReply = { content: '', reasoning: '', toolCalls: [] };
@@ -379,8 +379,8 @@ export class ChatReplyParser {
       if (splitThinking) this.#splitter = new ReasoningSplitter();
       return;
     }
-    const { ChatParser } = loadAddon();
-    if (ChatParser) this.#parser = nativeCall(() => new ChatParser(format));
+    const parser = nativeParser(format);
+    if (parser) this.#parser = parser;
     else if (splitThinking) this.#splitter = new ReasoningSplitter();
   }
 
@@ -476,6 +476,29 @@ export class ChatReplyParser {
       return undefined;
     }
   }
+}
+
+type NativeParser = { parse(text: string, partial: boolean): NativeChatMessage };
+
+/**
+ * llama.cpp's parsers by reply format. Building one loads its PEG parser (~0.7 ms for a tool
+ * template), the same for every reply of a template and settings (a streamed reply and its
+ * whole-reply parse too); parse() leaves it as it was, so one serves them all.
+ */
+const nativeParsers = new Map<string, NativeParser>();
+
+/** The parser of `format`, or undefined with an addon built before ChatParser. */
+function nativeParser(format: ReplyFormat): NativeParser | undefined {
+  const { ChatParser } = loadAddon();
+  if (!ChatParser) return undefined;
+  const key = `${format.format}\0${format.reasoningFormat}\0${format.parseToolCalls}\0${format.generationPrompt}\0${format.parser}`;
+  let parser = nativeParsers.get(key);
+  if (!parser) {
+    parser = nativeCall(() => new ChatParser(format));
+    if (nativeParsers.size >= 32) nativeParsers.clear(); // formats in use are few; bound the cache anyway
+    nativeParsers.set(key, parser);
+  }
+  return parser;
 }
 
 /** Deepest nesting of `[` and `{` in the text (quotes ignored: an upper bound). */
