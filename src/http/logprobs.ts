@@ -105,13 +105,13 @@ function optionalInteger(value: unknown, name: string, min: number, max: number)
  */
 export function parseLogitBias(value: unknown): LogitBias | undefined {
   if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object') throw invalid('an array of [token, bias] pairs or an object of token: bias', 'logit_bias', value);
   const entries: [unknown, unknown][] = Array.isArray(value)
     ? value.map((entry: unknown, i) => {
       if (!Array.isArray(entry) || entry.length !== 2) throw invalid('a [token, bias] pair', `logit_bias[${i}]`, entry);
       return [entry[0], entry[1]];
     })
-    : typeof value === 'object' ? Object.entries(value as Record<string, unknown>).map(([key, bias]) => [/^\d+$/.test(key) ? Number(key) : key, bias])
-      : (() => { throw invalid('an array of [token, bias] pairs or an object of token: bias', 'logit_bias', value); })();
+    : Object.entries(value).map(([key, bias]) => [/^\d+$/.test(key) ? Number(key) : key, bias]);
   if (entries.length > MAX_LOGIT_BIAS_TOKENS) throw invalid(`at most ${MAX_LOGIT_BIAS_TOKENS} entries`, 'logit_bias', value);
   return entries.map(([token, bias], i) => {
     if (typeof token !== 'string' && !(Number.isInteger(token) && (token as number) >= 0)) {

@@ -201,7 +201,7 @@ export function chatFormatOptions(body: Record<string, unknown>): ChatFormatOpti
   // llama-server's "deepseek-legacy" differs from "deepseek" only in streamed reasoning kept in the content.
   const reasoningFormat = reasoning === 'deepseek-legacy' ? 'deepseek' : reasoning;
   const options = compact({
-    tools: optional(body.tools, 'tools', (v, n) => (Array.isArray(v) ? (v as ChatTool[]) : (() => { throw invalid('an array', n, v); })())),
+    tools: optional(body.tools, 'tools', expectArray) as ChatTool[] | undefined,
     toolChoice: optional(body.tool_choice, 'tool_choice', (v) => v as ToolChoice),
     parallelToolCalls: optional(body.parallel_tool_calls, 'parallel_tool_calls', expectBoolean),
     reasoningFormat: reasoningFormat as ReasoningFormat | undefined,
@@ -438,6 +438,11 @@ export function parseKeepAlive(value: unknown, field = 'keep_alive'): number | u
 function expectBody(body: unknown): Record<string, unknown> {
   if (!isRecord(body)) throw invalid('a JSON object', 'the request body', body);
   return body;
+}
+
+function expectArray(value: unknown, name: string): unknown[] {
+  if (!Array.isArray(value)) throw invalid('an array', name, value);
+  return value;
 }
 
 function expectObject(value: unknown, name: string): Record<string, unknown> {
