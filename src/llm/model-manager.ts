@@ -287,12 +287,13 @@ export class ModelManager {
     if (existing) {
       existing.lastUsed = Date.now();
       if (purpose === 'embed') return existing;
+      const contextSize = cappedContextSize(existing.model, wantedContext);
       if (!existing.context) {
-        existing.context = await this.#createContext(existing.model, Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext));
-      } else if (existing.context.info.contextSize < Math.min(wantedContext, existing.model.info.trainContextSize || wantedContext)) {
+        existing.context = await this.#createContext(existing.model, contextSize);
+      } else if (existing.context.info.contextSize < contextSize) {
         await this.#whenIdle(existing);
         existing.context.dispose();
-        existing.context = await this.#createContext(existing.model, wantedContext);
+        existing.context = await this.#createContext(existing.model, contextSize);
       }
       return existing;
     }
@@ -310,7 +311,7 @@ export class ModelManager {
     });
     let context: Context | undefined;
     try {
-      if (purpose === 'generate') context = await this.#createContext(model, Math.min(wantedContext, model.info.trainContextSize || wantedContext));
+      if (purpose === 'generate') context = await this.#createContext(model, cappedContextSize(model, wantedContext));
       // Jinja chat templates render in a worker process: start one now rather than on the first
       // chat (a model without a template renders chatml in this process).
       if (purpose === 'generate' && (model.info.chatTemplate || model.info.toolUseTemplate)) templateSandbox().prewarm();
@@ -360,6 +361,11 @@ export class ModelManager {
     this.#disposed = true;
     await this.unload();
   }
+}
+
+/** Never more than the model was trained for: a larger KV cache would only hold what it cannot attend to. */
+function cappedContextSize(model: Model, wanted: number): number {
+  return Math.min(wanted, model.info.trainContextSize || wanted);
 }
 
 function expectParallel(value: unknown): number {

@@ -31,6 +31,19 @@ describe.skipIf(!stories || !bert)('model residency budget', () => {
     await manager.dispose();
   });
 
+  it('a context grown for a longer call stays within the model\'s training context, as a first load does', async () => {
+    const manager = new ModelManager({ keepAliveMs: 0, threads: 1, contextSize: 256, parallel: 1 });
+    const small = await manager.acquire(stories!);
+    const trained = small.model.info.trainContextSize;
+    expect(trained).toBeGreaterThan(256);
+    expect(small.context.info.contextSize).toBe(256);
+    small.release();
+    const large = await manager.acquire(stories!, { contextSize: trained * 8 });
+    expect(large.context.info.contextSize).toBe(trained);
+    large.release();
+    await manager.dispose();
+  });
+
   it('starts a chat template worker when a generation model with a Jinja template loads, so the first chat does not wait for one', async () => {
     const sandbox = templateSandbox();
     sandbox.close();
