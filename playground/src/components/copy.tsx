@@ -1,6 +1,6 @@
 /** A button that copies a snippet (a `{rag(...)}` or `{var.key}` call) for pasting into an instruction. */
 import { useState } from 'preact/hooks';
-import { defineMessages } from '../../i18n';
+import { defineMessages } from '../i18n';
 
 const useT = defineMessages({
   en: { copy: 'Copy', copied: 'Copied', copyFailed: 'Select and copy it by hand' },

@@ -1,4 +1,4 @@
-/** Timings of one streamed generation, as the compare and speech tabs show them. */
+/** Timings of one streamed generation, as the prompt, compare and speech tabs show them. */
 
 /** The server's numbers from a stream's final event (speech `done`, prompt-run `done`). */
 export interface RunStats {

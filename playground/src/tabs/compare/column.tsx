@@ -1,8 +1,8 @@
 /** One column of the compare tab: its model and sampling, its streamed output and its timings. */
 import { useState } from 'preact/hooks';
+import { formatMs, formatRate, tokensPerSecond, type RunStats } from '../../components/stats';
 import { ErrorLine } from '../../components/status';
 import { useT } from './messages';
-import { formatMs, formatRate, tokensPerSecond, type RunStats } from './stats';
 
 /** A column's own settings; an empty field means "same as column 1" (column 1: the prompt's). */
 export interface ColumnConfig {

@@ -6,12 +6,12 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { isAbort } from '../../api';
-import { useModels, usePromptNames } from '../../components/catalog';
+import { loadPrompt, useModels, usePromptNames } from '../../components/catalog';
 import { ErrorLine, useLoad } from '../../components/status';
 import { useStored } from '../../components/stored';
 import { ColumnView, effective, type ColumnConfig, type ColumnResult } from './column';
 import { useT } from './messages';
-import { loadPrompt, runColumn, type ColumnRequest } from './run';
+import { runColumn, type ColumnRequest } from './run';
 import './compare.css';
 
 interface Setup {

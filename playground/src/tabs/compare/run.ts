@@ -3,8 +3,8 @@
  * and options, a management route), read as its SSE events: `detail` once evaluated, `text` per
  * chunk, then `done` with the timings or `error`.
  */
-import { events, get } from '../../api';
-import { statsFrom, type RunStats } from './stats';
+import { events } from '../../api';
+import { statsFrom, type RunStats } from '../../components/stats';
 
 /** What a column sends: the shared prompt and input with its own generation parameters. */
 export interface ColumnRequest {
@@ -23,13 +23,6 @@ export type RunEvent =
   | { type: 'started' }
   | { type: 'text'; text: string }
   | { type: 'done'; text: string; model?: string; stats: RunStats };
-
-/** A saved prompt's instruction and options (GET /api/prompts/:name). */
-export async function loadPrompt(name: string, signal?: AbortSignal): Promise<{ instruction: string; options: Record<string, unknown> }> {
-  const path = name.split('/').map(encodeURIComponent).join('/');
-  const stored = await get<{ instruction: string; options: Record<string, unknown> | null }>(`/api/prompts/${path}`, signal);
-  return { instruction: stored.instruction, options: stored.options ?? {} };
-}
 
 /** Streams one column; throws ApiError / Error with the server's message, or an AbortError on stop. */
 export async function* runColumn(request: ColumnRequest, signal: AbortSignal): AsyncGenerator<RunEvent> {

@@ -3,7 +3,7 @@
  * each function's output marked, the messages or template text sent, the prompt the model saw).
  */
 import { useState } from 'preact/hooks';
-import { formatMs, formatRate, tokensPerSecond } from '../compare/stats';
+import { formatMs, formatRate, tokensPerSecond } from '../../components/stats';
 import { useT } from './messages';
 import type { EvaluatedPart, RunDetail, RunDone, SentMessage } from './run';
 

@@ -4,10 +4,10 @@
  */
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import type { Loaded } from '../../components/status';
-import { ErrorLine, useAction } from '../../components/status';
+import { loadPrompt } from '../../components/catalog';
+import { ErrorLine, useAction, type Loaded } from '../../components/status';
 import { useT } from './messages';
-import { deletePrompt, loadPrompt, savePrompt, type Options } from './run';
+import { deletePrompt, savePrompt, type Options } from './run';
 
 interface PickerProps {
   names: Loaded<string[]>;

@@ -4,9 +4,8 @@
  * evaluated, `text` per chunk, then `done` or `error`; see the route's OpenAPI description).
  */
 import { del, events, get, put } from '../../api';
-import { statsFrom, type RunStats } from '../compare/stats';
-
-export { loadPrompt } from '../compare/run';
+import { promptPath } from '../../components/catalog';
+import { statsFrom, type RunStats } from '../../components/stats';
 
 export type Options = Record<string, unknown>;
 
@@ -52,11 +51,6 @@ export class RunError extends Error {
     super(message);
     this.name = 'RunError';
   }
-}
-
-/** `folder/name` as a URL path, each segment escaped. */
-function promptPath(name: string): string {
-  return `/api/prompts/${name.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 export const savePrompt = (name: string, instruction: string, options: Options) => put(promptPath(name), { instruction, options });

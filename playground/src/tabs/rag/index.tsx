@@ -5,11 +5,11 @@
  * to paste into an instruction.
  */
 import { ConfirmAction } from '../../components/confirm';
+import { CopyButton } from '../../components/copy';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { del, get, isAbort, post } from '../../api';
 import { ErrorLine, ProgressBar, useAction, useLoad } from '../../components/status';
 import { defineMessages, useLanguage } from '../../i18n';
-import { CopyButton } from './copy';
 import { uploadToCollection, type IngestProgress, type SaveDetail } from './upload';
 import './rag.css';
 

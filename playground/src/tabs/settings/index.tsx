@@ -6,9 +6,9 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { events, get, put, post } from '../../api';
+import { CopyButton } from '../../components/copy';
 import { ErrorLine, ProgressBar, useLoad } from '../../components/status';
 import { defineMessages } from '../../i18n';
-import { CopyButton } from '../rag/copy';
 import { KeysCard } from './keys';
 import { useSettingsT } from './messages';
 import './settings.css';

@@ -4,11 +4,11 @@
  * can be checked and formatted before saving.
  */
 import { ConfirmAction } from '../../components/confirm';
+import { CopyButton } from '../../components/copy';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { del, get, put } from '../../api';
 import { ErrorLine, useAction, useLoad } from '../../components/status';
 import { defineMessages } from '../../i18n';
-import { CopyButton } from '../rag/copy';
 import './var.css';
 
 const useT = defineMessages({
