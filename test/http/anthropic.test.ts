@@ -488,6 +488,18 @@ describe.skipIf(!tiny || !existsSync(templates))('Anthropic tool use and thinkin
     expect(events.some((event) => event.type === 'content_block_delta' && event.delta.type === 'text_delta')).toBe(false);
   });
 
+  it('passes a remote service\'s tool calls through as tool_use blocks, streamed and not (akachat itself as the service)', async () => {
+    await t.akachat.presets.set('remote-qwen', { provider: 'openai', endpoint: `${t.url}/v1`, model: 'qwen' });
+    const request = greedy({ model: 'remote-qwen', max_tokens: 200, messages: ask, tools: [weather], tool_choice: { type: 'tool' as const, name: 'get_weather' } });
+    const whole = await client.messages.create(request);
+    expect(whole.stop_reason).toBe('tool_use');
+    const call = whole.content.find((block): block is Anthropic.ToolUseBlock => block.type === 'tool_use')!;
+    expect(call.name).toBe('get_weather');
+    const streamed = await client.messages.stream(request).finalMessage();
+    expect(streamed.stop_reason).toBe('tool_use');
+    expect(streamed.content.filter((block) => block.type === 'tool_use')).toEqual([{ ...call, id: expect.any(String) }]);
+  });
+
   it('answers in text with tool_choice auto, and 400 for a tool_choice naming no tool', async () => {
     const reply = await client.messages.create(greedy({ model: 'qwen', max_tokens: 4, messages: ask, tools: [weather] }));
     expect(reply.stop_reason).toBe('max_tokens');

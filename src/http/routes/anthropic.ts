@@ -11,7 +11,7 @@ import { normalizeAnthropicMessages } from '../anthropic-normalize.js';
 import { errorBody, statusOf } from '../errors.js';
 import type { JsonSchema } from '../openapi.js';
 import { formatChat, type ChatReplyParser } from '../../engine/chat-format.js';
-import { replyParsing } from '../reasoning.js';
+import { replyParsing, streamedToolCalls } from '../reasoning.js';
 import { randomId, readJson, streamResponse, withLocalModel, type RouteContext, type RouteSpec } from '../route.js';
 import { firstChunkReady } from '../run-stream.js';
 import type { GenerationRun, RunResult } from '../../run/runner.js';
@@ -90,9 +90,16 @@ async function* messageEvents(chunks: AsyncIterable<string>, run: GenerationRun,
   });
   const blocks = new ContentBlockEvents();
   for await (const text of chunks) yield* parser.push(text).flatMap((delta) => blocks.push(delta)).map(namedEvent);
-  yield* [...parser.finish().flatMap((delta) => blocks.push(delta)), ...blocks.finish()].map(namedEvent);
+  yield* parser.finish().flatMap((delta) => blocks.push(delta)).map(namedEvent);
   const result = await run.result;
-  yield namedEvent({ type: 'message_delta', delta: anthropicStop(parser.reply, result), usage: usage(result) });
+  // Calls the text did not carry (a remote service sends them apart) go out as whole tool_use blocks.
+  const calls = streamedToolCalls(parser, result);
+  for (let index = parser.reply.toolCalls.length; index < calls.length; index++) {
+    const { id, function: fn } = calls[index];
+    yield* blocks.push({ toolCall: { index, id, name: fn.name, arguments: fn.arguments } }).map(namedEvent);
+  }
+  yield* blocks.finish().map(namedEvent);
+  yield namedEvent({ type: 'message_delta', delta: anthropicStop({ ...parser.reply, toolCalls: calls }, result), usage: usage(result) });
   yield namedEvent({ type: 'message_stop' });
 }
 
