@@ -113,7 +113,7 @@ export function ColumnView({ index, columns, result, models, canRun, canRemove, 
       <pre class={result.state === 'streaming' ? 'compare-output streaming' : 'compare-output'} data-testid="column-output" aria-live="polite">
         {result.text}
       </pre>
-      <dl class="compare-stats" data-testid="column-stats">
+      <dl class="stats compare-stats" data-testid="column-stats">
         <Stat label={t('firstToken')} value={formatMs(stats?.firstTokenMs)} testId="column-ttft" />
         <Stat label={t('speed')} value={stats ? `${formatRate(tokensPerSecond(stats))} tok/s` : '—'} testId="column-speed" />
         <Stat label={t('duration')} value={formatMs(stats?.durationMs)} testId="column-duration" />

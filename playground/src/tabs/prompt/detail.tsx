@@ -21,7 +21,7 @@ export function RunStatsLine({ done }: { done: RunDone }) {
     ['model', t('model'), done.model],
   ];
   return (
-    <dl class="prompt-stats" data-testid="run-stats">
+    <dl class="stats prompt-stats" data-testid="run-stats">
       {items.map(([key, label, value]) => (
         <div key={key} data-stat={key}>
           <dt>{label}</dt>
