@@ -141,6 +141,15 @@ export class Model implements AsyncDisposable {
     return nativeCall(() => this.#check().tokenize(text, addSpecial, parseSpecial));
   }
 
+  /**
+   * A rendered prompt (a chat template's or a `{bos_token}` template's output) to the tokens a
+   * generation decodes: special-token text parsed, BOS added unless the prompt writes it already.
+   */
+  tokenizePrompt(prompt: string): Int32Array {
+    const bos = this.info.bosText;
+    return this.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true });
+  }
+
   /** Tokens to text. `special` renders special tokens as text (default false). */
   detokenize(tokens: Int32Array | readonly number[], { special = false } = {}): string {
     const array = tokens instanceof Int32Array ? tokens : Int32Array.from(tokens);

@@ -41,9 +41,7 @@ export class LocalLlm {
           : undefined;
         request.chat?.onReplyFormat?.(chat?.reply);
         const prompt = chat ? chat.prompt : request.text ?? '';
-        // Chat templates and `{bos_token}` templates often write BOS themselves: don't add a second one.
-        const bos = model.info.bosText;
-        const tokens = model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true });
+        const tokens = model.tokenizePrompt(prompt);
         // The settings carry the engine's names: everything but the context size and the response
         // format (a JSON schema for the grammar sampler) goes to generate() as it is.
         const { contextSize: _contextSize, responseFormat, ...sampling } = request.settings;

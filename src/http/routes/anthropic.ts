@@ -135,8 +135,7 @@ export function anthropicRoutes(ctx: RouteContext): RouteSpec[] {
     }
     return withLocalModel(ctx, request.model, signal, async (model, template) => {
       const { prompt } = await formatChat(model, request.messages, { ...request.chat, template, signal });
-      const bos = model.info.bosText;
-      return c.json({ input_tokens: model.tokenize(prompt, { addSpecial: !(bos && prompt.startsWith(bos)), parseSpecial: true }).length });
+      return c.json({ input_tokens: model.tokenizePrompt(prompt).length });
     });
   };
 
