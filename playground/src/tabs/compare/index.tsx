@@ -7,6 +7,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { isAbort } from '../../api';
 import { loadPrompt, useModels, usePromptNames } from '../../components/catalog';
+import { usePageKeydown } from '../../components/keys';
 import { ErrorLine, useLoad } from '../../components/status';
 import { useStored } from '../../components/stored';
 import { ColumnView, effective, type ColumnConfig, type ColumnResult } from './column';
@@ -136,20 +137,13 @@ export function CompareTab() {
   const stopAll = () => controllers.current.forEach((controller) => controller.abort());
 
   // Ctrl+Enter / Esc wherever the focus is while the tab is open (also on a button or the page itself).
-  const keys = useRef({ running, runAll, stopAll });
-  keys.current = { running, runAll, stopAll };
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      const { running, runAll, stopAll } = keys.current;
-      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
-        e.preventDefault();
-        if (running) stopAll();
-        else void runAll();
-      } else if (e.key === 'Escape' && running) stopAll();
-    };
-    addEventListener('keydown', onKey);
-    return () => removeEventListener('keydown', onKey);
-  }, []);
+  usePageKeydown((e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      if (running) stopAll();
+      else void runAll();
+    } else if (e.key === 'Escape' && running) stopAll();
+  });
 
   function addColumn() {
     const id = Math.max(...setup.columns.map((c) => c.id)) + 1;

@@ -7,6 +7,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { events, isAbort } from '../../api';
 import { useModels, usePromptNames } from '../../components/catalog';
+import { usePageKeydown } from '../../components/keys';
 import { ErrorLine } from '../../components/status';
 import { formatMs, formatRate, statsFrom, tokensPerSecond, type RunStats } from '../../components/stats';
 import { useStored } from '../../components/stored';
@@ -141,13 +142,7 @@ export function SpeechTab() {
   }
 
   // Esc stops the reply and the voice wherever the focus is.
-  const stopRef = useRef(stop);
-  stopRef.current = stop;
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && stopRef.current();
-    addEventListener('keydown', onKey);
-    return () => removeEventListener('keydown', onKey);
-  }, []);
+  usePageKeydown((e) => e.key === 'Escape' && stop());
 
   const languages = [...new Set(voices.map((voice) => primaryLanguage(voice.lang)))].sort();
   if (!languages.includes(lang)) languages.unshift(lang);

@@ -5,7 +5,8 @@
  */
 import { ConfirmAction } from '../../components/confirm';
 import { CopyButton } from '../../components/copy';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { usePageKeydown } from '../../components/keys';
+import { useMemo, useState } from 'preact/hooks';
 import { del, get, put } from '../../api';
 import { ErrorLine, useAction, useLoad } from '../../components/status';
 import { defineMessages } from '../../i18n';
@@ -166,15 +167,11 @@ export function VarTab() {
   }
 
   // Ctrl+S / Cmd+S saves while the tab is open.
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
-        e.preventDefault();
-        if (dirty) void save();
-      }
-    };
-    addEventListener('keydown', onKey);
-    return () => removeEventListener('keydown', onKey);
+  usePageKeydown((e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
+      e.preventDefault();
+      if (dirty) void save();
+    }
   });
 
   const editing = isNew || selected !== null;
