@@ -11,7 +11,7 @@ import type { GgufValue } from '../engine/addon-types.js';
 import { readGgufMetadata, type GgufMetadata } from '../engine/gguf.js';
 import { ggufFileTypes, quantize, type GgufFileType } from '../engine/quantize.js';
 import { AbortError } from '../errors.js';
-import { downloadHubModel, parseHubReference } from '../llm/hub.js';
+import { downloadHubModel, hubFileReference, parseHubReference } from '../llm/hub.js';
 import { formatBytes, INTERRUPTED, stopSignal, table, UsageError, type CliIo } from './io.js';
 import { progressBar, spinner } from './progress.js';
 import { checkedFolder, checkedThreads } from './serve.js';
@@ -184,7 +184,7 @@ function cacheName(cacheDir: string, path: string): string {
   const parts = relative(cacheDir, path).split(sep);
   if (parts[0] === 'hf' && parts.length >= 5) {
     const [, owner, repo, revision, ...file] = parts;
-    return `hf:${owner}/${repo}${revision === 'main' ? '' : `@${revision}`}/${file.join('/')}`;
+    return hubFileReference({ owner, repo, revision }, file.join('/'));
   }
   return parts.join('/');
 }

@@ -125,9 +125,19 @@ function pickQuantFile(files: string[], quant: string): string | undefined {
   return matches.find((f) => !/-\d{5}-of-\d{5}\.gguf$/i.test(f));
 }
 
+/** Where a repo's files at a revision are cached: `<cacheDir>/hf/<owner>/<repo>/<revision>/`. */
+export function hubCacheFolder(cacheDir: string, ref: Pick<HubReference, 'owner' | 'repo' | 'revision'>): string {
+  return join(cacheDir, 'hf', ref.owner, ref.repo, ref.revision);
+}
+
+/** The reference naming one file of a repo at a revision exactly (`hf:owner/repo[@revision]/file`). */
+export function hubFileReference(ref: Pick<HubReference, 'owner' | 'repo' | 'revision'>, file: string): string {
+  return `hf:${ref.owner}/${ref.repo}${ref.revision === 'main' ? '' : `@${ref.revision}`}/${file}`;
+}
+
 /** The cached file of a reference without asking the hub (a :QUANT one picked among the cached files), or undefined. */
 async function cachedFile(ref: HubReference, cacheDir: string): Promise<string | undefined> {
-  const folder = join(cacheDir, 'hf', ref.owner, ref.repo, ref.revision);
+  const folder = hubCacheFolder(cacheDir, ref);
   if (ref.file) return existsSync(join(folder, ...ref.file.split('/'))) ? ref.file : undefined;
   let entries: string[];
   try {
@@ -153,11 +163,11 @@ export async function downloadHubModel(reference: string, options: HubOptions): 
   const ref = parseHubReference(reference);
   if (downloadsRefused.getStore()) {
     const cached = await cachedFile(ref, options.cacheDir);
-    if (cached) return join(options.cacheDir, 'hf', ref.owner, ref.repo, ref.revision, ...cached.split('/'));
+    if (cached) return join(hubCacheFolder(options.cacheDir, ref), ...cached.split('/'));
     throw new OwnerOnlyError(`${reference} is not downloaded on this server, and downloads are the owner's choice: run \`akachat pull ${reference}\` on the server's machine, or start the server with --allow-pull`);
   }
   const file = ref.file ?? (await resolveQuantFile(ref, options));
-  const target = join(options.cacheDir, 'hf', ref.owner, ref.repo, ref.revision, ...file.split('/'));
+  const target = join(hubCacheFolder(options.cacheDir, ref), ...file.split('/'));
   if (existsSync(target)) return target;
   await mkdir(join(target, '..'), { recursive: true });
   const partial = `${target}.partial`;

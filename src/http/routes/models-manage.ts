@@ -11,7 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Context } from 'hono';
 import { ChunkQueue } from '../../async/chunk-queue.js';
 import { OwnerOnlyError } from '../../errors.js';
-import { isHubReference, parseHubReference } from '../../llm/hub.js';
+import { hubCacheFolder, hubFileReference, isHubReference, parseHubReference } from '../../llm/hub.js';
 import { SETTINGS_ENVIRONMENT, type SettingsValues } from '../../settings/settings.js';
 import { invalid } from '../../validate.js';
 import { errorMessage, HttpError } from '../errors.js';
@@ -94,7 +94,7 @@ export function modelsManageRoutes(ctx: RouteContext, optIns: OwnerOptIns): Rout
     if (!isHubReference(ref)) return resolve(ref);
     try {
       const hub = parseHubReference(ref);
-      return hub.file ? join(akachat.models.cacheDir, 'hf', hub.owner, hub.repo, hub.revision, ...hub.file.split('/')) : undefined;
+      return hub.file ? join(hubCacheFolder(akachat.models.cacheDir, hub), ...hub.file.split('/')) : undefined;
     } catch {
       return undefined;
     }
@@ -243,8 +243,8 @@ export function modelsManageRoutes(ctx: RouteContext, optIns: OwnerOptIns): Rout
               },
             });
             // Listed by the exact file, so loading it later needs no network.
-            const file = relative(join(akachat.models.cacheDir, 'hf', hub.owner, hub.repo, hub.revision), path).split(sep).join('/');
-            const exact = `hf:${hub.owner}/${hub.repo}${hub.revision === 'main' ? '' : `@${hub.revision}`}/${file}`;
+            const file = relative(hubCacheFolder(akachat.models.cacheDir, hub), path).split(sep).join('/');
+            const exact = hubFileReference(hub, file);
             const name = await presetFor(exact, file);
             await akachat.presets.set(name, { model: exact });
             push({ type: 'done', name });
