@@ -110,7 +110,7 @@ export function ColumnView({ index, columns, result, models, canRun, canRemove, 
           <input type="number" min={0} max={1} step={0.05} data-testid="column-top-p" placeholder={placeholder('topP')} value={column.topP} onInput={(e) => onChange({ topP: e.currentTarget.value })} />
         </label>
       </div>
-      <pre class={result.state === 'streaming' ? 'compare-output streaming' : 'compare-output'} data-testid="column-output" aria-live="polite">
+      <pre class={result.state === 'streaming' ? 'inset compare-output streaming' : 'inset compare-output'} data-testid="column-output" aria-live="polite">
         {result.text}
       </pre>
       <dl class="stats compare-stats" data-testid="column-stats">

@@ -88,7 +88,7 @@ export function RunDetailView({ detail, done, running }: { detail?: RunDetail; d
       ) : view === 'evaluated' ? (
         <>
           <p class="muted small">{t('evaluatedHint')}</p>
-          <div class="prompt-pre prompt-evaluated" data-testid="evaluated">
+          <div class="inset prompt-pre prompt-evaluated" data-testid="evaluated">
             {detail.parts.map((part, index) => (
               <Part key={index} part={part} />
             ))}
@@ -104,16 +104,16 @@ export function RunDetailView({ detail, done, running }: { detail?: RunDetail; d
           ) : (
             <>
               <p class="muted small">{t('templateSent')}</p>
-              <pre class="prompt-pre">{detail.templateText || t('empty')}</pre>
+              <pre class="inset prompt-pre">{detail.templateText || t('empty')}</pre>
             </>
           )}
         </div>
       ) : view === 'rendered' ? (
-        <pre class="prompt-pre" data-testid="rendered">
+        <pre class="inset prompt-pre" data-testid="rendered">
           {done ? (done.renderedPrompt ?? t('renderedNone')) : running ? t('renderedPending') : t('renderedNone')}
         </pre>
       ) : (
-        <pre class="prompt-pre">{JSON.stringify(detail.options, null, 2)}</pre>
+        <pre class="inset prompt-pre">{JSON.stringify(detail.options, null, 2)}</pre>
       )}
     </section>
   );

@@ -178,7 +178,7 @@ export function PromptTab() {
                 <div class="prompt-output" aria-live="polite">
                   <h2>{t('output')}</h2>
                   {run ? (
-                    <pre class="prompt-pre output" data-testid="output">
+                    <pre class="inset prompt-pre output" data-testid="output">
                       {run.text}
                       {isRunning && <span class="cursor" />}
                     </pre>

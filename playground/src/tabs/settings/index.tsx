@@ -261,7 +261,7 @@ function PullCard({ allowed, onPulled }: { allowed?: boolean; onPulled: () => vo
       {allowed === false && (
         <div data-testid="pull-off">
           <p class="muted">{t('off')}</p>
-          <div class="row settings-command">
+          <div class="row inset settings-command">
             <code class="mono" data-testid="pull-command">{command}</code>
             <CopyButton text={command} />
           </div>

@@ -268,7 +268,7 @@ export function VarTab() {
                   {t('stored', { chars: stored.value.length })}
                   {/\n$/.test(stored.value) && <span class="muted"> · {t('endsWithNewline')}</span>}
                 </h3>
-                <pre class="var-stored-value" data-testid="var-stored">{stored.value === '' ? t('emptyValue') : stored.value}</pre>
+                <pre class="inset var-stored-value" data-testid="var-stored">{stored.value === '' ? t('emptyValue') : stored.value}</pre>
                 <div class="row">
                   <span class="muted">{t('use')}</span>
                   <code class="mono" data-testid="var-expression">{varExpression(stored.key)}</code>
